@@ -1,0 +1,62 @@
+"""nasty: a neural-architecture-search toolkit built on one genotype language.
+
+    import nasty
+    g = nasty.zoo.get("resnet50")            # a Genotype
+    model = nasty.build("resnet50")          # a plain torch.nn.Module
+    c = nasty.cost("resnet50")               # params, MACs, FLOPs, memory, per-layer table
+    nasty.port_weights(torchvision_model, model)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import zoo
+from .errors import NastyError
+from .genotype import Genotype, GenotypeError, ParseError, format, parse, validate
+
+__all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format",
+           "load", "parse", "port_weights", "resolve", "validate", "zoo"]
+
+
+def load(path) -> Genotype:
+    """Read a genotype file: text (`.nasty` or anything else) or JSON (`.json`)."""
+    from .genotype.jsonform import from_json
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise NastyError(f"cannot read genotype file {str(p)!r}: {e.strerror}") from None
+    return from_json(text, str(p)) if p.suffix == ".json" else parse(text, str(p))
+
+
+def resolve(name_or_genotype) -> Genotype:
+    """A Genotype from a Genotype, a zoo name, or a genotype file path."""
+    if isinstance(name_or_genotype, Genotype):
+        return name_or_genotype
+    s = str(name_or_genotype)
+    if s in zoo.names():
+        return zoo.get(s)
+    if Path(s).exists():
+        return load(s)
+    if "/" in s or s.endswith((".nasty", ".json", ".txt")):
+        raise NastyError(f"genotype file {s!r} does not exist")
+    zoo.entry(s)          # raises the "unknown zoo network ... did you mean" error
+    raise AssertionError  # unreachable
+
+
+def build(name_or_genotype, num_classes: int | None = None, input=None):
+    """Compile a genotype (or zoo name, or file) to a torch.nn.Module."""
+    from .compile import compile_genotype
+    return compile_genotype(resolve(name_or_genotype), input=input, classes=num_classes)
+
+
+def cost(name_or_genotype, input=None, batch: int = 1, num_classes: int | None = None):
+    """Analytic cost (params, MACs, FLOPs, memory, layers) without building torch modules."""
+    from .cost import cost as _cost
+    return _cost(resolve(name_or_genotype), input=input, batch=batch, classes=num_classes)
+
+
+def port_weights(src, dst, input_shape=None) -> int:
+    """Copy a reference model's weights into a compiled genotype net, matched by structure."""
+    from .weights import port_weights as _port
+    return _port(src, dst, input_shape)

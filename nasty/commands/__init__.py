@@ -1,0 +1,1 @@
+"""Subcommands of the `nasty` CLI, one module each (see nasty/cli.py)."""

@@ -1,0 +1,158 @@
+"""The analytic cost model: params, MACs, FLOPs and memory from the genotype alone.
+
+No torch module is built. Costs are summed over the elaborated program (the
+same steps the compiler turns into modules), so they agree with the compiled
+network to the unit:
+- params == sum(p.numel() for p in model.parameters())
+- macs   == torch.utils.flop_counter.FlopCounterMode total / 2
+
+The FLOP convention: one multiply-accumulate is one FLOP, as the course notes
+and the mobile NAS papers ("mult-adds") count, so `flops_mac == macs`. The
+detailed count `flops` adds what MACs leave out: pooling (f*f per output, as the
+notes count it), global pooling, normalisation, activations and joins.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .genotype import Genotype, elaborate
+from .genotype.elaborate import INPUT, Program, Step
+
+BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    name: str
+    op: str
+    output: tuple
+    params: int
+    macs: int
+    flops: int        # macs + pooling + other non-MAC work of this layer
+
+    def as_dict(self):
+        return {"name": self.name, "op": self.op, "output": list(self.output),
+                "params": self.params, "macs": self.macs, "flops": self.flops}
+
+
+@dataclass
+class Cost:
+    name: str
+    input: tuple
+    params: int
+    macs: int
+    flops: int                 # detailed: macs + pool_flops + other_flops
+    pool_flops: int
+    other_flops: int
+    activations: int           # elements written by all layers, per image
+    peak_activations: int      # largest set of live elements at once, per image (inference)
+    batch: int = 1
+    dtype: str = "float32"
+    layers: list[LayerCost] = field(default_factory=list)
+
+    @property
+    def inference_bytes(self) -> int:
+        """Parameters plus the peak of live activations, at the batch size."""
+        b = BYTES[self.dtype]
+        return b * (self.params + self.batch * (self.peak_activations))
+
+    @property
+    def training_bytes(self) -> int:
+        """Activations kept for backward, plus parameters and their gradients.
+
+        Optimizer state (momentum) is not included: add one more `params` for SGD
+        with momentum, two for Adam.
+        """
+        b = BYTES[self.dtype]
+        return b * (2 * self.params + self.batch * (math.prod(self.input) + self.activations))
+
+    def as_dict(self):
+        return {"name": self.name, "input": list(self.input), "params": self.params,
+                "macs": self.macs, "flops": self.flops, "pool_flops": self.pool_flops,
+                "other_flops": self.other_flops, "activations": self.activations,
+                "peak_activations": self.peak_activations, "batch": self.batch,
+                "inference_bytes": self.inference_bytes, "training_bytes": self.training_bytes,
+                "layers": [l.as_dict() for l in self.layers]}
+
+
+def _adaptive_window_sum(length, out):
+    """Sum of the window sizes of torch's adaptive pooling along one axis."""
+    total = 0
+    for i in range(out):
+        start = (i * length) // out
+        end = -((-(i + 1) * length) // out)
+        total += end - start
+    return total
+
+
+def step_cost(st: Step) -> tuple[int, int, int, int]:
+    """(params, macs, pool_flops, other_flops) of one step."""
+    a, out = st.attrs, st.out
+    n_out = math.prod(out)
+    k = st.kind
+    if k == "conv":
+        per_out = (a["cin"] // a["g"]) * a["kh"] * a["kw"]
+        params = a["c"] * per_out + (a["c"] if a["bias"] else 0)
+        return params, n_out * per_out, 0, 0
+    if k == "fc":
+        return a["cin"] * a["c"] + (a["c"] if a["bias"] else 0), a["cin"] * a["c"], 0, 0
+    if k == "bn":
+        return (2 * a["c"] if a["affine"] else 0), 0, 0, 2 * n_out
+    if k in ("maxpool", "avgpool"):
+        return 0, 0, n_out * a["kh"] * a["kw"], 0
+    if k in ("gap", "gmp"):
+        return 0, 0, math.prod(st.in_shapes[0]), 0
+    if k == "apool":
+        c, h, w = st.in_shapes[0]
+        return 0, 0, c * _adaptive_window_sum(h, a["oh"]) * _adaptive_window_sum(w, a["ow"]), 0
+    if k == "lrn":
+        return 0, 0, 0, n_out * a["size"]
+    if k == "add":
+        return 0, 0, 0, n_out * (len(st.inputs) - 1)
+    if k in ("mul", "scale") or k in ("relu", "relu6", "tanh", "sigmoid", "silu", "hswish",
+                                       "hsigmoid", "gelu", "lrelu"):
+        return 0, 0, 0, n_out
+    return 0, 0, 0, 0     # flatten, cat, pad, dropout, droppath: no arithmetic at inference
+
+
+def _peak_live(prog: Program) -> int:
+    """Peak of simultaneously live activation elements, freeing each after its last use."""
+    last_use = {INPUT: -1}
+    for i, st in enumerate(prog.steps):
+        for h in st.inputs:
+            last_use[h] = i
+    last_use[prog.output] = len(prog.steps)
+    size = lambda h: math.prod(prog.shape(h))
+    live = size(INPUT)
+    peak = live
+    for i, st in enumerate(prog.steps):
+        live += size(i)
+        peak = max(peak, live)
+        for h in set(st.inputs):
+            if last_use.get(h) == i:
+                live -= size(h)
+        if last_use.get(i, -2) < i:     # produced but never read (dead end)
+            live -= size(i)
+    return peak
+
+
+def cost_of_program(prog: Program, batch: int = 1, dtype: str = "float32") -> Cost:
+    layers, totals = [], [0, 0, 0, 0]
+    acts = 0
+    for st in prog.steps:
+        p, m, pf, of = step_cost(st)
+        totals = [totals[0] + p, totals[1] + m, totals[2] + pf, totals[3] + of]
+        acts += math.prod(st.out)
+        layers.append(LayerCost(st.name, st.kind, st.out, p, m, m + pf + of))
+    params, macs, pool, other = totals
+    return Cost(prog.genotype.name, prog.input, params, macs, macs + pool + other, pool, other,
+                acts, _peak_live(prog), batch, dtype, layers)
+
+
+def cost(g: Genotype, input=None, batch: int = 1, classes=None, dtype: str = "float32") -> Cost:
+    """Analytic cost of genotype `g` at `input` (C,H,W; default: its own input)."""
+    if dtype not in BYTES:
+        from .errors import NastyError
+        raise NastyError(f"unknown dtype {dtype!r}; use one of {', '.join(BYTES)}")
+    return cost_of_program(elaborate(g, input, classes), batch, dtype)

@@ -1,0 +1,182 @@
+"""Static checks of a genotype: everything that can be known without shapes.
+
+Unknown ops, cells and attributes; wrong arguments; undefined, unused and
+cyclic node references. Shapes are checked by elaboration.
+"""
+from __future__ import annotations
+
+import difflib
+
+import networkx as nx
+
+from . import ops as V
+from .errors import GenotypeError
+from .expr import FUNCTIONS, Bin, Call, Neg, Sym
+from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
+
+
+def _suggest(name, options):
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _names_in(v):
+    if isinstance(v, Sym):
+        yield v.name
+    elif isinstance(v, (Bin,)):
+        yield from _names_in(v.a)
+        yield from _names_in(v.b)
+    elif isinstance(v, Neg):
+        yield from _names_in(v.a)
+    elif isinstance(v, Call):
+        for a in v.args:
+            yield from _names_in(a)
+
+
+def _refs(e):
+    if isinstance(e, Ref):
+        yield e.name
+    elif isinstance(e, Apply):
+        yield from _refs(e.src)
+    elif isinstance(e, Combine):
+        for a in e.args:
+            yield from _refs(a)
+
+
+def _chains(e):
+    if isinstance(e, Apply):
+        yield e.chain
+        yield from _chains(e.src)
+    elif isinstance(e, Combine):
+        for a in e.args:
+            yield from _chains(a)
+
+
+def check(g: Genotype) -> Genotype:
+    fail = lambda where, msg: (_ for _ in ()).throw(GenotypeError(f"{g.name}: {where}: {msg}"))
+    def check_names(v, where, scope):
+        for n in _names_in(v):
+            if n not in scope:
+                fail(where, f"unknown name {n!r} in a value (known: {', '.join(sorted(scope)) or 'none'})")
+
+    header = {"width", "depth", "divisor", "classes"}
+    for k, v in g.lets:
+        if k in header or V.is_reserved(k):
+            fail("let", f"{k!r} is a reserved name; pick another")
+        check_names(v, "let", header | {"same", "valid", "true", "false"})
+        header = header | {k}
+    for k, _ in g.scale:
+        if k not in ("width", "depth", "divisor"):
+            fail("scale", f"unknown key {k!r}; use width=, depth=, divisor=")
+    for k, _ in g.defaults:
+        kind, _, attr = k.partition(".")
+        if kind not in V.OPS or attr not in V.OPS[kind]:
+            fail("defaults", f"unknown op attribute {k!r}{_suggest(k, [f'{o}.{a}' for o in V.OPS for a in V.OPS[o]])}")
+    cells = {}
+    for cell in g.cells:
+        if cell.name in cells:
+            fail(f"cell {cell.name}", "defined twice")
+        if V.is_reserved(cell.name):
+            fail(f"cell {cell.name}", "this name is an op or keyword; rename the cell")
+        cells[cell.name] = cell
+
+    def check_chain(chain, where, scope, in_cell):
+        for el in chain:
+            if isinstance(el, Op):
+                spec = V.OPS[el.kind]
+                for k, v in el.attrs:
+                    if k not in spec:
+                        fail(where, f"{el.kind} has no attribute {k!r}; it takes "
+                                    f"{', '.join(V.known_attrs(el.kind)) or 'none'}")
+                    check_names(v, where, scope)
+                for k in spec:
+                    if V.required(el.kind, k) and k not in dict(el.attrs) \
+                            and f"{el.kind}.{k}" not in dict(g.defaults):
+                        what = "a kernel size (e.g. conv3x3 or k=3)" if k in ("kh", "kw") else f"{k}="
+                        fail(where, f"{el.kind} needs {what}")
+            else:
+                cell = cells.get(el.name)
+                if cell is None:
+                    opts = list(cells) + list(V.OPS)
+                    fail(where, f"unknown op or cell {el.name!r}{_suggest(el.name, opts)}")
+                names = [p.name for p in cell.params]
+                if len(el.args) > len(names):
+                    fail(where, f"cell {cell.name} takes {len(names)} argument(s), got {len(el.args)}")
+                for k, v in el.kwargs:
+                    if k not in names:
+                        fail(where, f"cell {cell.name} has no parameter {k!r}{_suggest(k, names)}")
+                given = set(names[:len(el.args)]) | {k for k, _ in el.kwargs}
+                for k in given & {k for k, _ in el.kwargs} & set(names[:len(el.args)]):
+                    fail(where, f"argument {k!r} of cell {cell.name} given twice")
+                for v in list(el.args) + [v for _, v in el.kwargs]:
+                    check_names(v, where, scope)
+                if in_cell and cell.inputs == 2:
+                    fail(where, f"two-input cell {cell.name} can only be used on a body line")
+
+
+    # cell bodies
+    calls = nx.DiGraph()
+    for cell in g.cells:
+        scope = header | {p.name for p in cell.params} | {"cin", "same", "valid", "true", "false"}
+        defined = ["in"] + (["prev"] if cell.inputs == 2 else [])
+        order = {n.name: i for i, n in enumerate(cell.nodes)}
+        used = set()
+        seen = set(defined)
+        for p in cell.params:
+            if p.default is not None:
+                check_names(p.default, f"cell {cell.name}", scope)
+        for node in cell.nodes:
+            where = f"cell {cell.name} node {node.name!r}"
+            if node.name in seen:
+                fail(where, "defined twice" if node.name not in ("in", "prev") else "an input name; rename the node")
+            if V.is_reserved(node.name):
+                fail(where, "this name is an op or keyword; rename the node")
+            for r in _refs(node.expr):
+                if r == node.name:
+                    fail(where, "cycle: the node uses itself")
+                if r not in seen:
+                    if r in order:
+                        graph = nx.DiGraph((n.name, x) for n in cell.nodes for x in _refs(n.expr))
+                        try:
+                            cyc = nx.find_cycle(graph, node.name)
+                            fail(where, "cycle: " + " -> ".join([a for a, _ in cyc] + [cyc[0][0]]))
+                        except nx.NetworkXNoCycle:
+                            fail(where, f"uses {r!r} before it is defined; move {r!r} above it")
+                    fail(where, f"undefined input {r!r}{_suggest(r, list(seen))}")
+                used.add(r)
+            for ch in _chains(node.expr):
+                check_chain(ch, where, scope, in_cell=True)
+                for el in ch:
+                    if isinstance(el, CellCall):
+                        calls.add_edge(cell.name, el.name)
+            seen.add(node.name)
+        if "out" not in order:
+            fail(f"cell {cell.name}", "has no node named 'out' (the cell's output)")
+        for name in defined + [n.name for n in cell.nodes if n.name != "out"]:
+            if name not in used:
+                fail(f"cell {cell.name} node {name!r}" if name not in defined else f"cell {cell.name}",
+                     f"{'input' if name in defined else 'node'} {name!r} is never used")
+    try:
+        cyc = nx.find_cycle(calls)
+        fail(f"cell {cyc[0][0]}", "cells call each other in a cycle: "
+             + " -> ".join([a for a, _ in cyc] + [cyc[0][0]]))
+    except nx.NetworkXNoCycle:
+        pass
+
+    # body
+    if not g.layers:
+        fail("body", "no stem, stage or head lines")
+    for i, layer in enumerate(g.layers):
+        where = f"{layer.section} line {i + 1}"
+        check_chain(layer.chain, where, header, in_cell=False)
+        check_names(layer.repeat, where, header)
+        params = {p.name for el in layer.chain if isinstance(el, CellCall) and el.name in cells
+                  for p in cells[el.name].params}
+        for k, v in layer.rest:
+            if k not in params:
+                fail(where, f"rest({k}=...) names no parameter of the cells on this line")
+            check_names(v, where, header)
+    return g
+
+
+assert "W" in FUNCTIONS  # the value functions check.py lets through

@@ -1,0 +1,137 @@
+"""The JSON form of a genotype, for tools. Values are JSON numbers or, where they
+are expressions, strings in the text form's value syntax; chains and node
+expressions are strings in the text form's syntax. Parsed without eval."""
+from __future__ import annotations
+
+import json
+
+from .errors import ParseError
+from .expr import format_value, is_literal, parse_value
+from .ir import Cell, Genotype, Layer, Node, Param, sorted_attrs
+from .lexer import Cursor, tokenize_line
+
+
+def _val(v):
+    return v if is_literal(v) else format_value(v)
+
+
+def to_dict(g: Genotype) -> dict:
+    from .text import format_chain, format_expr
+    return {
+        "format": "nasty-genotype/1",
+        "name": g.name, "input": list(g.input), "classes": g.classes,
+        "defaults": {k: _val(v) for k, v in g.defaults},
+        "scale": {k: _val(v) for k, v in g.scale},
+        "let": [[k, _val(v)] for k, v in g.lets],
+        "cells": [{"name": c.name,
+                   "params": [[p.name, None if p.default is None else _val(p.default)] for p in c.params],
+                   "inputs": c.inputs,
+                   "nodes": [[n.name, format_expr(n.expr)] for n in c.nodes]} for c in g.cells],
+        "layers": [{"section": l.section, "chain": format_chain(l.chain), "repeat": _val(l.repeat),
+                    "rest": {k: _val(v) for k, v in l.rest}} for l in g.layers],
+    }
+
+
+def to_json(g: Genotype, indent: int = 2) -> str:
+    return json.dumps(to_dict(g), indent=indent)
+
+
+def _parse_val(x, where):
+    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
+        raise ParseError(f"{where}: expected a number or an expression string, got {x!r}")
+    if isinstance(x, (int, float)):
+        return x
+    cur = Cursor(tokenize_line(x, 1, where), where)
+    v = parse_value(cur)
+    if not cur.done():
+        raise cur.error("end of value")
+    return v
+
+
+def _need(d, key, typ, where):
+    if not isinstance(d, dict) or key not in d:
+        raise ParseError(f"{where}: missing key {key!r}")
+    v = d[key]
+    if not isinstance(v, typ) or isinstance(v, bool):
+        raise ParseError(f"{where}: {key!r} must be {typ.__name__ if isinstance(typ, type) else 'a list'}")
+    return v
+
+
+def from_dict(d: dict, source: str = "json") -> Genotype:
+    from .check import check
+    from .text import _Parser
+    if not isinstance(d, dict):
+        raise ParseError(f"{source}: a genotype JSON document is an object")
+    name = _need(d, "name", str, source)
+    shape = _need(d, "input", list, source)
+    if len(shape) != 3 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in shape):
+        raise ParseError(f"{source}: 'input' must be three positive integers [C, H, W]")
+    classes = d.get("classes")
+    if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
+        raise ParseError(f"{source}: 'classes' must be a positive integer or null")
+
+    def line_parser(text, where):
+        if not isinstance(text, str):
+            raise ParseError(f"{where}: expected a string, got {text!r}")
+        p = _Parser(text, where)
+        if len(p.lines) != 1:
+            raise ParseError(f"{where}: expected one line of genotype text")
+        return p, p.lines[0][1]
+
+    cells = []
+    for i, c in enumerate(d.get("cells", [])):
+        where = f"{source} cells[{i}]"
+        cname = _need(c, "name", str, where)
+        params = []
+        for p in _need(c, "params", list, where) if "params" in c else []:
+            if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)):
+                raise ParseError(f"{where}: each param is [name, default-or-null]")
+            params.append(Param(p[0], None if p[1] is None else _parse_val(p[1], where)))
+        nodes = []
+        for n in _need(c, "nodes", list, where):
+            if not (isinstance(n, list) and len(n) == 2 and isinstance(n[0], str)):
+                raise ParseError(f"{where}: each node is [name, expression]")
+            p, cur = line_parser(n[1], f"{where} node {n[0]}")
+            e = p._expr(cur, stop=())
+            if not cur.done():
+                raise cur.error("end of expression")
+            nodes.append(Node(n[0], e))
+        inputs = c.get("inputs", 1)
+        if inputs not in (1, 2):
+            raise ParseError(f"{where}: 'inputs' must be 1 or 2")
+        cells.append(Cell(cname, tuple(params), inputs, tuple(nodes)))
+    layers = []
+    for i, l in enumerate(_need(d, "layers", list, source)):
+        where = f"{source} layers[{i}]"
+        section = _need(l, "section", str, where)
+        if section not in ("stem", "stage", "head"):
+            raise ParseError(f"{where}: section must be stem, stage or head")
+        p, cur = line_parser(l.get("chain"), where)
+        chain = p._chain(cur, stop=())
+        if not chain or not cur.done():
+            raise cur.error("a chain of ops or cells")
+        rest = l.get("rest", {})
+        if not isinstance(rest, dict):
+            raise ParseError(f"{where}: 'rest' must be an object")
+        layers.append(Layer(section, chain, _parse_val(l.get("repeat", 1), where),
+                            sorted_attrs((k, _parse_val(v, where)) for k, v in rest.items())))
+    kv = lambda key: sorted_attrs((k, _parse_val(v, f"{source} {key}")) for k, v in (d.get(key) or {}).items())
+    lets = []
+    for item in d.get("let", []):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            raise ParseError(f"{source}: each 'let' is [name, value]")
+        lets.append((item[0], _parse_val(item[1], f"{source} let")))
+    for key in ("defaults", "scale"):
+        if not isinstance(d.get(key) or {}, dict):
+            raise ParseError(f"{source}: {key!r} must be an object")
+    g = Genotype(name, tuple(shape), classes, kv("defaults"), kv("scale"), tuple(lets),
+                 tuple(cells), tuple(layers))
+    return check(g)
+
+
+def from_json(text: str, source: str = "json") -> Genotype:
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ParseError(f"invalid JSON: {e.msg}", e.lineno, e.colno, source) from None
+    return from_dict(d, source)

@@ -1,0 +1,28 @@
+"""Text rendering shared by the CLI: human-readable numbers and the per-layer table."""
+from __future__ import annotations
+
+
+def human(n: float, base: int = 1000) -> str:
+    """12_345_678 -> '12.3M' (base 1000) or, for bytes, base 1024 -> '11.8Mi'."""
+    units = ["", "K", "M", "G", "T"]
+    i = 0
+    x = float(n)
+    while abs(x) >= base and i < len(units) - 1:
+        x /= base
+        i += 1
+    suffix = units[i] + ("i" if base == 1024 and i else "")
+    return f"{x:.3g}{suffix}" if i else f"{int(n)}"
+
+
+def layer_table(cost, zero_rows: bool = True) -> str:
+    rows = [("layer", "op", "output", "params", "MACs", "FLOPs")]
+    for l in cost.layers:
+        if not zero_rows and not (l.params or l.flops):
+            continue
+        shape = "(" + ",".join(str(d) for d in (l.output[1:] + l.output[:1] if len(l.output) == 3 else l.output)) + ")"
+        rows.append((l.name, l.op, shape, f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    align = ["<", "<", "<", ">", ">", ">"]
+    lines = ["  ".join(f"{v:{a}{w}}" for v, a, w in zip(r, align, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

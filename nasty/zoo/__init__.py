@@ -1,0 +1,129 @@
+"""The zoo: canonical architectures as genotype files, built by the one compiler.
+
+Each family is one `.nasty` genotype plus a `.json` catalog beside it. The
+catalog names the members and, per member, what differs from the file: `let`
+constants (depths, widths), `scale` (width/depth multipliers), the input
+resolution, header defaults; and facts about it: year, the reference
+implementation it must equal (`torchvision:resnet50`, `timm:nasnetalarge`),
+and figures from the notes or the paper.
+
+    {"file": "resnet_bottleneck.nasty",
+     "entries": {"resnet101": {"lets": {"n3": 23}, "ref": "torchvision:resnet101", "year": 2015}}}
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..errors import NastyError
+from ..genotype import Genotype, parse
+from ..genotype.jsonform import _parse_val, from_json
+from ..genotype.ir import sorted_attrs
+
+_HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    file: str
+    family: str
+    lets: dict = field(default_factory=dict)
+    scale: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+    input: tuple | None = None
+    classes: int | None = None
+    ref: str | None = None            # "torchvision:resnet50" or "timm:nasnetalarge"
+    ref_kwargs: dict = field(default_factory=dict)
+    year: int | None = None
+    top1: float | None = None         # ImageNet top-1 (%) where the notes give it
+    paper: str | None = None
+    notes: str | None = None
+
+
+@functools.cache
+def _catalog() -> dict[str, Entry]:
+    out: dict[str, Entry] = {}
+    for path in sorted(_HERE.glob("*.json")):
+        doc = json.loads(path.read_text())
+        family = path.stem
+        for name, e in doc["entries"].items():
+            if name in out:
+                raise NastyError(f"zoo: {name} is defined twice ({out[name].family} and {family})")
+            known = set(Entry.__dataclass_fields__) - {"name", "family", "file"}
+            bad = set(e) - known
+            if bad:
+                raise NastyError(f"zoo {path.name}: {name} has unknown key(s) {sorted(bad)}")
+            e = dict(e)
+            if e.get("input") is not None:
+                e["input"] = tuple(e["input"])
+            out[name] = Entry(name=name, file=e.pop("file", doc["file"]), family=family, **e)
+    return out
+
+
+def names() -> list[str]:
+    """Every zoo name, sorted."""
+    return sorted(_catalog())
+
+
+def entry(name: str) -> Entry:
+    cat = _catalog()
+    if name not in cat:
+        import difflib
+        close = difflib.get_close_matches(name, list(cat), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else " See `nasty zoo` for the list."
+        raise NastyError(f"unknown zoo network {name!r}.{hint}")
+    return cat[name]
+
+
+@functools.cache
+def _base(file: str) -> Genotype:
+    text = (_HERE / file).read_text()
+    return from_json(text, file) if file.endswith(".json") else parse(text, file)
+
+
+def get(name: str) -> Genotype:
+    """The genotype of zoo network `name`."""
+    e = entry(name)
+    g = _base(e.file)
+    where = f"zoo {name}"
+    changes = {"name": name}
+    if e.lets:
+        changes["lets"] = {k: _parse_val(v, where) for k, v in e.lets.items()}
+    if e.scale:
+        changes["scale"] = sorted_attrs({**dict(g.scale),
+                                         **{k: _parse_val(v, where) for k, v in e.scale.items()}}.items())
+    if e.defaults:
+        changes["defaults"] = sorted_attrs({**dict(g.defaults),
+                                            **{k: _parse_val(v, where) for k, v in e.defaults.items()}}.items())
+    if e.input is not None:
+        changes["input"] = tuple(e.input)
+    if e.classes is not None:
+        changes["classes"] = e.classes
+    return g.with_header(**changes)
+
+
+def reference(name: str, **kwargs):
+    """Build the reference implementation (torchvision or timm) of a zoo entry, untrained.
+
+    Returns None when the entry has no reference. Raises NastyError when the
+    reference library is not installed.
+    """
+    e = entry(name)
+    if not e.ref:
+        return None
+    lib, _, fn = e.ref.partition(":")
+    kw = {**e.ref_kwargs, **kwargs}
+    try:
+        if lib == "torchvision":
+            import torchvision
+            return getattr(torchvision.models, fn)(weights=None, **kw)
+        if lib == "timm":
+            import timm
+            return timm.create_model(fn, pretrained=False, **kw)
+    except ImportError as exc:
+        raise NastyError(f"{name}'s reference needs {lib}: pip install {lib}") from exc
+    raise NastyError(f"zoo {name}: unknown reference library {lib!r}")

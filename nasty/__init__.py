@@ -13,6 +13,9 @@ from pathlib import Path
 from . import zoo
 from .errors import NastyError
 from .genotype import Genotype, GenotypeError, ParseError, format, parse, validate
+# Imported eagerly and renamed: the submodule `nasty.cost` would otherwise shadow
+# the function `nasty.cost` the first time it is imported lazily.
+from .cost import cost as _cost
 
 __all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format",
            "load", "parse", "port_weights", "resolve", "validate", "zoo"]
@@ -52,7 +55,6 @@ def build(name_or_genotype, num_classes: int | None = None, input=None):
 
 def cost(name_or_genotype, input=None, batch: int = 1, num_classes: int | None = None):
     """Analytic cost (params, MACs, FLOPs, memory, layers) without building torch modules."""
-    from .cost import cost as _cost
     return _cost(resolve(name_or_genotype), input=input, batch=batch, classes=num_classes)
 
 

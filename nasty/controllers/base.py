@@ -1,0 +1,62 @@
+"""The one controller protocol: ask for a trial, tell it the result.
+
+    trial = controller.ask()                  # a nasty.space.Trial supplying decisions
+    decisions, g = space.sample(trial)        # define-by-run; the budget is checked on g
+    controller.tell(trial, result)            # result: Result(reward, ...) or a failure
+
+A controller never sees torch. Its whole state round-trips through
+`state_dict()` / `load_state_dict()` as plain JSON-able data, which the run
+folder stores so `--resume` continues the search instead of restarting it.
+Ray Tune drives controllers through a thin `Searcher` adapter (nasty/run.py).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from ..space import RandomTrial, Space, Trial
+
+
+@dataclass
+class Result:
+    """What a finished (or failed, or over-budget) trial tells the controller."""
+    reward: float | None            # None: the trial failed or was rejected
+    status: str = "ok"              # ok | failed | over_budget
+    metrics: dict = field(default_factory=dict)   # val_acc, macs, params, ...
+
+
+class Controller:
+    name = "base"
+
+    def __init__(self, space: Space, seed: int = 0, **options):
+        self.space, self.seed = space, seed
+        self.rng = random.Random(seed)
+
+    def ask(self) -> Trial:
+        raise NotImplementedError
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        """Learn from a finished trial. Default: nothing to learn."""
+
+    def state_dict(self) -> dict:
+        return {"rng": _rng_state(self.rng)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(_rng_restore(state["rng"]))
+
+
+def _rng_state(rng: random.Random):
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_restore(s):
+    return (s[0], tuple(s[1]), s[2])
+
+
+class RandomController(Controller):
+    """Random search: the baseline every NAS paper must beat."""
+    name = "random"
+
+    def ask(self) -> Trial:
+        return RandomTrial(self.rng)

@@ -1,0 +1,237 @@
+"""Search spaces, define-by-run: a space is a Python function that asks for named
+decisions and returns a Genotype.
+
+    from nasty.space import space
+
+    @space(target=dict(input=(3, 224, 224), classes=1000),
+           proxy=dict(input=(1, 28, 28), classes=10))
+    def tiny(t, net):
+        depth = t.int("depth", 1, 4)
+        k = t.choice("kernel", [3, 5, 7])
+        se = t.choice("se", [False, True]) if k > 3 else False   # conditional decision
+        ...
+        return nasty.parse(text)
+
+The function is called once per sample with `t`, which supplies the values
+(random, a controller's policy, or a fixed replay), and `net`, which says
+whether the TARGET network (where budgets apply) or the small PROXY network
+(what is trained on the data at hand) is being built, at what input and with how
+many classes. The same decisions build both.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import NastyError
+
+
+class SpaceError(NastyError):
+    """A search space that cannot be loaded or that misuses the decision API."""
+
+
+# ------------------------------------------------------------------ decisions
+@dataclass(frozen=True)
+class Decision:
+    """One decision as the space asked for it."""
+    name: str
+    kind: str                       # "choice" | "int" | "float"
+    choices: tuple = ()             # for choice
+    low: float | None = None        # for int/float
+    high: float | None = None
+    step: int = 1
+    log: bool = False
+
+    def options(self) -> tuple:
+        """Every value of a finite decision, in order (ints are enumerated)."""
+        if self.kind == "choice":
+            return self.choices
+        if self.kind == "int":
+            return tuple(range(int(self.low), int(self.high) + 1, self.step))
+        raise SpaceError(f"decision {self.name!r} is continuous and has no finite options")
+
+    def contains(self, v) -> bool:
+        if self.kind == "choice":
+            return v in self.choices
+        if self.kind == "int":
+            return isinstance(v, int) and self.low <= v <= self.high and (v - self.low) % self.step == 0
+        return isinstance(v, (int, float)) and self.low <= v <= self.high
+
+
+class Trial:
+    """What a space function calls to get values. Subclasses decide the values."""
+
+    def __init__(self):
+        self.asked: list[Decision] = []
+        self.values: dict[str, Any] = {}
+
+    # public API used by spaces
+    def choice(self, name: str, choices):
+        choices = tuple(choices)
+        if not choices:
+            raise SpaceError(f"decision {name!r} has no choices")
+        return self._ask(Decision(name, "choice", choices=choices))
+
+    def int(self, name: str, low: int, high: int, step: int = 1):
+        if low > high or step < 1:
+            raise SpaceError(f"decision {name!r}: need low <= high and step >= 1, got {low}..{high} step {step}")
+        return self._ask(Decision(name, "int", low=low, high=high, step=step))
+
+    def float(self, name: str, low: float, high: float, log: bool = False):
+        if not low < high or (log and low <= 0):
+            raise SpaceError(f"decision {name!r}: need 0 < low < high for log, low < high otherwise")
+        return self._ask(Decision(name, "float", low=low, high=high, log=log))
+
+    # machinery
+    def _ask(self, d: Decision):
+        if d.name in self.values:
+            prev = next(x for x in self.asked if x.name == d.name)
+            if prev != d:
+                raise SpaceError(f"decision {d.name!r} asked twice with different options")
+            return self.values[d.name]
+        v = self.decide(d)
+        if not d.contains(v):
+            raise SpaceError(f"value {v!r} is not an option of decision {d.name!r}")
+        self.asked.append(d)
+        self.values[d.name] = v
+        return v
+
+    def decide(self, d: Decision):
+        raise NotImplementedError
+
+
+def sample_uniform(d: Decision, rng: random.Random):
+    if d.kind == "choice":
+        return d.choices[rng.randrange(len(d.choices))]
+    if d.kind == "int":
+        return rng.randrange(int(d.low), int(d.high) + 1, d.step)
+    if d.log:
+        return math.exp(rng.uniform(math.log(d.low), math.log(d.high)))
+    return rng.uniform(d.low, d.high)
+
+
+class RandomTrial(Trial):
+    """Uniformly random values: random search, and the fallback of other controllers."""
+
+    def __init__(self, rng: random.Random):
+        super().__init__()
+        self.rng = rng
+
+    def decide(self, d):
+        return sample_uniform(d, self.rng)
+
+
+class FixedTrial(Trial):
+    """Replays given values; a decision not given is an error (or random with `rng`)."""
+
+    def __init__(self, values: dict, rng: random.Random | None = None):
+        super().__init__()
+        self.given, self.rng = dict(values), rng
+
+    def decide(self, d):
+        if d.name in self.given:
+            return self.given[d.name]
+        if self.rng is not None:
+            return sample_uniform(d, self.rng)
+        raise SpaceError(f"no value for decision {d.name!r}")
+
+
+# ------------------------------------------------------------------ spaces
+@dataclass(frozen=True)
+class NetSpec:
+    """Which network a space function is asked to build."""
+    proxy: bool
+    input: tuple
+    classes: int
+
+    @property
+    def target(self) -> bool:
+        return not self.proxy
+
+
+@dataclass
+class Space:
+    name: str
+    fn: Callable
+    target: NetSpec
+    proxy: NetSpec
+    description: str = ""
+    canonical: dict = field(default_factory=dict)   # name -> decisions of known members (e.g. NASNet-A)
+    width_decision: str | None = None               # the decision `--fit` scales (F, width multiplier)
+
+    def genotype(self, trial_or_values, proxy: bool = False, input=None, classes=None):
+        """Build the target (default) or proxy genotype for a trial or a dict of decisions."""
+        from .genotype import Genotype
+        trial = trial_or_values if isinstance(trial_or_values, Trial) else FixedTrial(trial_or_values)
+        spec = self.proxy if proxy else self.target
+        if input is not None or classes is not None:
+            spec = NetSpec(proxy, tuple(input or spec.input), classes or spec.classes)
+        g = self.fn(trial, spec)
+        if not isinstance(g, Genotype):
+            raise SpaceError(f"space {self.name!r} returned {type(g).__name__}, not a Genotype")
+        return g
+
+    def sample(self, trial: Trial):
+        """Run the space with `trial`; returns (decisions, target genotype)."""
+        g = self.genotype(trial)
+        return dict(trial.values), g
+
+    def decisions(self, values: dict | None = None) -> list[Decision]:
+        """The decisions asked when building with `values` (random where not given)."""
+        t = FixedTrial(values or {}, rng=random.Random(0))
+        self.genotype(t)
+        return list(t.asked)
+
+
+def space(target: dict, proxy: dict, name: str | None = None, description: str = "",
+          canonical: dict | None = None, width_decision: str | None = None):
+    """Decorator: turn a define-by-run function `fn(t, net)` into a Space."""
+    def wrap(fn):
+        return Space(name or fn.__name__, fn,
+                     NetSpec(False, tuple(target["input"]), int(target["classes"])),
+                     NetSpec(True, tuple(proxy["input"]), int(proxy["classes"])),
+                     description or (fn.__doc__ or "").strip().split("\n")[0],
+                     dict(canonical or {}), width_decision)
+    return wrap
+
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "searchspaces"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def load_space(name_or_path: str) -> Space:
+    """A built-in space by name (searchspaces/NAME.py) or a user's space file."""
+    p = Path(name_or_path)
+    if p.suffix != ".py":
+        p = BUILTIN_DIR / f"{name_or_path}.py"
+        if not p.exists():
+            raise SpaceError(f"unknown search space {name_or_path!r}; built-ins: "
+                             f"{', '.join(builtin_names()) or 'none'}, or pass a path to a .py file")
+    if not p.exists():
+        raise SpaceError(f"space file {str(p)!r} does not exist")
+    mod_name = f"nasty_space_{p.stem}"
+    spec = importlib.util.spec_from_file_location(mod_name, p)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+    except Exception as e:  # a user's file: report its error in one line
+        line = ""
+        tb = e.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(p):
+                line = f" (line {tb.tb_lineno})"
+            tb = tb.tb_next
+        raise SpaceError(f"space file {str(p)!r} failed to load{line}: {type(e).__name__}: {e}") from None
+    spaces = [v for v in vars(module).values() if isinstance(v, Space)]
+    if len(spaces) != 1:
+        raise SpaceError(f"space file {str(p)!r} must define exactly one @space function, found {len(spaces)}")
+    return spaces[0]

@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -14,8 +16,13 @@ import nasty
 
 
 def count_macs(model, input_shape, device="meta") -> int:
-    """FlopCounterMode total / 2 of one forward pass at batch 1 (meta device: no arithmetic)."""
-    model = model.to(device).eval()
+    """FlopCounterMode total / 2 of one forward pass at batch 1 (meta device: no arithmetic).
+
+    The model itself is left untouched: a copy goes to the meta device unless it is there already.
+    """
+    if not _on_meta(model):
+        model = copy.deepcopy(model).to(device)
+    model = model.eval()
     x = torch.zeros((1,) + tuple(input_shape), device=device)
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model(x)
@@ -59,3 +66,7 @@ def check_against_reference(name, atol=1e-4, logits=True, seed=0):
         diff = (model(x) - ref(x)).abs().max().item()
     assert diff <= atol, f"{name}: logits differ by {diff} > {atol}"
     return c, diff
+
+
+def _on_meta(m):
+    return any(p.is_meta for p in m.parameters())

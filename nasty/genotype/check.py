@@ -11,8 +11,10 @@ import networkx as nx
 
 from . import ops as V
 from .errors import GenotypeError
-from .expr import FUNCTIONS, Bin, Call, Neg, Sym
+from .expr import FUNCTIONS, KEYWORDS, Bin, Call, Neg, Sym
 from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
+
+BLOCK = "block"   # on body lines: how many stage repeats came before (per-block drop-path rates)
 
 
 def _suggest(name, options):
@@ -53,15 +55,17 @@ def _chains(e):
 
 
 def check(g: Genotype) -> Genotype:
-    fail = lambda where, msg: (_ for _ in ()).throw(GenotypeError(f"{g.name}: {where}: {msg}"))
+    def fail(where, msg):
+        raise GenotypeError(f"{g.name}: {where}: {msg}")
+
     def check_names(v, where, scope):
         for n in _names_in(v):
-            if n not in scope:
+            if n not in scope and n not in KEYWORDS:
                 fail(where, f"unknown name {n!r} in a value (known: {', '.join(sorted(scope)) or 'none'})")
 
     header = {"width", "depth", "divisor", "classes"}
     for k, v in g.lets:
-        if k in header or V.is_reserved(k):
+        if k in header or k == BLOCK or V.is_reserved(k):
             fail("let", f"{k!r} is a reserved name; pick another")
         check_names(v, "let", header | {"same", "valid", "true", "false"})
         header = header | {k}
@@ -144,6 +148,8 @@ def check(g: Genotype) -> Genotype:
                             fail(where, f"uses {r!r} before it is defined; move {r!r} above it")
                     fail(where, f"undefined input {r!r}{_suggest(r, list(seen))}")
                 used.add(r)
+            if node.when is not None:
+                check_names(node.when, where + " (if)", scope)
             for ch in _chains(node.expr):
                 check_chain(ch, where, scope, in_cell=True)
                 for el in ch:
@@ -168,14 +174,14 @@ def check(g: Genotype) -> Genotype:
         fail("body", "no stem, stage or head lines")
     for i, layer in enumerate(g.layers):
         where = f"{layer.section} line {i + 1}"
-        check_chain(layer.chain, where, header, in_cell=False)
+        check_chain(layer.chain, where, header | {BLOCK}, in_cell=False)
         check_names(layer.repeat, where, header)
         params = {p.name for el in layer.chain if isinstance(el, CellCall) and el.name in cells
                   for p in cells[el.name].params}
         for k, v in layer.rest:
             if k not in params:
                 fail(where, f"rest({k}=...) names no parameter of the cells on this line")
-            check_names(v, where, header)
+            check_names(v, where, header | {BLOCK})
     return g
 
 

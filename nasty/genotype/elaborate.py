@@ -141,6 +141,11 @@ class _Elaborator:
         a = self.attrs(op, env)
         shape = self.shape(h)
         kind = op.kind
+        if kind == "act":           # activation named by a value (a cell parameter, a let)
+            kind = a["fn"]
+            if kind != "identity" and kind not in V.ACTIVATIONS:
+                self.fail(f"act fn= must name an activation ({', '.join(sorted(V.ACTIVATIONS))}, "
+                          f"identity), got {kind!r}")
         if kind == "identity":
             return h
         spatial = len(shape) == 3
@@ -268,6 +273,8 @@ class _Elaborator:
             n = counts.get(label, 0)
             counts[label] = n + 1
             sub = f"{name}.{label}" + (f"_{n}" if n else "")
+            if len(chain) == 1 and isinstance(el, CellCall):
+                sub = name      # `stage2.0.a.conv`, not `stage2.0.block.a.conv`
             if isinstance(el, Op):
                 h = self.op(el, h, sub, env)
             else:
@@ -301,9 +308,23 @@ class _Elaborator:
         values = dict(inputs)
         for node in cell.nodes:
             self.where = f"{name} (cell {cell.name}) node {node.name!r}"
+            if node.when is not None and not self.guard(node.when, cell_env):
+                values[node.name] = values[_first_ref(node.expr)]    # skipped node
+                continue
             values[node.name] = self.expr(node.expr, values, f"{name}.{node.name}", cell_env)
         self.where = saved
         return values["out"]
+
+    def guard(self, v, env) -> bool:
+        try:
+            x = evaluate(v, env)
+        except GenotypeError as e:
+            self.fail(f"if: {e}")
+        if x in ("true", "false"):
+            return x == "true"
+        if isinstance(x, str):
+            self.fail(f"if needs a number (0 skips the node), got {x!r}")
+        return x != 0
 
     def expr(self, e, values, name, env):
         if isinstance(e, Ref):
@@ -343,6 +364,7 @@ class _Elaborator:
     def run(self):
         states = [INPUT]
         counters: dict[str, int] = {}
+        blocks = 0      # stage repeats so far: the value of `block` on body lines
         for layer in self.g.layers:
             n = counters.get(layer.section, 0) + 1
             counters[layer.section] = n
@@ -354,11 +376,19 @@ class _Elaborator:
             for r in range(reps):
                 self.where = base
                 name = f"{base}.{r}" if reps > 1 else base
-                h = self.chain(layer.chain, states[-1], name, self.env, states,
+                h = self.chain(layer.chain, states[-1], name, {**self.env, "block": blocks}, states,
                                dict(layer.rest) if r > 0 else None)
                 states.append(h)
+                blocks += layer.section == "stage"
         self.prog.output = states[-1]
         return self.prog
+
+
+def _first_ref(e) -> str:
+    """The first node or input an expression names (what a skipped node stands for)."""
+    while not isinstance(e, Ref):
+        e = e.src if isinstance(e, Apply) else e.args[0]
+    return e.name
 
 
 def elaborate(g: Genotype, input=None, classes=None) -> Program:

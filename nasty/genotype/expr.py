@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from .errors import GenotypeError
+from .ops import ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ class Call:
 
 Value = Union[int, float, str, Sym, Bin, Neg, Call]
 
-# Bare words that are values, not names to look up.
-KEYWORDS = frozenset({"same", "valid", "true", "false"})
+# Bare words that are values, not names to look up (activation names are values of `act fn=`).
+KEYWORDS = frozenset({"same", "valid", "true", "false", "identity"} | ACTIVATIONS)
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -77,6 +78,8 @@ FUNCTIONS = {
     "floor": (1, lambda env, a: int(math.floor(a))),
     "ceil": (1, lambda env, a: int(math.ceil(a))),
     "round": (1, lambda env, a: int(round(a))),
+    "eq": (2, lambda env, a, b: int(a == b)),      # 1 or 0, for node guards: `if eq(s, 1)`
+    "ne": (2, lambda env, a, b: int(a != b)),
 }
 
 

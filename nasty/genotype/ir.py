@@ -75,8 +75,12 @@ COMBINERS = ("add", "cat", "mul")
 
 @dataclass(frozen=True)
 class Node:
+    """`name = expr [if cond]`. With a guard that evaluates to 0 (false), the node is
+    skipped: it stands for the first node or input its expression names (`x = conv... <- in
+    if e` is `in` when e is 0; `out = add(p, in) if res` is `p`)."""
     name: str
     expr: Expr
+    when: Value | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def _val(v):
 
 
 def to_dict(g: Genotype) -> dict:
-    from .text import format_chain, format_expr
+    from .text import format_chain, format_node
     return {
         "format": "nasty-genotype/1",
         "name": g.name, "input": list(g.input), "classes": g.classes,
@@ -26,7 +26,7 @@ def to_dict(g: Genotype) -> dict:
         "cells": [{"name": c.name,
                    "params": [[p.name, None if p.default is None else _val(p.default)] for p in c.params],
                    "inputs": c.inputs,
-                   "nodes": [[n.name, format_expr(n.expr)] for n in c.nodes]} for c in g.cells],
+                   "nodes": [[n.name, format_node(n)] for n in c.nodes]} for c in g.cells],
         "layers": [{"section": l.section, "chain": format_chain(l.chain), "repeat": _val(l.repeat),
                     "rest": {k: _val(v) for k, v in l.rest}} for l in g.layers],
     }
@@ -92,10 +92,8 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
             if not (isinstance(n, list) and len(n) == 2 and isinstance(n[0], str)):
                 raise ParseError(f"{where}: each node is [name, expression]")
             p, cur = line_parser(n[1], f"{where} node {n[0]}")
-            e = p._expr(cur, stop=())
-            if not cur.done():
-                raise cur.error("end of expression")
-            nodes.append(Node(n[0], e))
+            e, when = p._node_body(cur)
+            nodes.append(Node(n[0], e, when))
         inputs = c.get("inputs", 1)
         if inputs not in (1, 2):
             raise ParseError(f"{where}: 'inputs' must be 1 or 2")

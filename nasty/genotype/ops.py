@@ -36,6 +36,7 @@ OPS: dict[str, dict] = {
     # activations
     "relu": {}, "relu6": {}, "tanh": {}, "sigmoid": {}, "silu": {}, "swish": {},
     "hswish": {}, "hsigmoid": {}, "gelu": {}, "lrelu": {"slope": 0.01},
+    "act": {"fn": _REQ, "slope": 0.01},             # activation named by a value: act fn=nl
     # plumbing
     "identity": {},
     "pad": {"l": 0, "r": 0, "t": 0, "b": 0},        # zero pad; negative values crop
@@ -64,7 +65,7 @@ def split_op_name(name: str):
 
 def is_reserved(name: str) -> bool:
     """Names a node or cell may not take, since they already mean something."""
-    return (split_op_name(name) is not None or name in COMBINERS or name in ("x", "rest")
+    return (split_op_name(name) is not None or name in COMBINERS or name in ("x", "rest", "if")
             or bool(_REPEAT.match(name)))
 
 

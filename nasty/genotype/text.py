@@ -14,7 +14,9 @@
 Header lines: `net`, `defaults` (op.attr=value), `scale` (width, depth,
 divisor for W() and D()), `let` (named constants, e.g. a family's depths). Cells: `cell NAME(params) [inputs 2]:` then indented
 `node = expr` lines; `out` is the output. An expr is `ops... <- src`, a
-reference, or `add(...)`, `cat(...)`, `mul(...)` of exprs. Body lines:
+reference, or `add(...)`, `cat(...)`, `mul(...)` of exprs; a trailing
+`if COND` skips the node when COND is 0 (it then stands for the first
+node or input its expr names: optional expand convs, SE, residuals). Body lines:
 `stem|stage|head CHAIN [x N] [rest(k=v, ...)]`.
 
 `format` is canonical and `parse(format(g)) == g`. Nothing here uses eval.
@@ -147,13 +149,19 @@ class _Parser:
             self.pos += 1
             nname = ncur.expect_kind("name", "a node name").text
             ncur.expect("=")
-            expr = self._expr(ncur, stop=())
-            if not ncur.done():
-                raise ncur.error("end of line")
-            nodes.append(Node(nname, expr))
+            expr, when = self._node_body(ncur)
+            nodes.append(Node(nname, expr, when))
         if not nodes:
-            raise self.err(f"cell {name} has no nodes: indent lines 'NAME = expr' under it", cur)
+            raise self.err(f"expected indented node lines 'NAME = expr' under 'cell {name}:'", cur)
         return Cell(name, tuple(params), inputs, tuple(nodes))
+
+    def _node_body(self, cur):
+        """`expr [if COND]` up to the end of the line (a node's right-hand side)."""
+        expr = self._expr(cur, stop=("if",))
+        when = parse_value(cur) if cur.accept("if") else None
+        if not cur.done():
+            raise cur.error("'if CONDITION' or end of line")
+        return expr, when
 
     def _layer(self, cur):
         section = cur.next().text
@@ -236,6 +244,13 @@ class _Parser:
                 continue
             split = V.split_op_name(t.text)
             if split is None:
+                if cur.tok.kind == "name" and cur.peek().text == "=" or cur.at("/"):
+                    import difflib
+                    ops = [f"{k}3x3" if k in V.KERNEL_OPS else k for k in V.OPS]
+                    close = difflib.get_close_matches(t.text, ops, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise ParseError(f"unknown op {t.text!r}{hint}; expected an op such as conv3x3, "
+                                     f"or a cell call NAME(args)", t.line, t.col, self.source)
                 chain.append(CellCall(t.text))
                 continue
             kind, kh, kw = split
@@ -250,7 +265,7 @@ class _Parser:
                 cur.next()
                 key = kt.text
                 val = parse_value(cur)
-                if key == "k":
+                if key == "k" and "kh" in V.OPS[kind]:
                     attrs["kh"] = attrs["kw"] = val
                     continue
                 if key in attrs:
@@ -299,7 +314,12 @@ def format_cell(cell: Cell) -> list[str]:
     if cell.inputs != 1:
         head += f" inputs {cell.inputs}"
     width = max(len(n.name) for n in cell.nodes)
-    return [head + ":"] + [f"  {n.name:<{width}} = {format_expr(n.expr)}" for n in cell.nodes]
+    return [head + ":"] + [f"  {n.name:<{width}} = {format_node(n)}" for n in cell.nodes]
+
+
+def format_node(n: Node) -> str:
+    """A node's right-hand side: `expr [if COND]`."""
+    return format_expr(n.expr) + (f" if {format_value(n.when)}" if n.when is not None else "")
 
 
 def format_expr(e) -> str:

@@ -15,6 +15,7 @@ from .expr import FUNCTIONS, KEYWORDS, Bin, Call, Neg, Sym
 from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
 
 BLOCK = "block"   # on body lines: how many stage repeats came before (per-block drop-path rates)
+PREV = "prev"     # `cellname(..., prev=...)`: where a two-input cell's h_{i-2} comes from
 
 
 def _suggest(name, options):
@@ -39,6 +40,10 @@ def _refs(e):
     if isinstance(e, Ref):
         yield e.name
     elif isinstance(e, Apply):
+        for el in e.chain:     # `two_input_cell(..., prev=NODE) <- src` also reads NODE
+            for k, v in (el.kwargs if isinstance(el, CellCall) else ()):
+                if k == PREV and isinstance(v, Sym):
+                    yield v.name
         yield from _refs(e.src)
     elif isinstance(e, Combine):
         for a in e.args:
@@ -83,6 +88,9 @@ def check(g: Genotype) -> Genotype:
         if V.is_reserved(cell.name):
             fail(f"cell {cell.name}", "this name is an op or keyword; rename the cell")
         cells[cell.name] = cell
+        for p in cell.params:
+            if p.name in V.INPUT_NAMES:
+                fail(f"cell {cell.name}", f"parameter {p.name!r} is an input name; rename it")
 
     def check_chain(chain, where, scope, in_cell):
         for el in chain:
@@ -107,15 +115,20 @@ def check(g: Genotype) -> Genotype:
                 if len(el.args) > len(names):
                     fail(where, f"cell {cell.name} takes {len(names)} argument(s), got {len(el.args)}")
                 for k, v in el.kwargs:
-                    if k not in names:
+                    if k == PREV and cell.inputs == 2:
+                        if in_cell and not isinstance(v, Sym):
+                            fail(where, f"prev= of {cell.name} inside a cell names an input or a node, "
+                                        f"got {v!r}")
+                    elif k not in names:
                         fail(where, f"cell {cell.name} has no parameter {k!r}{_suggest(k, names)}")
                 given = set(names[:len(el.args)]) | {k for k, _ in el.kwargs}
                 for k in given & {k for k, _ in el.kwargs} & set(names[:len(el.args)]):
                     fail(where, f"argument {k!r} of cell {cell.name} given twice")
-                for v in list(el.args) + [v for _, v in el.kwargs]:
+                for v in list(el.args) + [v for k, v in el.kwargs if not (in_cell and k == PREV)]:
                     check_names(v, where, scope)
-                if in_cell and cell.inputs == 2:
-                    fail(where, f"two-input cell {cell.name} can only be used on a body line")
+                if in_cell and cell.inputs == 2 and PREV not in dict(el.kwargs):
+                    fail(where, f"two-input cell {cell.name} used inside a cell needs prev=NODE "
+                                f"(the input or node that stands for its h_{{i-2}})")
 
 
     # cell bodies
@@ -174,10 +187,13 @@ def check(g: Genotype) -> Genotype:
         fail("body", "no stem, stage or head lines")
     for i, layer in enumerate(g.layers):
         where = f"{layer.section} line {i + 1}"
-        check_chain(layer.chain, where, header | {BLOCK}, in_cell=False)
+        check_chain(layer.chain, where, header | {BLOCK, "cin"}, in_cell=False)
         check_names(layer.repeat, where, header)
         params = {p.name for el in layer.chain if isinstance(el, CellCall) and el.name in cells
                   for p in cells[el.name].params}
+        if any(isinstance(el, CellCall) and el.name in cells and cells[el.name].inputs == 2
+               for el in layer.chain):
+            params.add(PREV)
         for k, v in layer.rest:
             if k not in params:
                 fail(where, f"rest({k}=...) names no parameter of the cells on this line")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import ops as V
 from .errors import GenotypeError
-from .expr import evaluate
+from .expr import Sym, evaluate
 from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
 
 INPUT = -1   # handle of the network input
@@ -266,7 +266,7 @@ class _Elaborator:
         return self.emit(name, kind, [h], attrs, (C, Ho, Wo))
 
     # ---------------------------------------------------------------- structure
-    def chain(self, chain, h, name, env, states=None, overrides=None):
+    def chain(self, chain, h, name, env, states=None, overrides=None, values=None):
         counts: dict[str, int] = {}
         for el in chain:
             label = el.kind if isinstance(el, Op) else el.name
@@ -278,10 +278,10 @@ class _Elaborator:
             if isinstance(el, Op):
                 h = self.op(el, h, sub, env)
             else:
-                h = self.call(el, h, sub, env, states, overrides)
+                h = self.call(el, h, sub, env, states, overrides, values)
         return h
 
-    def call(self, call: CellCall, h, name, env, states, overrides):
+    def call(self, call: CellCall, h, name, env, states, overrides, values=None):
         cell = self.g.cell(call.name)
         if cell is None:
             self.fail(f"unknown cell {call.name!r}")
@@ -299,9 +299,8 @@ class _Elaborator:
                 params[p.name] = evaluate(p.default, {**self.env, **params})
         inputs = {"in": h}
         if cell.inputs == 2:
-            if states is None:
-                self.fail(f"two-input cell {cell.name} can only be used on a body line")
-            inputs["prev"] = states[-2] if len(states) >= 2 else states[-1]
+            spec = {**dict(call.kwargs), **(overrides or {})}.get("prev")
+            inputs["prev"] = self.prev_input(cell, spec, env, states, values)
         cell_env = {**self.env, **params, "cin": self.shape(h)[0]}
         saved = self.where
         self.where = f"{name} (cell {cell.name})"
@@ -314,6 +313,24 @@ class _Elaborator:
             values[node.name] = self.expr(node.expr, values, f"{name}.{node.name}", cell_env)
         self.where = saved
         return values["out"]
+
+    def prev_input(self, cell, spec, env, states, values):
+        """The h_{i-2} of a two-input cell: on a body line the state before last, or the
+        state `prev=-k` names (-1: the line's own input); inside a cell, `prev=NODE`."""
+        if states is None:
+            if not isinstance(spec, Sym) or values is None or spec.name not in values:
+                self.fail(f"two-input cell {cell.name} inside a cell needs prev=NODE")
+            return values[spec.name]
+        if spec is None:
+            return states[-2] if len(states) >= 2 else states[-1]
+        try:
+            k = _int(evaluate(spec, env), f"prev= of cell {cell.name}")
+        except GenotypeError as e:
+            self.fail(str(e))
+        if not -len(states) <= k <= -1:
+            self.fail(f"prev={k} of cell {cell.name}: {len(states)} state(s) so far "
+                      f"(the input, then one per body line repeat); use -1 to -{len(states)}")
+        return states[k]
 
     def guard(self, v, env) -> bool:
         try:
@@ -333,7 +350,7 @@ class _Elaborator:
             return values[e.name]
         if isinstance(e, Apply):
             src = self.expr(e.src, values, name, env)
-            return self.chain(e.chain, src, name, env)
+            return self.chain(e.chain, src, name, env, values=values)
         if isinstance(e, Combine):
             hs = [self.expr(a, values, f"{name}.{i}", env) for i, a in enumerate(e.args)]
             return self.combine(e.kind, hs, f"{name}.{e.kind}")
@@ -376,7 +393,9 @@ class _Elaborator:
             for r in range(reps):
                 self.where = base
                 name = f"{base}.{r}" if reps > 1 else base
-                h = self.chain(layer.chain, states[-1], name, {**self.env, "block": blocks}, states,
+                # `cin`: channels entering this body line (inside a cell: entering the cell)
+                env = {**self.env, "block": blocks, "cin": self.shape(states[-1])[0]}
+                h = self.chain(layer.chain, states[-1], name, env, states,
                                dict(layer.rest) if r > 0 else None)
                 states.append(h)
                 blocks += layer.section == "stage"

@@ -17,7 +17,10 @@ divisor for W() and D()), `let` (named constants, e.g. a family's depths). Cells
 reference, or `add(...)`, `cat(...)`, `mul(...)` of exprs; a trailing
 `if COND` skips the node when COND is 0 (it then stands for the first
 node or input its expr names: optional expand convs, SE, residuals). Body lines:
-`stem|stage|head CHAIN [x N] [rest(k=v, ...)]`.
+`stem|stage|head CHAIN [x N] [rest(k=v, ...)]`. A two-input cell reads `in` and `prev`
+(h_{i-1}, h_{i-2}): by default `prev` is the state before last; a call may say
+`prev=-3` on a body line (a state offset, -1 being the line's own input), and inside
+another cell `prev=NODE` (`out = blocks(F, prev=h) <- x`).
 
 `format` is canonical and `parse(format(g)) == g`. Nothing here uses eval.
 """
@@ -84,6 +87,12 @@ class _Parser:
                 raise self.err("a genotype has one 'net' line", cur)
             else:
                 raise cur.error("'cell', 'stem', 'stage', 'head', 'let', 'defaults' or 'scale'")
+        for what, pairs in (("defaults", defaults), ("scale", scale), ("let", lets)):
+            seen = set()
+            for k, _ in pairs:
+                if k in seen:
+                    raise ParseError(f"{what}: {k} is given twice; keep one", None, None, self.source)
+                seen.add(k)
         return Genotype(header[0], header[1], header[2], sorted_attrs(defaults), sorted_attrs(scale),
                         tuple(lets), tuple(cells), tuple(layers))
 

@@ -1,0 +1,88 @@
+"""`nasty zoo`: the comparison table of every canonical network."""
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub):
+    p = sub.add_parser("zoo", help="table of the zoo: params, MACs, year, top-1, reference match",
+                       description="Every zoo network with its params and MACs at native resolution "
+                                   "(computed from the genotype), year, the ImageNet top-1 the course notes "
+                                   "give where they give one, and whether it matches its torchvision/timm "
+                                   "reference in params and MACs (computed on the meta device).")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip building the references (the match column then says 'not checked')")
+    p.add_argument("names", nargs="*", help="only these zoo names")
+    p.set_defaults(func=run)
+
+
+def reference_match(name, c) -> str:
+    """'yes' / 'NO (...)' / '-' (no reference) / 'unavailable (...)', computed on the meta device."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .. import zoo
+    from ..errors import NastyError
+    e = zoo.entry(name)
+    if not e.ref:
+        return "-"
+    try:
+        with torch.device("meta"):
+            ref = zoo.reference(name).eval()
+    except NastyError as err:
+        return f"unavailable ({err})"
+    params = sum(p.numel() for p in ref.parameters())
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        ref(torch.zeros((1,) + tuple(c.input), device="meta"))
+    macs = fc.get_total_flops() // 2
+    if (params, macs) == (c.params, c.macs):
+        return f"yes ({e.ref})"
+    return f"NO ({e.ref}: params {params:,}, MACs {macs:,})"
+
+
+def run(args) -> int:
+    from .. import zoo
+    from ..cost import cost
+    from ..report import human
+    names = args.names or zoo.names()
+    rows = []
+    try:
+        from rich.progress import Progress
+        progress = Progress(transient=True)
+    except ImportError:  # rich is a dependency; stay usable without it
+        progress = None
+    with (progress or _Null()) as prog:
+        task = prog.add_task("checking references", total=len(names)) if progress else None
+        for name in names:
+            e = zoo.entry(name)
+            c = cost(zoo.get(name))
+            match = "not checked" if args.no_check else reference_match(name, c)
+            rows.append({"name": name, "params": c.params, "macs": c.macs,
+                         "input": list(c.input), "year": e.year, "top1": e.top1,
+                         "reference": e.ref, "matches_reference": match})
+            if progress:
+                prog.advance(task)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = [("name", "input", "params", "MACs", "year", "top-1 (notes)", "matches reference")]
+    for r in rows:
+        table.append((r["name"], "x".join(map(str, r["input"])), human(r["params"]), human(r["macs"]),
+                      str(r["year"] or ""), f"{r['top1']:.1f}" if r["top1"] is not None else "",
+                      r["matches_reference"]))
+    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
+    for i, t in enumerate(table):
+        print("  ".join(f"{v:<{w}}" if j in (0, 1, 6) else f"{v:>{w}}" for j, (v, w) in enumerate(zip(t, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\nMACs: one multiply-add = one FLOP (the notes' and the NAS papers' convention), at each net's native input.")
+    return 0
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False

@@ -92,11 +92,47 @@ class Scale(nn.Module):
         return f"v={self.v}"
 
 
+class ChannelSlice(nn.Module):
+    """Channels [start, end) of the input (ShuffleNetV2's channel split)."""
+
+    def __init__(self, start: int, end: int):
+        super().__init__()
+        self.start, self.end = start, end
+
+    def forward(self, x):
+        return x[:, self.start:self.end]
+
+    def extra_repr(self):
+        return f"start={self.start}, end={self.end}"
+
+
+class ChannelShuffle(nn.Module):
+    """Shuffle channels across g groups: view (N, g, C/g, ...), swap the two, flatten back."""
+
+    def __init__(self, g: int):
+        super().__init__()
+        self.g = g
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        rest = x.shape[2:]
+        return x.reshape(n, self.g, c // self.g, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+    def extra_repr(self):
+        return f"g={self.g}"
+
+
 _ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
                 "silu": nn.SiLU, "hswish": nn.Hardswish, "hsigmoid": nn.Hardsigmoid, "gelu": nn.GELU}
 
 
-def module_for(st: Step) -> nn.Module:
+# Activations that may overwrite their input, as torchvision's ReLU(inplace=True) does,
+# when that input is read by nothing else and its producer's backward does not need it.
+_INPLACE = {"relu", "relu6", "hswish", "silu"}
+_INPLACE_SAFE_PRODUCERS = {"conv", "bn", "add", "fc", "cat"}
+
+
+def module_for(st: Step, inplace: bool = False) -> nn.Module:
     """The torch module computing one step."""
     a, k = st.attrs, st.kind
     if k == "conv":
@@ -141,10 +177,14 @@ def module_for(st: Step) -> nn.Module:
         return nn.ZeroPad2d((a["l"], a["r"], a["t"], a["b"]))
     if k == "scale":
         return Scale(a["v"])
+    if k == "slice":
+        return ChannelSlice(a["start"], a["end"])
+    if k == "shuffle":
+        return ChannelShuffle(a["g"])
     if k == "lrelu":
         return nn.LeakyReLU(a["slope"])
     if k in _ACTIVATIONS:
-        return _ACTIVATIONS[k]()
+        return _ACTIVATIONS[k](inplace=True) if inplace and k in _INPLACE else _ACTIVATIONS[k]()
     raise ValueError(f"no module for step kind {k!r}")   # unreachable for an elaborated program
 
 
@@ -167,6 +207,11 @@ def _class_name(name: str) -> str:
 def compile_genotype(g: Genotype, input=None, classes=None) -> fx.GraphModule:
     """Compile genotype `g` to a torch module (shapes checked first, at `input`)."""
     prog = elaborate(g, input, classes)
+    readers: dict[int, int] = {}
+    for st in prog.steps:
+        for h in st.inputs:
+            readers[h] = readers.get(h, 0) + 1
+    readers[prog.output] = readers.get(prog.output, 0) + 1
     root = nn.Module()
     graph = fx.Graph()
     values = {INPUT: graph.placeholder("x")}
@@ -183,7 +228,10 @@ def compile_genotype(g: Genotype, input=None, classes=None) -> fx.GraphModule:
         elif st.kind == "cat":
             v = graph.call_function(torch.cat, (tuple(args), 1))
         else:
-            _attach(root, st.name, module_for(st))
+            src = st.inputs[0]
+            inplace = (src != INPUT and readers.get(src) == 1
+                       and prog.steps[src].kind in _INPLACE_SAFE_PRODUCERS)
+            _attach(root, st.name, module_for(st, inplace))
             v = graph.call_module(st.name, (args[0],))
         values[i] = v
     graph.output(values[prog.output])

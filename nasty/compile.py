@@ -218,9 +218,14 @@ def compile_genotype(g: Genotype, input=None, classes=None) -> fx.GraphModule:
     for i, st in enumerate(prog.steps):
         args = [values[h] for h in st.inputs]
         if st.kind == "add":
+            # `out += shortcut` as torchvision writes it, when the sum's first operand is read by
+            # nothing else and its producer's backward does not need it: saves an allocation.
+            first = st.inputs[0]
+            fold = (first != INPUT and readers.get(first) == 1 and st.inputs.count(first) == 1
+                    and prog.steps[first].kind in _INPLACE_SAFE_PRODUCERS)
             v = args[0]
             for other in args[1:]:
-                v = graph.call_function(operator.add, (v, other))
+                v = graph.call_function(operator.iadd if fold else operator.add, (v, other))
         elif st.kind == "mul":
             v = args[0]
             for other in args[1:]:

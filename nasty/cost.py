@@ -113,7 +113,7 @@ def step_cost(st: Step) -> tuple[int, int, int, int]:
     if k in ("mul", "scale") or k in ("relu", "relu6", "tanh", "sigmoid", "silu", "hswish",
                                        "hsigmoid", "gelu", "lrelu"):
         return 0, 0, 0, n_out
-    return 0, 0, 0, 0     # flatten, cat, pad, dropout, droppath: no arithmetic at inference
+    return 0, 0, 0, 0     # flatten, cat, pad, slice, shuffle, dropout, droppath: no arithmetic at inference
 
 
 def _peak_live(prog: Program) -> int:

@@ -146,7 +146,7 @@ def check(g: Genotype) -> Genotype:
             where = f"cell {cell.name} node {node.name!r}"
             if node.name in seen:
                 fail(where, "defined twice" if node.name not in ("in", "prev") else "an input name; rename the node")
-            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS:
+            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS + ("if",):
                 fail(where, "this name is an op or keyword; rename the node")
             for r in _refs(node.expr):
                 if r == node.name:

@@ -199,6 +199,20 @@ class _Elaborator:
                              (shape[0], shape[1] + t + b, shape[2] + l + r))
         if kind == "scale":
             return self.emit(name, kind, [h], {"v": float(a["v"])}, shape)
+        if kind == "slice":         # channels [start, end): ShuffleNet's channel split
+            C = shape[0]
+            start = _int(a["start"], "slice start", 0)
+            end = C if a["end"] is None else _int(a["end"], "slice end", 1)
+            if not start < end <= C:
+                self.fail(f"slice start={start} end={end} must be a non-empty range of the input's {C} channels")
+            if (start, end) == (0, C):
+                return h
+            return self.emit(name, kind, [h], {"start": start, "end": end}, (end - start,) + tuple(shape[1:]))
+        if kind == "shuffle":
+            g = _int(a["g"], "shuffle g", 1)
+            if shape[0] % g:
+                self.fail(f"shuffle g={g} must divide the input's {shape[0]} channels")
+            return self.emit(name, kind, [h], {"g": g}, shape) if g > 1 else h
         if kind == "shortcut":
             c, s = _int(a["c"], "shortcut c", 1), _int(a["s"], "shortcut s", 1)
             if not spatial:

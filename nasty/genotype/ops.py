@@ -42,6 +42,8 @@ OPS: dict[str, dict] = {
     "pad": {"l": 0, "r": 0, "t": 0, "b": 0},        # zero pad; negative values crop
     "scale": {"v": _REQ},                           # multiply by a constant (scaled residuals)
     "shortcut": {"c": _REQ, "s": 1, "bn": 1},       # identity, or conv1x1/s (+bn) when shapes differ
+    "slice": {"start": 0, "end": None},             # channels start..end-1 (end: the last)
+    "shuffle": {"g": _REQ},                         # channel shuffle in g groups (ShuffleNet)
 }
 ACTIVATIONS = frozenset({"relu", "relu6", "tanh", "sigmoid", "silu", "swish", "hswish",
                          "hsigmoid", "gelu", "lrelu"})

@@ -53,7 +53,7 @@ def _catalog() -> dict[str, Entry]:
         for name, e in doc["entries"].items():
             if name in out:
                 raise NastyError(f"zoo: {name} is defined twice ({out[name].family} and {family})")
-            known = set(Entry.__dataclass_fields__) - {"name", "family", "file"}
+            known = set(Entry.__dataclass_fields__) - {"name", "family"}   # "file": per-entry override
             bad = set(e) - known
             if bad:
                 raise NastyError(f"zoo {path.name}: {name} has unknown key(s) {sorted(bad)}")

@@ -13,7 +13,7 @@ import torch
 import nasty
 from nasty.genotype import format, parse
 from zoo_check import check_against_reference, check_self_consistent
-from zoo_notes import printed, table, check_round_trips
+from zoo_notes import check_round_trips, printed, table
 
 M = 1e6
 

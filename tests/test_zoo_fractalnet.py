@@ -10,7 +10,7 @@ import nasty
 from nasty.genotype import elaborate, format, parse
 from nasty.weights import execution_order
 from zoo_check import check_self_consistent
-from zoo_notes import randomize_bn, check_round_trips
+from zoo_notes import check_round_trips, randomize_bn
 
 C, B = 4, 5
 WIDTHS = (64, 128, 256, 512, 512)

@@ -5,7 +5,7 @@ import pytest
 import nasty
 from nasty.genotype import format, parse
 from zoo_check import check_self_consistent
-from zoo_notes import printed, table, check_round_trips
+from zoo_notes import check_round_trips, printed, table
 
 
 def test_nin_matches_the_notes_and_the_caffe_model():

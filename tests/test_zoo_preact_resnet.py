@@ -7,7 +7,7 @@ import torch
 import nasty
 from nasty.genotype import elaborate, format, parse
 from zoo_check import check_self_consistent
-from zoo_notes import printed, check_round_trips
+from zoo_notes import check_round_trips, printed
 
 # (name, printed params in millions, units per stage, conv layers in the residual branches)
 PAPER = [("preact_resnet110", "1.7", 18, 2), ("preact_resnet164", "1.7", 18, 3), ("wrn28_10", "36.5", 4, 2)]

@@ -4,7 +4,7 @@ import pytest
 
 import nasty
 from zoo_check import check_against_reference
-from zoo_notes import check_logits, printed, table, check_round_trips
+from zoo_notes import check_logits, check_round_trips, printed, table
 
 M = 1e6
 NAMES = [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]

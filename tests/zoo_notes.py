@@ -76,3 +76,12 @@ def check_logits(name: str, atol: float = 1e-4, seed: int = 0, bn_scale: float =
     assert diff <= bound, f"{name}: logits differ by {diff} > {bound}"
     assert want.abs().max().item() > 0, f"{name}: reference logits are all zero; the check would be empty"
     return diff
+
+
+def check_round_trips(name: str):
+    """The zoo genotype survives text and JSON round trips unchanged."""
+    from nasty.genotype import format, parse
+    from nasty.genotype.jsonform import from_json, to_json
+    g = nasty.zoo.get(name)
+    assert parse(format(g)) == g, name
+    assert from_json(to_json(g)) == g, name

@@ -1,8 +1,13 @@
 """Search controllers behind one protocol (see base.py)."""
-from ..errors import NastyError
+from ..errors import NastyError, RunError
 from .base import Controller, RandomController, Result
+from .compound import CompoundController
+from .evolution import EvolutionController
+from .reinforce import ReinforceController
+from .tpe import NSGA2Controller, TPEController
 
-REGISTRY = {"random": RandomController}
+REGISTRY = {"random": RandomController, "reinforce": ReinforceController, "tpe": TPEController,
+            "nsga2": NSGA2Controller, "evolution": EvolutionController, "compound": CompoundController}
 
 
 def make_controller(name: str, space, seed: int = 0, **options) -> Controller:
@@ -11,4 +16,17 @@ def make_controller(name: str, space, seed: int = 0, **options) -> Controller:
     return REGISTRY[name](space, seed=seed, **options)
 
 
-__all__ = ["Controller", "RandomController", "Result", "REGISTRY", "make_controller"]
+def check_resume(state: dict, controller_name: str) -> None:
+    """Refuse (one line) to resume a saved controller state with another controller."""
+    saved = state.get("controller") if isinstance(state, dict) else None
+    if saved is None:
+        raise RunError("the saved controller state does not say which controller wrote it; "
+                       "cannot resume safely (start a new run)")
+    if saved != controller_name:
+        raise RunError(f"this run was searched with --controller {saved}; resume it with --controller "
+                       f"{saved}, or start a new run to use {controller_name}")
+
+
+__all__ = ["Controller", "RandomController", "Result", "REGISTRY", "make_controller", "check_resume",
+           "ReinforceController", "TPEController", "NSGA2Controller", "EvolutionController",
+           "CompoundController"]

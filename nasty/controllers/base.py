@@ -38,8 +38,12 @@ class Controller:
     def tell(self, trial: Trial, result: Result) -> None:
         """Learn from a finished trial. Default: nothing to learn."""
 
+    # Optional: a controller with a finite plan (the compound grid) sets this when
+    # every proposal has been made; the runner may stop asking then.
+    finished = False
+
     def state_dict(self) -> dict:
-        return {"rng": _rng_state(self.rng)}
+        return {"controller": self.name, "rng": _rng_state(self.rng)}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.setstate(_rng_restore(state["rng"]))

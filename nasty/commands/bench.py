@@ -1,0 +1,72 @@
+"""`nasty bench build|run`: our own NAS benchmark (see nasty/bench.py)."""
+from __future__ import annotations
+
+
+def add_parser(sub):
+    p = sub.add_parser("bench", help="build the small NAS-Bench-201-like table; simulate controllers on it",
+                       description="`build` trains every cell of a small NAS-Bench-201-like space "
+                                   "(4 nodes, 6 edges, ops none/skip/conv3x3: 729 cells) on Fashion-MNIST "
+                                   "with a fixed recipe and seed. `run` simulates each controller on the "
+                                   "table (a trial is a lookup) and plots mean regret vs trials.")
+    bsub = p.add_subparsers(dest="bench_command", metavar="build|run")
+    bsub.required = True
+    b = bsub.add_parser("build", help="train every cell once and store the table (resumable)")
+    b.add_argument("--out", default=None, help="table folder (default: benchmarks/nasbench in the repo)")
+    b.add_argument("--limit", type=int, default=None, help="train only the first N distinct networks (testing)")
+    b.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    b.add_argument("--threads", type=int, default=1, help="torch threads (default 1, leaving a core free)")
+    b.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    b.add_argument("--train-subset", type=int, default=None, help="override the recipe's training images")
+    b.set_defaults(func=run_build)
+
+    r = bsub.add_parser("run", help="simulate controllers on the table: regret curves and a results table")
+    r.add_argument("--table", default=None, help="table folder or table.json (default: benchmarks/nasbench)")
+    r.add_argument("--controllers", default="random,evolution,reinforce,tpe,nsga2",
+                   help="comma-separated controllers, each NAME or NAME:key=value:... with options "
+                        "(e.g. tpe:multivariate=true) (default: random,evolution,reinforce,tpe,nsga2)")
+    r.add_argument("--trials", type=int, default=100, help="trials per simulated search (default 100)")
+    r.add_argument("--seeds", type=int, default=20, help="independent searches per controller (default 20)")
+    r.add_argument("--out", default=None, help="where the plot and results go (default: the table folder)")
+    r.add_argument("--at", default="25,50,100", help="trial counts for the results table (default 25,50,100)")
+    r.add_argument("--workers", type=int, default=1,
+                   help="trials in flight: asked before any of them is told (default 1)")
+    r.add_argument("--dedupe", action="store_true",
+                   help="tell a repeated cell its known result without counting it as a trial")
+    r.set_defaults(func=run_run)
+
+
+def run_build(args) -> int:
+    from ..bench import TABLE_DIR, build_table
+    from ..errors import NastyError
+    recipe = {"threads": args.threads}
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise NastyError(f"--epochs must be at least 1, got {args.epochs}")
+        recipe["epochs"] = args.epochs
+    if args.train_subset is not None:
+        if args.train_subset < 1:
+            raise NastyError(f"--train-subset must be at least 1, got {args.train_subset}")
+        recipe["train_subset"] = args.train_subset
+    if args.limit is not None and args.limit < 1:
+        raise NastyError(f"--limit must be at least 1, got {args.limit}")
+    build_table(args.out or TABLE_DIR, recipe, limit=args.limit, device=args.device,
+                log=lambda s: print(s, flush=True))
+    return 0
+
+
+def run_run(args) -> int:
+    from ..bench import TABLE_DIR, run_benchmark
+    from ..errors import NastyError
+    names = [n.strip() for n in args.controllers.split(",") if n.strip()]
+    if not names:
+        raise NastyError("--controllers needs at least one controller name")
+    try:
+        at = [int(x) for x in args.at.split(",") if x.strip()]
+    except ValueError:
+        raise NastyError(f"--at must be comma-separated trial counts, got {args.at!r}") from None
+    if args.trials < 1 or args.seeds < 1 or args.workers < 1:
+        raise NastyError("--trials, --seeds and --workers must be at least 1")
+    run_benchmark(args.table or TABLE_DIR, names, trials=args.trials, seeds=args.seeds,
+                  out_dir=args.out, at=at, workers=args.workers,
+                  dedupe=args.dedupe, log=lambda s: print(s, flush=True))
+    return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from .errors import NastyError
@@ -37,9 +38,21 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _negative_values(argv):
+    """`--budget -1M` -> `--budget=-1M`: argparse would take -1M for an option and print its
+    usage; passed through, the command explains in one line what is wrong with the value."""
+    out = []
+    for a in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and re.match(r"-\.?\d", a):
+            out[-1] = f"{out[-1]}={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv=None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args.func(args) or 0)
     except NastyError as e:

@@ -1,0 +1,171 @@
+"""Budgets: how much a searched network may cost at the space's TARGET, checked
+analytically before anything trains.
+
+    b = Budget.parse(macs="600MFLOPs", params="5M")
+    b.check(nasty.cost(g))          # -> None when within budget, else the reason
+
+The FLOP convention: one multiply-add is one FLOP, as the course notes and the
+mobile NAS papers ("mult-adds") count it, so `600MFLOPs`, `600MMACs` and
+`600MMAdds` are the same budget: 600 million multiply-adds at the target input.
+
+`fit_width` is `--fit`: it moves a sample's width decision (NASNet's F, a
+width multiplier) to the largest value whose target still fits the budget,
+which is how NASNet picked N and F for its mobile setting.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .errors import BudgetError
+
+_SCALE = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?)"
+_COST = re.compile(_NUMBER + r"\s*(?P<rest>[A-Za-z-]*)$")
+# Unit words, lower-cased. All mean "multiply-adds" under the FLOP convention.
+MAC_UNITS = ("flops", "macs", "madds", "mult-adds", "multadds")
+PARAM_UNITS = ("", "params", "p", "parameters")
+
+
+def parse_quantity(text: str, what: str = "budget") -> int:
+    """'600MFLOPs' -> 600_000_000; '5M' -> 5_000_000 (`what`: 'budget' or 'params').
+
+    The SI prefix K/M/G/T is case-insensitive (nobody budgets in milli-FLOPs); '600MACs'
+    is 600 multiply-adds and '600MMACs' 600 million.
+    """
+    s = str(text).strip()
+    m = _COST.match(s)
+    units = PARAM_UNITS if what == "params" else ("",) + MAC_UNITS
+    example = "5M or 3.5Mparams" if what == "params" else "600MFLOPs, 600M, 1.2GMACs or 600MMAdds"
+    flag = "--params" if what == "params" else "--budget"
+    si = unit = None
+    if m is not None:
+        rest = m.group("rest")
+        if rest.lower() in units:
+            si, unit = "", rest
+        elif rest[:1].upper() in _SCALE and rest[:1] and rest[1:].lower() in units:
+            si, unit = rest[:1].upper(), rest[1:]
+    if si is None:
+        hint = ""
+        if m is not None and m.group("rest").lower().endswith("flop"):
+            hint = f" (did you mean {m.group('num')}{m.group('rest')}s?)"
+        raise BudgetError(f"malformed {flag} {text!r}{hint}: write a positive number with an optional "
+                          f"K/M/G unit, e.g. {example}")
+    value = float(m.group("num")) * _SCALE[si]
+    if not math.isfinite(value) or value < 1:
+        raise BudgetError(f"{flag} {text!r} must be at least 1; e.g. {example}")
+    return int(round(value))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Upper limits at the target: multiply-adds (the FLOP convention) and parameters."""
+    macs: int | None = None
+    params: int | None = None
+
+    @classmethod
+    def parse(cls, macs: str | None = None, params: str | None = None) -> "Budget":
+        return cls(parse_quantity(macs, "budget") if macs is not None else None,
+                   parse_quantity(params, "params") if params is not None else None)
+
+    def __bool__(self) -> bool:
+        return self.macs is not None or self.params is not None
+
+    def check(self, cost) -> str | None:
+        """None when `cost` (anything with .macs and .params) fits, else why it does not."""
+        over = []
+        if self.macs is not None and cost.macs > self.macs:
+            over.append(f"{human(cost.macs)}MACs > {human(self.macs)}")
+        if self.params is not None and cost.params > self.params:
+            over.append(f"{human(cost.params)} params > {human(self.params)}")
+        return "; ".join(over) or None
+
+    def excess(self, cost) -> float:
+        """How far over budget, as the largest ratio cost/limit (<= 1 means within)."""
+        r = 0.0
+        if self.macs is not None:
+            r = max(r, cost.macs / self.macs)
+        if self.params is not None:
+            r = max(r, cost.params / self.params)
+        return r
+
+    def describe(self) -> str:
+        parts = []
+        if self.macs is not None:
+            parts.append(f"{human(self.macs)}FLOPs (multiply-adds)")
+        if self.params is not None:
+            parts.append(f"{human(self.params)} params")
+        return " and ".join(parts) or "none"
+
+    def as_dict(self) -> dict:
+        return {"macs": self.macs, "params": self.params}
+
+
+def human(n: float) -> str:
+    from .report import human as _h
+    return _h(n)
+
+
+@dataclass(frozen=True)
+class Costed:
+    """A sample of a space with its target cost."""
+    values: dict
+    genotype: object
+    macs: int
+    params: int
+
+
+def target_cost(space, values: dict) -> Costed:
+    """Build the target genotype of `values` and cost it analytically."""
+    from .cost import cost
+    g = space.genotype(values)
+    c = cost(g)
+    return Costed(dict(values), g, c.macs, c.params)
+
+
+def fit_width(space, values: dict, budget: Budget, costed: Costed | None = None) -> Costed | None:
+    """`--fit`: the sample with its width decision moved to the largest value within budget.
+
+    The search is a bisection over the decision's options (or over the interval of a
+    float width multiplier), assuming cost grows with width. Returns None when even
+    the smallest width is over budget, or when the space has no width decision and
+    the sample does not fit as it is.
+    """
+    costed = costed or target_cost(space, values)
+    name = space.width_decision
+    if name is None or not budget:
+        return costed if budget.check(costed) is None else None
+    decisions = {d.name: d for d in space.decisions(values)}
+    if name not in decisions:
+        from .space import SpaceError
+        raise SpaceError(f"space {space.name!r} names width decision {name!r} but never asks for it")
+    d = decisions[name]
+    cache: dict = {}
+
+    def at(v) -> Costed:
+        if v not in cache:
+            cache[v] = costed if v == values.get(name) else target_cost(space, {**values, name: v})
+        return cache[v]
+
+    if d.kind == "float":
+        lo, hi = d.low, d.high
+        if budget.check(at(lo)) is not None:
+            return None
+        if budget.check(at(hi)) is None:
+            return at(hi)
+        for _ in range(14):                      # 2^-14 of the range: far below any channel rounding
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if budget.check(at(mid)) is None else (lo, mid)
+        return at(lo)
+    options = sorted(d.options())
+    lo, hi = 0, len(options) - 1                 # invariant: options[lo] fits (checked), answer in [lo, hi]
+    if budget.check(at(options[0])) is not None:
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if budget.check(at(options[mid])) is None:
+            lo = mid
+        else:
+            hi = mid - 1
+    return at(options[lo])

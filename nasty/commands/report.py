@@ -1,0 +1,19 @@
+"""`nasty report runs/NAME`: the leaderboard of a search; rewrites its plots and results."""
+from __future__ import annotations
+
+
+def add_parser(sub):
+    p = sub.add_parser("report", help="print a search's leaderboard and rewrite its plots",
+                       description="Print the leaderboard of a run folder (proxy validation accuracy, target "
+                                   "MACs and params; one multiply-add = one FLOP) and rewrite leaderboard, "
+                                   "best.nasty and plots/*.png from its trial records.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, e.g. runs/nasnet-20250101-120000")
+    p.add_argument("--top", type=int, default=20, help="rows of the leaderboard to print (default 20)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from ..run import report
+    report(args.run_dir, console=Console(highlight=False), top=args.top)
+    return 0

@@ -1,0 +1,113 @@
+"""The live view of a search: trials done/running/failed, best so far with its cost,
+elapsed and remaining time. A rich Live panel on a terminal; one plain line per
+finished trial otherwise (logs, CI, tests)."""
+from __future__ import annotations
+
+import time
+
+from .report import human
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """Fed by the search driver; renders with rich when the console is a terminal."""
+
+    def __init__(self, title: str, total: int, console=None, live: bool | None = None):
+        from rich.console import Console
+        self.console = console or Console(stderr=False, highlight=False)
+        self.title, self.total = title, total
+        self.start = time.time()
+        self.done = self.failed = self.rejected = self.stopped = 0
+        self.running: dict[int, str] = {}
+        self.best: dict | None = None
+        self.eta: float | None = None        # wall-clock time the search is expected to end
+        self.use_live = self.console.is_terminal if live is None else live
+        self._live = None
+
+    # ---------------------------------------------------------------- events
+    def __enter__(self):
+        if self.use_live:
+            from rich.live import Live
+            self._live = Live(self._render(), console=self.console, refresh_per_second=2,
+                              transient=False, get_renderable=self._render)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._live is not None:
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def started(self, n: int, what: str):
+        self.running[n] = what
+
+    def epoch(self, n: int, epoch: int, epochs: int, val_acc: float):
+        self.running[n] = f"#{n} epoch {epoch}/{epochs} val {val_acc:.3f}"
+
+    def finished(self, record: dict, best: dict | None):
+        self.running.pop(record.get("trial"), None)
+        status = record["status"]
+        if status == "ok":
+            self.done += 1
+        elif status == "failed":
+            self.failed += 1
+        elif status == "rejected":
+            self.rejected += 1
+            return
+        else:
+            self.stopped += 1
+        self.best = best
+        self.console.print(self._line(record), soft_wrap=True, highlight=False, markup=False)
+
+    @property
+    def remaining(self):
+        return None if self.eta is None else max(0.0, self.eta - time.time())
+
+    @remaining.setter
+    def remaining(self, seconds):
+        self.eta = None if seconds is None else time.time() + seconds
+
+    def note(self, text: str):
+        self.console.print(text, soft_wrap=True)
+
+    # ---------------------------------------------------------------- rendering
+    def _line(self, r: dict) -> str:
+        t = r.get("target") or {}
+        cost = f"{human(t.get('macs', 0))}MACs {human(t.get('params', 0))} params" if t else ""
+        if r["status"] == "failed":
+            what = f"failed: {r.get('reason')}"
+        else:
+            what = f"val {r.get('val_acc', float('nan')):.4f}" + ("" if r["status"] == "ok" else f" ({r['status']})")
+        best = f" | best #{self.best['trial']} {self.best['val_acc']:.4f}" if self.best else ""
+        return (f"[{clock(time.time() - self.start)}] trial #{r['trial']} {what}  {cost}  "
+                f"({self.done + self.failed + self.stopped}/{self.total}){best}")
+
+    def _render(self):
+        from rich.panel import Panel
+        from rich.table import Table
+        elapsed = time.time() - self.start
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_row("trials", f"{self.done + self.failed + self.stopped}/{self.total} finished "
+                     f"({self.done} trained, {self.failed} failed"
+                     + (f", {self.stopped} stopped early" if self.stopped else "")
+                     + f") · {len(self.running)} running · {self.rejected} over budget")
+        if self.best:
+            t = self.best.get("target", {})
+            grid.add_row("best", f"#{self.best['trial']}  val acc {self.best['val_acc']:.4f}  "
+                                 f"target {human(t.get('macs', 0))}MACs, {human(t.get('params', 0))} params")
+        else:
+            grid.add_row("best", "-")
+        grid.add_row("time", f"{clock(elapsed)} elapsed · ~{clock(self.remaining)} remaining")
+        for what in list(self.running.values())[:8]:
+            grid.add_row("", what)
+        return Panel(grid, title=self.title, expand=False)

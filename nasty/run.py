@@ -1,0 +1,1133 @@
+"""Running a search: Ray Tune orchestration, the run folder, resume, reporting, plots.
+
+    driver process                                    Ray Tune trial (a worker process)
+    ──────────────                                    ─────────────────────────────────
+    controller.ask() -> space(trial) -> TARGET genotype
+    analytic cost; over budget? -> recorded, told,
+      never trained (with --fit: width scaled first)
+    ControllerSearcher.suggest() returns the PROXY ──▶ compile proxy, train on the data
+      genotype text                                    at hand, tune.report() each epoch
+    on_trial_result / on_trial_complete  ◀──────────── (ASHA may stop it early)
+    -> runs/<name>/trials.jsonl, controller.json,
+       leaderboard, best.nasty, plots
+
+The controller lives in the driver and Ray Tune sees it only through the small
+`ControllerSearcher` adapter (Tune's own `Searcher` protocol), so every controller
+gets the budget check, the run folder and resume for free.
+
+The run folder is the truth: records are appended as trials finish (JSON lines),
+everything else is rewritten atomically, so a crash or Ctrl-C at any moment leaves
+a folder that `nasty search --resume` continues and `nasty report` reads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .budget import Budget, Costed
+from .errors import BudgetError, NastyError, RunError
+from .report import human
+
+# ------------------------------------------------------------------ defaults
+# Chosen so that `nasty search --space nasnet --budget 600MFLOPs` finishes within
+# 10 minutes on a 2-core CPU machine (measured; see the README), and scaled up
+# where a GPU is present.
+CPU_DEFAULTS = dict(trials=48, epochs=2, subset=6000, val_subset=2000, time_budget=450.0,
+                    batch_size=64, lr=0.05, cpus_per_trial=1.0, gpus_per_trial=0.0)
+GPU_DEFAULTS = dict(trials=200, epochs=5, subset=20000, val_subset=5000, time_budget=450.0,
+                    batch_size=256, lr=0.1, cpus_per_trial=2.0, gpus_per_trial=0.25)
+MAX_CONSECUTIVE_REJECTS = 2000     # a search stops proposing after this many over-budget samples in a row
+PREFLIGHT_TRIES = 300              # samples tried before a budget is declared impossible
+KEEP_WEIGHTS = 3                   # proxy weights kept for the best trials (the winner's test accuracy)
+RUN_FILES = ("config.json", "trials.jsonl", "controller.json", "leaderboard.json", "leaderboard.txt",
+             "best.nasty", "best_proxy.nasty", "best.json", "plots/")
+
+
+@dataclass
+class Settings:
+    """Everything a search needs; stored resolved in runs/<name>/config.json."""
+    space: str | None = None
+    budget: str | None = None            # "600MFLOPs": multiply-adds at the target
+    params: str | None = None            # "5M": parameters at the target
+    fit: bool = False
+    controller: str = "random"
+    objective: str | None = None         # what the controller optimises (accuracy, pareto, soft)
+    baseline: str | None = None          # --controller compound: the network whose scaling is searched
+    trials: int | None = None
+    epochs: int | None = None
+    subset: int | None = None            # training images per trial (None: the whole train split)
+    val_subset: int | None = None        # validation images per trial
+    val_fraction: float = 0.1
+    batch_size: int | None = None
+    lr: float | None = None
+    time_budget: float | None = None     # seconds of searching before no new trial starts
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    address: str | None = None
+    scheduler: str = "fifo"              # fifo | asha
+    seed: int = 0
+    name: str | None = None
+    runs_dir: str = "runs"
+
+    def resolved(self, gpu: bool) -> "Settings":
+        d = GPU_DEFAULTS if gpu else CPU_DEFAULTS
+        out = dataclasses.replace(self)
+        for k, v in d.items():
+            if getattr(out, k) is None:
+                setattr(out, k, v)
+        return out
+
+    def check(self):
+        if self.scheduler not in ("fifo", "asha"):
+            raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo or asha")
+        for k in ("trials", "epochs", "batch_size"):
+            v = getattr(self, k)
+            if v is not None and v < 1:
+                raise RunError(f"--{k.replace('_', '-')} must be at least 1, got {v}")
+        for k in ("subset", "val_subset"):
+            v = getattr(self, k)
+            if v is not None and v < 1:
+                raise RunError(f"--{k.replace('_', '-')} must be at least 1, got {v}")
+        if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
+            raise RunError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
+        if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
+            raise RunError(f"--gpus-per-trial must be 0 or more, got {self.gpus_per_trial}")
+        if self.gpus_per_trial and self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise RunError(f"--gpus-per-trial above 1 must be a whole number, got {self.gpus_per_trial}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise RunError(f"--time-budget must be positive, got {self.time_budget}")
+        if not 0 < self.val_fraction < 1:
+            raise RunError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+
+
+# ------------------------------------------------------------------ the run folder
+def atomic_write(path: Path, data: str | bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item") and callable(v.item):       # numpy / torch scalars
+        return v.item()
+    return v
+
+
+class RunFolder:
+    """runs/<name>/: config, trial records (JSON lines), controller state, results."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __str__(self):
+        return str(self.path)
+
+    @property
+    def exists(self) -> bool:
+        return (self.path / "config.json").is_file()
+
+    def create(self, config: dict):
+        if self.path.exists():
+            raise RunError(f"run folder {self.path} already exists; continue it with "
+                           f"`nasty search --resume {self.path}` or pick another --name")
+        self.path.mkdir(parents=True)
+        atomic_write(self.path / "config.json", json.dumps(_jsonable(config), indent=1) + "\n")
+
+    def config(self) -> dict:
+        p = self.path / "config.json"
+        if not p.is_file():
+            if not self.path.exists():
+                raise RunError(f"no run folder {self.path}")
+            raise RunError(f"{self.path} is not a nasty run folder (no config.json)")
+        try:
+            return json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RunError(f"cannot read {p}: {e}") from None
+
+    def append_trial(self, record: dict):
+        line = json.dumps(_jsonable(record), separators=(",", ":")) + "\n"
+        with open(self.path / "trials.jsonl", "a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def trials(self, repair: bool = False) -> list[dict]:
+        """Every complete record. A line cut by a crash is skipped (and cut off with `repair`)."""
+        p = self.path / "trials.jsonl"
+        if not p.is_file():
+            return []
+        out, good_bytes = [], 0
+        raw = p.read_bytes()
+        for line in raw.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            good_bytes += len(line)
+        if repair and good_bytes != len(raw):
+            with open(p, "r+b") as f:
+                f.truncate(good_bytes)
+        return out
+
+    def write_json(self, name: str, obj):
+        atomic_write(self.path / name, json.dumps(_jsonable(obj), indent=1) + "\n")
+
+    def read_json(self, name: str, default=None):
+        p = self.path / name
+        if not p.is_file():
+            return default
+        return json.loads(p.read_text())
+
+    def write_text(self, name: str, text: str):
+        atomic_write(self.path / name, text)
+
+    def weights(self, trial: int) -> Path:
+        return self.path / "weights" / f"trial_{trial:04d}.pt"
+
+
+# ------------------------------------------------------------------ results
+def finished(records):
+    """Records of trials that ran to a result (trained, or failed)."""
+    return [r for r in records if r.get("status") in ("ok", "failed", "stopped")]
+
+
+def ranked(records) -> list[dict]:
+    """Trials with a validation accuracy, best first (complete ones before stopped ones)."""
+    rs = [r for r in records if r.get("status") in ("ok", "stopped", "timeout") and r.get("val_acc") is not None]
+    return sorted(rs, key=lambda r: (r["status"] != "ok", -r["val_acc"], r["target"]["macs"], r["trial"]))
+
+
+def best_of(records) -> dict | None:
+    r = ranked(records)
+    return r[0] if r else None
+
+
+def pareto(records) -> list[dict]:
+    """Trials no other beats on both validation accuracy and target MACs, by MACs."""
+    pts = sorted(ranked(records), key=lambda r: (r["target"]["macs"], -r["val_acc"]))
+    front, best_acc = [], -1.0
+    for r in pts:
+        if r["val_acc"] > best_acc:
+            front.append(r)
+            best_acc = r["val_acc"]
+    return front
+
+
+def leaderboard_text(records, top: int | None = 20) -> str:
+    rows = [("rank", "trial", "val acc", "target MACs", "params", "proxy MACs", "epochs", "status", "train s")]
+    rk = ranked(records)
+    for i, r in enumerate(rk[:top] if top else rk, 1):
+        rows.append((str(i), f"#{r['trial']}", f"{r['val_acc']:.4f}", human(r["target"]["macs"]),
+                     human(r["target"]["params"]), human(r.get("proxy", {}).get("macs", 0)),
+                     str(len(r.get("epochs", []))), r["status"],
+                     f"{r.get('timings', {}).get('train_s', 0):.1f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(f"{v:>{w}}" if j not in (7,) else f"{v:<{w}}" for j, (v, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    counts = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    lines.append("")
+    lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    fails = [r for r in records if r["status"] == "failed"]
+    for r in fails[:10]:
+        lines.append(f"  failed #{r['trial']}: {r.get('reason')}")
+    return "\n".join(lines)
+
+
+def write_plots(folder: RunFolder, records, budget_macs=None) -> list[Path]:
+    """plots/accuracy_vs_macs.png (with the Pareto front) and plots/best_so_far.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    out_dir = folder.path / "plots"
+    out_dir.mkdir(exist_ok=True)
+    rk = ranked(records)
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ok = [r for r in rk if r["status"] == "ok"]
+    other = [r for r in rk if r["status"] != "ok"]
+    if ok:
+        ax.scatter([r["target"]["macs"] / 1e6 for r in ok], [r["val_acc"] for r in ok],
+                   s=22, color="tab:blue", label="trained trials")
+    if other:
+        ax.scatter([r["target"]["macs"] / 1e6 for r in other], [r["val_acc"] for r in other],
+                   s=18, color="tab:gray", marker="x", label="stopped early")
+    front = pareto(records)
+    if front:
+        ax.step([r["target"]["macs"] / 1e6 for r in front], [r["val_acc"] for r in front],
+                where="post", color="tab:red", lw=1.5, label="Pareto front")
+        b = rk[0]
+        ax.scatter([b["target"]["macs"] / 1e6], [b["val_acc"]], s=140, marker="*",
+                   color="gold", edgecolor="black", zorder=5, label=f"best (#{b['trial']})")
+    if budget_macs:
+        ax.axvline(budget_macs / 1e6, color="black", ls="--", lw=1, label="budget")
+    ax.set_xlabel("target multiply-adds (M) — one MAC = one FLOP")
+    ax.set_ylabel("proxy validation accuracy")
+    ax.set_title("validation accuracy vs target cost")
+    ax.grid(alpha=0.3)
+    if ok or other:
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    p = out_dir / "accuracy_vs_macs.png"
+    _save_fig(fig, p)
+    plt.close(fig)
+    paths.append(p)
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    trained = sorted((r for r in records if r["status"] in ("ok", "stopped", "timeout", "failed")),
+                     key=lambda r: r["trial"])
+    xs, accs, best, run = [], [], [], -1.0
+    for r in trained:
+        a = r.get("val_acc")
+        xs.append(r["trial"])
+        accs.append(a if a is not None else float("nan"))
+        if a is not None and r["status"] == "ok":
+            run = max(run, a)
+        best.append(run if run >= 0 else float("nan"))
+    if xs:
+        ax.scatter(xs, accs, s=14, color="tab:blue", alpha=0.6, label="trial")
+        ax.step(xs, best, where="post", color="tab:red", label="best so far")
+        failed = [r["trial"] for r in trained if r["status"] == "failed"]
+        if failed:
+            lo = min((a for a in accs if a == a), default=0.0)
+            ax.scatter(failed, [lo] * len(failed), marker="x", color="black", s=20, label="failed")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("proxy validation accuracy")
+    ax.set_title("best so far")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = out_dir / "best_so_far.png"
+    _save_fig(fig, p)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def _save_fig(fig, path: Path):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
+    """Leaderboard, best genotype and (optionally) plots from the records."""
+    folder.write_json("leaderboard.json", [
+        {k: r.get(k) for k in ("trial", "val_acc", "best_val_acc", "status", "target", "proxy", "decisions")}
+        for r in ranked(records)])
+    folder.write_text("leaderboard.txt", leaderboard_text(records, top=None) + "\n")
+    b = best_of(records)
+    if b is not None:
+        head = (f"# best of run {folder.path.name}: trial #{b['trial']}, proxy val acc {b['val_acc']:.4f}, "
+                f"target {b['target']['macs']:,} MACs (one multiply-add = one FLOP), "
+                f"{b['target']['params']:,} params\n")
+        folder.write_text("best.nasty", head + b["genotype"])
+        folder.write_text("best_proxy.nasty", f"# proxy network of trial #{b['trial']} (trained in the search)\n"
+                          + b["proxy_genotype"])
+        prev = folder.read_json("best.json", {}) or {}
+        info = {k: b.get(k) for k in ("trial", "val_acc", "best_val_acc", "status", "target", "proxy",
+                                      "decisions", "epochs")}
+        if prev.get("trial") == b["trial"] and "test_acc" in prev:
+            info["test_acc"] = prev["test_acc"]
+        folder.write_json("best.json", info)
+    if plots:
+        write_plots(folder, records, budget_macs)
+
+
+# ------------------------------------------------------------------ data
+def load_data(s: Settings):
+    """(dataset, train indices, validation indices) for a search: the validation split is
+    held out of train and ranks architectures; the test set is only for the winner."""
+    import numpy as np
+    from .data import load_dataset, split_train_val
+    data = load_dataset(s.dataset, s.data_dir)
+    train_idx, val_idx = split_train_val(data, s.val_fraction, seed=s.seed)
+    rng = np.random.default_rng(s.seed)
+    if s.subset is not None and s.subset < len(train_idx):
+        train_idx = np.sort(rng.choice(train_idx, s.subset, replace=False))
+    if s.val_subset is not None and s.val_subset < len(val_idx):
+        val_idx = np.sort(rng.choice(val_idx, s.val_subset, replace=False))
+    return data, train_idx, val_idx
+
+
+def _payload(data, train_idx, val_idx) -> dict:
+    """The images one trial needs, compact enough for Ray's object store."""
+    import numpy as np
+    idx = np.concatenate([train_idx, val_idx])
+    return {"name": data.name, "classes": list(data.classes), "mean": list(data.mean), "std": list(data.std),
+            "x": np.ascontiguousarray(data.train_x[idx]), "y": np.ascontiguousarray(data.train_y[idx]),
+            "n_train": len(train_idx)}
+
+
+def _dataset_from_payload(p):
+    import numpy as np
+    from .data import Dataset
+    x, y = p["x"], p["y"]
+    ds = Dataset(p["name"], tuple(p["classes"]), x, y, x[:0], y[:0])
+    # keep the statistics of the full training set, as the test evaluation uses them
+    object.__setattr__(ds, "mean", tuple(p["mean"]))
+    object.__setattr__(ds, "std", tuple(p["std"]))
+    n = p["n_train"]
+    return ds, np.arange(n), np.arange(n, len(y))
+
+
+# ------------------------------------------------------------------ the trial (runs in a Ray worker)
+def trainable(config, data=None):
+    """One evaluation: compile the proxy genotype, train it, report each epoch."""
+    from ray import tune
+    report = config.get("_report") or tune.report
+    started = time.time()
+    threads = max(1, int(config.get("threads", 1)))
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        from . import parse
+        from .compile import compile_genotype
+        from .train import TrainConfig, train
+        ds, train_idx, val_idx = _dataset_from_payload(data)
+        g = parse(config["proxy"])
+        torch.manual_seed(config["seed"])
+        model = compile_genotype(g, input=ds.shape, classes=ds.num_classes)
+        tc = TrainConfig(**config["train"], threads=threads)
+        deadline = config.get("deadline")
+
+        class _Deadline(Exception):
+            pass
+
+        def on_epoch(epoch, m):
+            last = epoch == tc.epochs
+            if last and config.get("weights"):
+                try:
+                    Path(config["weights"]).parent.mkdir(parents=True, exist_ok=True)
+                    torch.save(model.state_dict(), config["weights"])
+                except OSError:
+                    pass       # e.g. a cluster node without the run folder: the winner has no test score
+            late = not last and deadline is not None and time.time() > deadline
+            report({"val_acc": m["val_acc"], "train_loss": m["train_loss"], "epoch": epoch,
+                    "images_per_s": m["images_per_s"], "train_s": m["elapsed_s"], "started": started,
+                    **({"final": 1} if last else {}), **({"timeout": 1} if late else {})})
+            if late:
+                raise _Deadline()
+
+        try:
+            train(model, ds, tc, train_idx, val_idx, on_epoch=on_epoch)
+        except _Deadline:
+            return
+    except Exception as e:  # noqa: BLE001 - every failure becomes a recorded reason
+        msg = " ".join(str(e).split())[:300]
+        report({"failed": 1, "reason": f"{type(e).__name__}: {msg}" if msg else type(e).__name__,
+                "started": started})
+
+
+# ------------------------------------------------------------------ the driver
+@dataclass
+class _Pending:
+    trial: int
+    ctrl_trial: object
+    record: dict
+    dispatched: float
+    epochs: list = field(default_factory=list)
+
+
+class Driver:
+    """The controller's side of a search: propose (with the budget check), record, tell."""
+
+    def __init__(self, s: Settings, folder: RunFolder, space, controller, budget, data_shape, classes,
+                 progress=None, records=None, samples=0, told=0, deadline=None, slots=1, images=(0, 0)):
+        self.s, self.folder, self.space, self.controller, self.budget = s, folder, space, controller, budget
+        self.data_shape, self.classes = tuple(data_shape), classes
+        self.progress = progress
+        self.records = list(records or [])
+        self.samples, self.told = samples, told
+        self.deadline, self.slots = deadline, slots
+        self.pending: dict[str, _Pending] = {}
+        self.next_trial = max((r["trial"] for r in self.records if r.get("trial") is not None), default=-1) + 1
+        self.rejected_in_a_row = 0
+        self.exhausted = False                       # every trial asked for has been proposed
+        self.stop_reason: str | None = None
+        self.last_plot = 0.0
+        self.start = time.time()
+        self.sec_per_unit: list[float] = []          # train seconds per (proxy MAC x image)
+        self.images_per_trial = s.epochs * sum(images)             # trained and validated, all epochs
+
+    # counts
+    def done(self) -> int:
+        return len(finished(self.records))
+
+    def remaining_estimate(self):
+        left = self.s.trials - self.done()
+        durs = [r["timings"]["total_s"] for r in self.records if r.get("timings", {}).get("total_s")]
+        est = None
+        if durs:
+            est = statistics.median(durs) * max(0, left) / max(1, self.slots)
+        if self.deadline is not None:
+            cap = max(0.0, self.deadline - time.time())
+            est = cap if est is None else min(est, cap + (statistics.median(durs) if durs else 0))
+        return est
+
+    def _estimate(self, proxy_macs: int) -> float | None:
+        if not self.sec_per_unit:
+            return None
+        return statistics.median(self.sec_per_unit) * proxy_macs * self.images_per_trial + 2.0
+
+    # proposing
+    def propose(self):
+        """(trial number, controller trial, record) of the next trial to run, or None when the
+        search should stop proposing. Over-budget samples, and samples the space cannot build,
+        are recorded and told to the controller here; they never reach Ray."""
+        from .controllers import Result
+        from .cost import cost
+        from .genotype import format as fmt
+        while True:
+            if self.stop_reason:
+                return None
+            if self.done() + len(self.pending) >= self.s.trials:
+                self.exhausted = True
+                return None
+            if getattr(self.controller, "finished", False):
+                self.stop_reason = "the controller has proposed everything it plans to"
+                return None
+            if self.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS:
+                self.stop_reason = (f"{MAX_CONSECUTIVE_REJECTS} samples in a row were over budget; "
+                                    "raise the budget or use --fit")
+                return None
+            t = self.controller.ask()
+            self.samples += 1
+            try:
+                values, g = self.space.sample(t)
+                c = cost(g)
+            except Exception as e:  # noqa: BLE001 - a space that cannot build this sample
+                self._failed_sample(t, getattr(t, "values", {}), e)
+                continue
+            values = dict(values)
+            fitted_from = None
+            reason = self.budget.check(c)
+            if reason and self.s.fit:
+                from .budget import fit_width
+                fitted = fit_width(self.space, values, self.budget, Costed(values, g, c.macs, c.params))
+                if fitted is not None:
+                    fitted_from = values.get(self.space.width_decision)
+                    values, g = fitted.values, fitted.genotype
+                    c = cost(g)
+                    reason = None
+            if reason:
+                self.rejected_in_a_row += 1
+                rec = {"trial": None, "sample": self.samples - 1, "status": "rejected", "reason": reason,
+                       "decisions": values, "target": {"macs": c.macs, "params": c.params}}
+                self._finish_record(rec, t, Result(None, "over_budget", {"macs": c.macs, "params": c.params}))
+                continue
+            self.rejected_in_a_row = 0
+            try:
+                pg = self.space.genotype(values, proxy=True, input=self.data_shape, classes=self.classes)
+                pc = cost(pg)
+            except Exception as e:  # noqa: BLE001
+                self._failed_sample(t, values, e)
+                continue
+            est = self._estimate(pc.macs)
+            if self.deadline is not None and est is not None and time.time() + est > self.deadline:
+                self.stop_reason = "the time budget is spent"
+                return None
+            n = self.next_trial
+            self.next_trial += 1
+            rec = {"trial": n, "sample": self.samples - 1, "status": "running", "decisions": values,
+                   "genotype": fmt(g), "proxy_genotype": fmt(pg),
+                   "target": {"macs": c.macs, "params": c.params, "input": list(g.input), "classes": g.classes},
+                   "proxy": {"macs": pc.macs, "params": pc.params, "input": list(self.data_shape),
+                             "classes": self.classes}}
+            if fitted_from is not None:
+                rec["fitted"] = {self.space.width_decision: [fitted_from, values[self.space.width_decision]]}
+            return n, t, rec
+
+    def _failed_sample(self, t, values, e):
+        """A sample the space could not build (or cost): a failed trial that never trained."""
+        from .controllers import Result
+        n = self.next_trial
+        self.next_trial += 1
+        reason = f"the space could not build this sample: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        rec = {"trial": n, "sample": self.samples - 1, "status": "failed", "reason": reason,
+               "decisions": dict(values), "target": {}, "epochs": [], "timings": {}}
+        self._finish_record(rec, t, Result(None, "failed", {}))
+
+    def ray_config(self, n: int, rec: dict) -> dict:
+        tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
+              "subset": None, "val_subset": None}
+        return {"trial": n, "seed": self.s.seed + n, "proxy": rec["proxy_genotype"], "train": tc,
+                "threads": self.s.cpus_per_trial, "weights": str(self.folder.weights(n).resolve()),
+                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+
+    # results
+    def result(self, pid: str, result: dict):
+        p = self.pending.get(pid)
+        if p is None or "val_acc" not in result or "epoch" not in result:
+            return
+        p.epochs.append({"epoch": int(result["epoch"]), "val_acc": result["val_acc"],
+                         "train_loss": result.get("train_loss"), "train_s": result.get("train_s"),
+                         "images_per_s": result.get("images_per_s")})
+        if self.progress:
+            self.progress.epoch(p.trial, int(result["epoch"]), self.s.epochs, result["val_acc"])
+
+    def complete(self, pid: str, result: dict | None, error_reason: str | None = None):
+        from .controllers import Result
+        p = self.pending.pop(pid, None)
+        if p is None:
+            return
+        now = time.time()
+        rec = p.record
+        result = result or {}
+        if "val_acc" in result and "epoch" in result and int(result["epoch"]) not in [e["epoch"] for e in p.epochs]:
+            self.pending[pid] = p              # the last result can arrive with the completion only
+            self.result(pid, result)
+            self.pending.pop(pid)
+        rec["epochs"] = p.epochs
+        started = result.get("started")
+        train_s = p.epochs[-1]["train_s"] if p.epochs else None
+        rec["timings"] = {"dispatched": p.dispatched, "started": started, "completed": now,
+                          "total_s": now - p.dispatched, "train_s": train_s,
+                          "queue_s": (started - p.dispatched) if started else None}
+        if error_reason is not None or result.get("failed"):
+            rec["status"] = "failed"
+            rec["reason"] = error_reason or result.get("reason")
+            res = Result(None, "failed", {"reason": rec["reason"]})
+        elif not p.epochs:
+            return self._forget(p)        # stopped before its first epoch: nothing learnt, not counted
+        else:
+            accs = [e["val_acc"] for e in p.epochs]
+            final = accs[-1]
+            rec["val_acc"], rec["best_val_acc"] = final, max(accs)
+            if len(p.epochs) >= self.s.epochs:
+                rec["status"] = "ok"
+            elif result.get("timeout") or (self.deadline is not None and now > self.deadline):
+                rec["status"] = "timeout"
+            else:
+                rec["status"] = "stopped"           # ASHA stopped it early
+            res = Result(final, "ok", {"val_acc": final, "macs": rec["target"]["macs"],
+                                       "params": rec["target"]["params"], "epochs": len(p.epochs),
+                                       "status": rec["status"]})
+            if rec["status"] == "ok" and train_s and rec["proxy"]["macs"] and self.images_per_trial:
+                self.sec_per_unit.append(train_s / (rec["proxy"]["macs"] * self.images_per_trial))
+        self._finish_record(rec, p.ctrl_trial, res)
+        self._prune_weights()
+        self.write(plots=time.time() - self.last_plot > 20)     # the leaderboard and best.nasty always
+
+    def _forget(self, p: _Pending):
+        """A trial cut before it reported anything (interrupt, time budget): not recorded."""
+        self.folder.weights(p.trial).unlink(missing_ok=True)
+
+    def _finish_record(self, rec, ctrl_trial, res):
+        if rec["status"] != "rejected":
+            self.records.append(rec)
+        self.folder.append_trial(rec)
+        try:
+            self.controller.tell(ctrl_trial, res)
+        finally:
+            self.told += 1
+            self.save_controller()
+        if self.progress:
+            self.progress.finished(rec, best_of(self.records))
+            self.progress.remaining = self.remaining_estimate()
+
+    def save_controller(self):
+        self.folder.write_json("controller.json", {
+            "name": self.s.controller, "samples": self.samples, "told": self.told,
+            "state": self.controller.state_dict()})
+
+    def _prune_weights(self):
+        keep = {r["trial"] for r in ranked(self.records)[:KEEP_WEIGHTS]}
+        keep |= {p.trial for p in self.pending.values()}
+        d = self.folder.path / "weights"
+        if d.is_dir():
+            for f in d.glob("trial_*.pt"):
+                try:
+                    if int(f.stem.split("_")[1]) not in keep:
+                        f.unlink(missing_ok=True)
+                except ValueError:
+                    pass
+
+    def write(self, plots=True):
+        if plots:
+            self.last_plot = time.time()
+        write_results(self.folder, self.records, self.budget.macs, plots=plots)
+
+
+def _searcher_class():
+    from ray.tune.search import Searcher
+
+    class ControllerSearcher(Searcher):
+        """Ray Tune's Searcher protocol around a nasty Controller (via the Driver)."""
+
+        def __init__(self, driver: Driver):
+            super().__init__()
+            self.driver = driver
+
+        def suggest(self, trial_id):
+            got = self.driver.propose()
+            if got is None:
+                return Searcher.FINISHED
+            n, t, rec = got
+            self.driver.pending[trial_id] = _Pending(n, t, rec, time.time())
+            if self.driver.progress:
+                self.driver.progress.started(n, f"#{n} starting")
+            return self.driver.ray_config(n, rec)
+
+        def on_trial_result(self, trial_id, result):
+            self.driver.result(trial_id, result)
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            if not error:               # errors are completed by the callback, which knows why
+                self.driver.complete(trial_id, result)
+
+        def save(self, checkpoint_path):   # the run folder holds the state; nothing for Tune to keep
+            pass
+
+        def __getstate__(self):            # Tune snapshots its config; the driver stays in this process
+            return {k: v for k, v in self.__dict__.items() if k != "driver"}
+
+        def restore(self, checkpoint_path):
+            pass
+
+    return ControllerSearcher
+
+
+def _callback_class():
+    from ray.tune import Callback
+
+    class ErrorRecorder(Callback):
+        def __init__(self, driver: Driver):
+            self.driver = driver
+
+        def __getstate__(self):
+            return {k: v for k, v in self.__dict__.items() if k != "driver"}
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self.driver.complete(trial.trial_id, trial.last_result, error_reason=_error_reason(trial))
+
+    return ErrorRecorder
+
+
+def _error_reason(trial) -> str:
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except OSError:
+        text = ""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    for l in reversed(lines):
+        if ":" in l and not l.startswith(("File ", "Failure #")):
+            return " ".join(l.split())[:300]
+    return "the trial's worker process died (out of memory, or killed)"
+
+
+# ------------------------------------------------------------------ Ray
+def _quiet_ray():
+    import logging
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")   # no CSV/TensorBoard per trial
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # failed trials report no val_acc
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    for name in ("ray", "ray.tune", "ray.train", "ray.air", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def start_ray(s: Settings, payload_bytes: int):
+    """Join --address, or start a local Ray with the dashboard off. Returns (started_here, resources)."""
+    _quiet_ray()
+    import ray
+    if ray.is_initialized():
+        return False, ray.cluster_resources()
+    kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    try:
+        if s.address:
+            ray.init(address=s.address, **kw)
+        else:
+            ray.init(address="local", num_cpus=os.cpu_count() or 1,   # local even if RAY_ADDRESS is set
+                     object_store_memory=int(max(256 * 2**20, 3 * payload_bytes)), **kw)
+    except Exception as e:  # noqa: BLE001 - connection problems are the user's to fix
+        where = f"join the Ray cluster at {s.address}" if s.address else "start a local Ray instance"
+        hint = ("; check the address with `ray status` on the head node (a cluster started with token "
+                "authentication also needs RAY_AUTH_MODE=token here)") if s.address else ""
+        raise RunError(f"cannot {where}: {type(e).__name__}: {' '.join(str(e).split())[:200]}{hint}") from None
+    return True, ray.cluster_resources()
+
+
+def _gpu_check(s: Settings, resources=None):
+    if not s.gpus_per_trial:
+        return
+    if resources is None:
+        import torch
+        have = torch.cuda.device_count()
+    else:
+        have = resources.get("GPU", 0)
+    if not have:
+        where = "the Ray cluster" if resources is not None and s.address else "this machine"
+        raise RunError(f"--gpus-per-trial {s.gpus_per_trial:g} asks for GPUs but {where} has none; "
+                       "drop the flag (trials then run on CPUs) or join a cluster with GPUs via --address")
+
+
+# ------------------------------------------------------------------ search
+def _space_and_budget(s: Settings):
+    from .budget import Budget
+    from .space import load_space
+    budget = Budget.parse(s.budget, s.params)
+    if s.controller == "compound":
+        if not s.baseline or s.space:
+            raise RunError("--controller compound searches the scaling of one network: give --baseline NAME "
+                           "(e.g. efficientnet_b0) instead of --space")
+        from .controllers.compound import compound_space
+        space = compound_space(s.baseline)
+    else:
+        if s.baseline:
+            raise RunError("--baseline is for --controller compound")
+        space = load_space(s.space)
+    if s.fit and not space.width_decision:
+        raise RunError(f"--fit needs a width decision, and space {space.name!r} declares none "
+                       "(@space(..., width_decision='NAME'))")
+    return space, budget
+
+
+def preflight(space, budget: Budget, fit: bool, seed: int = 0, tries: int = PREFLIGHT_TRIES,
+              seconds: float = 30.0):
+    """Sample until one architecture fits the budget; a broken space or an impossible
+    budget is a one-line error before any run folder or Ray process exists."""
+    from .budget import fit_width, target_cost
+    from .space import RandomTrial, SpaceError
+    rng = random.Random(seed + 7919)
+    smallest, errors, start = None, 0, time.time()
+    last_error = None
+    for i in range(tries):
+        t = RandomTrial(rng)
+        try:
+            values, _ = space.sample(t)
+            c = target_cost(space, values)
+        except NastyError as e:
+            errors += 1
+            last_error = e
+            if errors >= 5 and errors > i // 2:
+                raise SpaceError(f"space {space.name!r} fails to build its samples: {e}") from None
+            continue
+        except Exception as e:  # noqa: BLE001 - a bug in the user's space file
+            raise SpaceError(f"space {space.name!r} failed building a sample: {type(e).__name__}: {e}") from None
+        if not budget or budget.check(c) is None:
+            return c
+        if fit:
+            f = fit_width(space, values, budget, c)
+            if f is not None:
+                return f
+            d = next(x for x in t.asked if x.name == space.width_decision)
+            c = target_cost(space, {**values, space.width_decision:
+                                    d.low if d.kind == "float" else min(d.options())})
+        if smallest is None or budget.excess(c) < budget.excess(smallest):
+            smallest = c
+        if time.time() - start > seconds and i >= 20:
+            break
+    if smallest is None:
+        raise SpaceError(f"space {space.name!r} fails to build its samples: {last_error}")
+    raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
+                      f"after {i + 1} samples; the smallest seen costs {human(smallest.macs)}MACs "
+                      f"({smallest.macs:,}) and {human(smallest.params)} params at the target"
+                      + ("" if fit else "; raise the budget or try --fit"))
+
+
+def _fresh_or_resume(s: Settings, resume: str | None):
+    """(settings, folder, records, controller state) for a new run or a resumed one."""
+    if resume:
+        folder = RunFolder(resume)
+        cfg = folder.config()
+        given = {k: v for k, v in dataclasses.asdict(s).items() if v != getattr(Settings(), k)}
+        changeable = {"trials", "time_budget", "cpus_per_trial", "gpus_per_trial", "address", "runs_dir", "name"}
+        fixed = {k: v for k, v in given.items() if k not in changeable and cfg.get(k) != v}
+        if fixed:
+            k = sorted(fixed)[0]
+            raise RunError(f"--{k.replace('_', '-')} cannot change when resuming {folder}; "
+                           f"the run was started with {cfg.get(k)!r} (only --trials, --time-budget, "
+                           "--cpus-per-trial, --gpus-per-trial and --address may)")
+        known = {f.name for f in dataclasses.fields(Settings)}
+        merged = Settings(**{k: v for k, v in cfg.items() if k in known})
+        for k in changeable & set(given):
+            if k not in ("runs_dir", "name"):
+                setattr(merged, k, given[k])
+        if "time_budget" not in given:
+            merged.time_budget = None
+        return merged, folder, folder.trials(repair=True), folder.read_json("controller.json")
+    if not s.space and not (s.controller == "compound" and s.baseline):
+        raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
+                       "or --resume runs/NAME")
+    if s.space and s.space.endswith(".py"):                 # a user's file: found again on resume from anywhere
+        s = dataclasses.replace(s, space=str(Path(s.space).resolve()))
+    stem = Path(s.space).stem if s.space else f"compound-{Path(s.baseline).stem}"
+    name = s.name or f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder = RunFolder(Path(s.runs_dir) / name)
+    if folder.path.exists():
+        raise RunError(f"run folder {folder.path} already exists; continue it with "
+                       f"`nasty search --resume {folder.path}` or pick another --name")
+    return dataclasses.replace(s, name=name), folder, [], None
+
+
+def search(s: Settings, resume: str | None = None, console=None, live: bool | None = None) -> dict:
+    """Run (or resume) a search; returns the summary (also in runs/<name>/best.json)."""
+    t_start = time.time()
+    s.check()
+    s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
+    records = [r for r in records if r.get("status") != "rejected"]
+    space, budget = _space_and_budget(s)
+    from .controllers import REGISTRY
+    if s.controller not in REGISTRY:
+        raise RunError(f"unknown --controller {s.controller!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    import torch
+    gpu = torch.cuda.is_available() if s.gpus_per_trial is None else bool(s.gpus_per_trial)
+    s = s.resolved(gpu)
+    if s.gpus_per_trial and not torch.cuda.is_available() and not s.address:
+        _gpu_check(s)
+    s.check()
+    if not resume:
+        preflight(space, budget, s.fit, s.seed)
+    data, train_idx, val_idx = load_data(s)          # a missing dataset fails here, before any folder
+    from .controllers import make_controller
+    controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective)
+    samples = told = 0
+    if ctrl_state:
+        from .controllers import check_resume
+        check_resume(ctrl_state["state"], s.controller)
+        controller.load_state_dict(ctrl_state["state"])
+        samples, told = ctrl_state.get("samples", 0), ctrl_state.get("told", 0)
+    config = dataclasses.asdict(s)
+    config.update(space_name=space.name, budget_macs=budget.macs, budget_params=budget.params,
+                  target={"input": list(space.target.input), "classes": space.target.classes},
+                  proxy={"input": list(data.shape), "classes": data.num_classes},
+                  flop_convention="one multiply-add = one FLOP")
+    payload = _payload(data, train_idx, val_idx)
+    payload_bytes = payload["x"].nbytes + payload["y"].nbytes
+    started_ray, resources = start_ray(s, payload_bytes)    # joining a cluster can fail: before any folder
+    summary = None
+    try:
+        _gpu_check(s, resources if s.address else None)
+        if resume:
+            # a record the controller was not told before a crash is told now
+            all_recs = folder.trials()
+            for rec in all_recs[told:]:
+                _replay_tell(controller, space, rec)
+                told += 1
+        else:
+            config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            folder.create(config)
+        from .progress import Progress
+        done_before = len(finished(records))
+        title = f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
+        progress = Progress(title, s.trials, console=console, live=live)
+        slots = max(1, int(resources.get("CPU", 1) // s.cpus_per_trial))
+        if s.gpus_per_trial:
+            slots = min(slots, max(1, int(resources.get("GPU", 0) // s.gpus_per_trial)))
+        deadline = time.time() + s.time_budget if s.time_budget else None
+        driver = Driver(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
+                        records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)))
+        driver.save_controller()
+        if done_before >= s.trials:
+            progress.note(f"{folder}: all {s.trials} trials are done; pass --trials N to run more")
+        else:
+            with progress:
+                progress.remaining = s.time_budget
+                _tune(s, driver, payload, slots)
+        driver.write(plots=True)
+        summary = finalize(folder, s, driver.records, data, budget, progress.console, driver,
+                           time.time() - t_start)
+    except KeyboardInterrupt:
+        if folder.exists:
+            from rich.console import Console
+            (console or Console(stderr=True)).print(
+                f"interrupted: finished trials are saved in {folder}; continue with "
+                f"`nasty search --resume {folder}`", soft_wrap=True, highlight=False, markup=False)
+        raise
+    finally:
+        if started_ray:
+            import ray
+            ray.shutdown()
+    return summary
+
+
+def _tune(s: Settings, driver: Driver, payload: dict, slots: int):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    searcher = _searcher_class()(driver)
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=s.epochs, grace_period=1,
+                               reduction_factor=2) if s.scheduler == "asha" else FIFOScheduler())
+    resources = {"cpu": s.cpus_per_trial}
+    if s.gpus_per_trial:
+        resources["gpu"] = s.gpus_per_trial
+    fn = tune.with_resources(tune.with_parameters(trainable, data=payload), resources)
+    storage = tempfile.mkdtemp(prefix="nasty-ray-")
+    tuner = tune.Tuner(
+        fn,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, metric="val_acc", mode="max",
+                                    num_samples=-1, reuse_actors=True, max_concurrent_trials=slots,
+                                    time_budget_s=(s.time_budget + 60.0) if s.time_budget else None),
+        run_config=tune.RunConfig(name="tune", storage_path=storage, verbose=0,
+                                  callbacks=[_callback_class()(driver)],
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    try:
+        tuner.fit()        # Ctrl-C: Tune's handler stops the trials and returns (a second one aborts)
+    finally:
+        import shutil
+        shutil.rmtree(storage, ignore_errors=True)
+    stopped_early = bool(driver.pending) or not (driver.exhausted or driver.stop_reason)
+    # trials cut before they finished (Ctrl-C, the hard time limit) are not recorded: a resume runs new ones
+    for pid in list(driver.pending):
+        driver._forget(driver.pending.pop(pid))
+    if stopped_early and (driver.deadline is None or time.time() < driver.deadline + 30):
+        driver.write(plots=True)
+        raise KeyboardInterrupt
+
+def _replay_tell(controller, space, rec):
+    from .controllers import Result
+    from .space import FixedTrial
+    try:
+        t = FixedTrial(_restore_values(space, rec.get("decisions", {})))
+        space.sample(t)
+        if rec["status"] == "rejected":
+            res = Result(None, "over_budget", dict(rec.get("target", {})))
+        elif rec["status"] == "failed":
+            res = Result(None, "failed", {})
+        else:
+            res = Result(rec.get("val_acc"), "ok", {"val_acc": rec.get("val_acc")})
+        controller.tell(t, res)
+    except Exception:  # noqa: BLE001 - best effort; the record itself is safe
+        pass
+
+
+def _restore_values(space, values: dict) -> dict:
+    """JSON turned tuples into lists; give choices back their own types."""
+    out = dict(values)
+    try:
+        for d in space.decisions(values):
+            v = out.get(d.name)
+            if isinstance(v, list):
+                for c in d.choices:
+                    if isinstance(c, tuple) and list(c) == v:
+                        out[d.name] = c
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def finalize(folder: RunFolder, s: Settings, records, data, budget, console, driver=None, wall=None) -> dict:
+    """Test accuracy of the winner (only it ever sees the test set) and the summary."""
+    best = best_of(records)
+    info = folder.read_json("best.json", {}) or {}
+    if best is not None and "test_acc" not in info:
+        w = folder.weights(best["trial"])
+        if w.is_file():
+            try:
+                import torch
+                from . import parse
+                from .compile import compile_genotype
+                from .train import evaluate_test_set
+                model = compile_genotype(parse(best["proxy_genotype"]), input=data.shape,
+                                         classes=data.num_classes)
+                model.load_state_dict(torch.load(w, map_location="cpu", weights_only=True))
+                info["test_acc"] = evaluate_test_set(model, data)
+                folder.write_json("best.json", info)
+            except Exception as e:  # noqa: BLE001
+                info["test_acc_error"] = f"{type(e).__name__}: {e}"
+    n = {k: sum(1 for r in records if r["status"] == k) for k in ("ok", "failed", "stopped", "timeout")}
+    rejected = sum(1 for r in folder.trials() if r["status"] == "rejected")
+    overheads = [r["timings"]["total_s"] - (r["timings"].get("train_s") or 0) for r in records
+                 if r["status"] == "ok" and r.get("timings", {}).get("train_s")]
+    summary = {"run": str(folder), "best": best and {k: best.get(k) for k in ("trial", "val_acc", "target", "proxy")},
+               "test_acc": info.get("test_acc"), "counts": {**n, "rejected": rejected},
+               "wall_s": wall, "stop_reason": driver.stop_reason if driver else None,
+               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
+    lines = [""]
+    if best is None:
+        lines.append(f"no trial finished training; see {folder.path / 'trials.jsonl'}")
+    else:
+        t = best["target"]
+        lines.append(f"best architecture: trial #{best['trial']} — proxy val acc {best['val_acc']:.4f}"
+                     + (f", test acc {info['test_acc']:.4f}" if info.get("test_acc") is not None else ""))
+        lines.append(f"  target {'x'.join(map(str, t['input']))}, {t['classes']} classes: "
+                     f"{t['macs']:,} MACs ({human(t['macs'])}FLOPs, one multiply-add = one FLOP), "
+                     f"{t['params']:,} params" + (f"; budget {budget.describe()}" if budget else ""))
+        d = json.dumps(_jsonable(best["decisions"]))
+        if len(d) > 160:
+            short = {k: v for k, v in best["decisions"].items() if len(str(k)) <= 3}   # N, F, C, L...
+            d = (", ".join(f"{k}={v}" for k, v in short.items()) + ", " if short else "") + \
+                f"{len(best['decisions'])} decisions in best.json"
+        lines.append(f"  decisions: {d}")
+    lines.append(f"trials: {n['ok']} trained, {n['failed']} failed, {n['stopped'] + n['timeout']} stopped early, "
+                 f"{rejected} over budget (never trained)"
+                 + (f" — stopped because {driver.stop_reason}" if driver and driver.stop_reason else "")
+                 + (f"; {wall:.0f} s" if wall else ""))
+    lines.append(f"files: {folder}/best.nasty (target genotype), best_proxy.nasty, best.json, leaderboard.txt, "
+                 f"trials.jsonl, plots/*.png")
+    lines.append(f"next: `nasty train {folder} --epochs 10` trains the winner and reports test accuracy")
+    for l in lines:
+        console.print(l, soft_wrap=True, highlight=False, markup=False)
+    return summary
+
+
+# ------------------------------------------------------------------ report
+def report(run_dir, console=None, top: int = 20) -> str:
+    """Print the leaderboard of a run and rewrite its plots and results."""
+    folder = RunFolder(run_dir)
+    cfg = folder.config()
+    records = [r for r in folder.trials() if r["status"] != "rejected"]
+    write_results(folder, records, cfg.get("budget_macs"), plots=True)
+    text = leaderboard_text(folder.trials(), top=top)
+    head = (f"run {folder.path}: space {cfg.get('space_name', cfg.get('space'))}, budget "
+            f"{cfg.get('budget') or '-'}{' / ' + cfg['params'] + ' params' if cfg.get('params') else ''}, "
+            f"controller {cfg.get('controller')}, dataset {cfg.get('dataset')}")
+    b = folder.read_json("best.json")
+    tail = ""
+    if b:
+        tail = (f"\nbest: trial #{b['trial']} val acc {b['val_acc']:.4f}"
+                + (f", test acc {b['test_acc']:.4f}" if b.get("test_acc") is not None else "")
+                + f", target {human(b['target']['macs'])}MACs {human(b['target']['params'])} params"
+                + f" -> {folder.path / 'best.nasty'}")
+    out = head + "\n\n" + text + tail + f"\nplots: {folder.path / 'plots'}/accuracy_vs_macs.png, best_so_far.png"
+    if console is not None:
+        console.print(out, soft_wrap=True, highlight=False, markup=False)
+    return out

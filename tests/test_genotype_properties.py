@@ -13,11 +13,12 @@ import os
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nasty
 from nasty.errors import NastyError
 from nasty.genotype import format, parse
-from nasty.genotype.jsonform import from_json, to_json
+from nasty.genotype.jsonform import from_json, to_dict, to_json
 from genotype_strategies import genotype_texts, mutated_texts
 from zoo_check import count_macs, count_params
 
@@ -59,5 +60,47 @@ def test_mutated_texts_work_or_fail_cleanly(text):
     except NastyError as e:
         msg = str(e)
         assert msg and "\n" not in msg and "Traceback" not in msg
+        return
+    check_exact(g)
+
+
+@st.composite
+def mutated_json(draw):
+    """A valid genotype's JSON form, then broken: edited text, or keys and values swapped out."""
+    import json as _json
+    text = draw(genotype_texts())
+    try:
+        doc = to_dict(parse(text))
+    except NastyError:
+        return text
+    if draw(st.booleans()):
+        s = _json.dumps(doc)
+        for _ in range(draw(st.integers(1, 4))):
+            i = draw(st.integers(0, len(s) - 1))
+            s = s[:i] + draw(st.sampled_from(list('{}[]",:0123456789-.aex ') + ["null", "true"])) + s[i + 1:]
+        return s
+    junk = st.sampled_from([None, True, -1, 0, 1.5, "x", "conv3x3 c=", [], {}, [1, 2], {"a": 1}, "3x3x3"])
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(["name", "input", "classes", "defaults", "scale", "let", "cells", "layers"]))
+        if draw(st.booleans()):
+            doc.pop(key, None)
+        elif (key in ("cells", "layers") and isinstance(doc.get(key), list) and doc[key]
+              and all(isinstance(x, dict) for x in doc[key]) and draw(st.booleans())):
+            item = draw(st.sampled_from(doc[key]))
+            sub = draw(st.sampled_from(sorted(item)))
+            item[sub] = draw(junk)
+        else:
+            doc[key] = draw(junk)
+    return _json.dumps(doc)
+
+
+@FUZZ
+@given(mutated_json())
+def test_mutated_json_works_or_fails_cleanly(text):
+    try:
+        g = from_json(text)
+        nasty.validate(g)
+    except NastyError as e:
+        assert str(e) and "\n" not in str(e)
         return
     check_exact(g)

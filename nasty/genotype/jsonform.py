@@ -4,6 +4,7 @@ expressions are strings in the text form's syntax. Parsed without eval."""
 from __future__ import annotations
 
 import json
+import re
 
 from .errors import ParseError
 from .expr import format_value, is_literal, parse_value
@@ -48,6 +49,13 @@ def _parse_val(x, where):
     return v
 
 
+def _ident(s, where):
+    """Names must be what the text form can write back, or the two forms would disagree."""
+    if not isinstance(s, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s):
+        raise ParseError(f"{where}: expected an identifier (letters, digits, _), got {s!r}")
+    return s
+
+
 def _need(d, key, typ, where):
     if not isinstance(d, dict) or key not in d:
         raise ParseError(f"{where}: missing key {key!r}")
@@ -63,6 +71,14 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
     if not isinstance(d, dict):
         raise ParseError(f"{source}: a genotype JSON document is an object")
     name = _need(d, "name", str, source)
+    _ident(name, f"{source} name")
+    for key in ("cells", "let", "layers"):
+        if key in d and not isinstance(d[key], list):
+            raise ParseError(f"{source}: {key!r} must be a list")
+    for key in ("cells", "layers"):
+        for i, item in enumerate(d.get(key) or []):
+            if not isinstance(item, dict):
+                raise ParseError(f"{source} {key}[{i}]: expected an object")
     shape = _need(d, "input", list, source)
     if len(shape) != 3 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in shape):
         raise ParseError(f"{source}: 'input' must be three positive integers [C, H, W]")
@@ -81,16 +97,17 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
     cells = []
     for i, c in enumerate(d.get("cells", [])):
         where = f"{source} cells[{i}]"
-        cname = _need(c, "name", str, where)
+        cname = _ident(_need(c, "name", str, where), where)
         params = []
         for p in _need(c, "params", list, where) if "params" in c else []:
             if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)):
                 raise ParseError(f"{where}: each param is [name, default-or-null]")
-            params.append(Param(p[0], None if p[1] is None else _parse_val(p[1], where)))
+            params.append(Param(_ident(p[0], where), None if p[1] is None else _parse_val(p[1], where)))
         nodes = []
         for n in _need(c, "nodes", list, where):
             if not (isinstance(n, list) and len(n) == 2 and isinstance(n[0], str)):
                 raise ParseError(f"{where}: each node is [name, expression]")
+            _ident(n[0], where)
             p, cur = line_parser(n[1], f"{where} node {n[0]}")
             e, when = p._node_body(cur)
             nodes.append(Node(n[0], e, when))
@@ -112,13 +129,13 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
         if not isinstance(rest, dict):
             raise ParseError(f"{where}: 'rest' must be an object")
         layers.append(Layer(section, chain, _parse_val(l.get("repeat", 1), where),
-                            sorted_attrs((k, _parse_val(v, where)) for k, v in rest.items())))
+                            sorted_attrs((_ident(k, where), _parse_val(v, where)) for k, v in rest.items())))
     kv = lambda key: sorted_attrs((k, _parse_val(v, f"{source} {key}")) for k, v in (d.get(key) or {}).items())
     lets = []
     for item in d.get("let", []):
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
             raise ParseError(f"{source}: each 'let' is [name, value]")
-        lets.append((item[0], _parse_val(item[1], f"{source} let")))
+        lets.append((_ident(item[0], f"{source} let"), _parse_val(item[1], f"{source} let")))
     for key in ("defaults", "scale"):
         if not isinstance(d.get(key) or {}, dict):
             raise ParseError(f"{source}: {key!r} must be an object")

@@ -49,7 +49,15 @@ class Cost:
     peak_activations: int      # largest set of live elements at once, per image (inference)
     batch: int = 1
     dtype: str = "float32"
-    layers: list[LayerCost] = field(default_factory=list)
+    per_step: list = field(default_factory=list, repr=False)   # (step, (params, macs, pool, other))
+
+    @property
+    def layers(self) -> list[LayerCost]:
+        """The per-layer table, built on first use (searches that only need totals skip it)."""
+        if not hasattr(self, "_layers"):
+            self._layers = [LayerCost(st.name, st.kind, st.out, c[0], c[1], c[1] + c[2] + c[3])
+                            for st, c in self.per_step]
+        return self._layers
 
     @property
     def inference_bytes(self) -> int:
@@ -116,38 +124,44 @@ def step_cost(st: Step) -> tuple[int, int, int, int]:
     return 0, 0, 0, 0     # flatten, cat, pad, slice, shuffle, dropout, droppath: no arithmetic at inference
 
 
-def _peak_live(prog: Program) -> int:
-    """Peak of simultaneously live activation elements, freeing each after its last use."""
+def _peak_live(prog: Program, sizes: list[int]) -> int:
+    """Peak of simultaneously live activation elements, freeing each after its last use.
+
+    `sizes[i]` is the element count of step i's output; the input's is computed here.
+    """
     last_use = {INPUT: -1}
     for i, st in enumerate(prog.steps):
         for h in st.inputs:
             last_use[h] = i
     last_use[prog.output] = len(prog.steps)
-    size = lambda h: math.prod(prog.shape(h))
+    size = lambda h: math.prod(prog.input) if h == INPUT else sizes[h]
     live = size(INPUT)
     peak = live
     for i, st in enumerate(prog.steps):
-        live += size(i)
-        peak = max(peak, live)
+        live += sizes[i]
+        if live > peak:
+            peak = live
         for h in set(st.inputs):
             if last_use.get(h) == i:
                 live -= size(h)
         if last_use.get(i, -2) < i:     # produced but never read (dead end)
-            live -= size(i)
+            live -= sizes[i]
     return peak
 
 
 def cost_of_program(prog: Program, batch: int = 1, dtype: str = "float32") -> Cost:
-    layers, totals = [], [0, 0, 0, 0]
-    acts = 0
+    params = macs = pool = other = 0
+    sizes = [math.prod(st.out) for st in prog.steps]
+    per_step = []
+    seen: dict[int, tuple] = {}    # replayed cell steps share their attrs dict and shapes
     for st in prog.steps:
-        p, m, pf, of = step_cost(st)
-        totals = [totals[0] + p, totals[1] + m, totals[2] + pf, totals[3] + of]
-        acts += math.prod(st.out)
-        layers.append(LayerCost(st.name, st.kind, st.out, p, m, m + pf + of))
-    params, macs, pool, other = totals
+        c = seen.get(id(st.attrs))
+        if c is None:
+            c = seen[id(st.attrs)] = step_cost(st)
+        params, macs, pool, other = params + c[0], macs + c[1], pool + c[2], other + c[3]
+        per_step.append((st, c))
     return Cost(prog.genotype.name, prog.input, params, macs, macs + pool + other, pool, other,
-                acts, _peak_live(prog), batch, dtype, layers)
+                sum(sizes), _peak_live(prog, sizes), batch, dtype, per_step)
 
 
 def cost(g: Genotype, input=None, batch: int = 1, classes=None, dtype: str = "float32") -> Cost:

@@ -212,7 +212,11 @@ class RunFolder:
         p = self.path / name
         if not p.is_file():
             return default
-        return json.loads(p.read_text())
+        try:
+            return json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RunError(f"cannot read {p}: {type(e).__name__}: {' '.join(str(e).split())[:200]}; "
+                           "the run folder is left as it is") from None
 
     def write_text(self, name: str, text: str):
         atomic_write(self.path / name, text)
@@ -423,6 +427,7 @@ def trainable(config, data=None):
     from ray import tune
     report = config.get("_report") or tune.report
     started = time.time()
+    where = _placement()
     threads = max(1, int(config.get("threads", 1)))
     try:
         import torch
@@ -434,6 +439,7 @@ def trainable(config, data=None):
         g = parse(config["proxy"])
         torch.manual_seed(config["seed"])
         model = compile_genotype(g, input=ds.shape, classes=ds.num_classes)
+        _inject_fault(model, g.name)
         tc = TrainConfig(**config["train"], threads=threads)
         deadline = config.get("deadline")
 
@@ -450,7 +456,7 @@ def trainable(config, data=None):
                     pass       # e.g. a cluster node without the run folder: the winner has no test score
             late = not last and deadline is not None and time.time() > deadline
             report({"val_acc": m["val_acc"], "train_loss": m["train_loss"], "epoch": epoch,
-                    "images_per_s": m["images_per_s"], "train_s": m["elapsed_s"], "started": started,
+                    "images_per_s": m["images_per_s"], "train_s": m["elapsed_s"], "started": started, **where,
                     **({"final": 1} if last else {}), **({"timeout": 1} if late else {})})
             if late:
                 raise _Deadline()
@@ -462,7 +468,40 @@ def trainable(config, data=None):
     except Exception as e:  # noqa: BLE001 - every failure becomes a recorded reason
         msg = " ".join(str(e).split())[:300]
         report({"failed": 1, "reason": f"{type(e).__name__}: {msg}" if msg else type(e).__name__,
-                "started": started})
+                "started": started, **where})
+
+
+def _placement() -> dict:
+    """Where this trial runs: its Ray node and the GPU ids Ray assigned to it (recorded per trial)."""
+    try:
+        import ray
+        return {"node": ray.get_runtime_context().get_node_id(), "gpu_ids": [str(i) for i in ray.get_gpu_ids()]}
+    except Exception:  # noqa: BLE001 - outside Ray (a direct call): nothing to say
+        return {}
+
+
+FAULT_ENV = "NASTY_FAULT_INJECT"
+
+
+def _inject_fault(model, name: str):
+    """Test hook (tests/test_faults.py): only when NASTY_FAULT_INJECT=1 is in the worker's
+    environment, a proxy network named fault_raise, fault_oom or fault_kill fails in its
+    first forward pass: it raises, raises torch.OutOfMemoryError, or SIGKILLs its worker."""
+    if os.environ.get(FAULT_ENV) != "1" or not name.startswith("fault_"):
+        return
+    mode = name[len("fault_"):]
+
+    def hook(module, args):
+        import torch
+        if mode == "raise":
+            raise RuntimeError("injected fault: this trial raises")
+        if mode == "oom":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (injected fault)")
+        if mode == "kill":
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    model.register_forward_pre_hook(hook)
 
 
 # ------------------------------------------------------------------ the driver
@@ -606,6 +645,8 @@ class Driver:
         p = self.pending.get(pid)
         if p is None or "val_acc" not in result or "epoch" not in result:
             return
+        if "node" in result:
+            p.record["placement"] = {"node": result["node"], "gpu_ids": result.get("gpu_ids", [])}
         p.epochs.append({"epoch": int(result["epoch"]), "val_acc": result["val_acc"],
                          "train_loss": result.get("train_loss"), "train_s": result.get("train_s"),
                          "images_per_s": result.get("images_per_s")})
@@ -893,7 +934,8 @@ def _fresh_or_resume(s: Settings, resume: str | None):
                 setattr(merged, k, given[k])
         if "time_budget" not in given:
             merged.time_budget = None
-        return merged, folder, folder.trials(repair=True), folder.read_json("controller.json")
+        ctrl_state = folder.read_json("controller.json")     # a corrupt file fails before any repair
+        return merged, folder, folder.trials(repair=True), ctrl_state
     if not s.space and not (s.controller == "compound" and s.baseline):
         raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
                        "or --resume runs/NAME")

@@ -53,6 +53,8 @@ def _bool(v, what):
 
 
 def _int(v, what, lo=None):
+    if type(v) is int and (lo is None or v >= lo):    # the common case, first
+        return v
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if not isinstance(v, int) or isinstance(v, bool):
@@ -96,10 +98,15 @@ class _Elaborator:
         for k, v in g.lets:
             self.env[k] = evaluate(v, self.env)
         self.where = ""
+        self._calls: dict = {}   # (cell, args, input shapes) -> where its steps were emitted
+        self._raw: dict = {}     # id(Op) -> resolved raw attributes; the genotype keeps its Ops alive
 
     # ---------------------------------------------------------------- helpers
     def fail(self, msg):
-        raise GenotypeError(f"{self.g.name}: {self.where}: {msg}" if self.where else f"{self.g.name}: {msg}")
+        where = self.where
+        if isinstance(where, tuple):   # built lazily: formatting it for every node costs time
+            where = f"{where[0]} (cell {where[1]})" + (f" node {where[2]!r}" if len(where) > 2 else "")
+        raise GenotypeError(f"{self.g.name}: {where}: {msg}" if where else f"{self.g.name}: {msg}")
 
     def shape(self, h):
         return self.prog.shape(h)
@@ -115,26 +122,36 @@ class _Elaborator:
 
     def attrs(self, op: Op, env):
         """Explicit attrs, then genotype defaults, then the vocabulary's defaults; all evaluated."""
+        raw = self._raw.get(id(op))
+        if raw is None:       # resolve the sources once per op of the genotype, not once per use
+            raw = self._raw[id(op)] = self._resolve(op)
         out = {}
-        spec = V.OPS[op.kind]
+        for key, val, literal in raw:
+            if literal:
+                out[key] = val
+                continue
+            try:
+                out[key] = evaluate(val, env)
+            except GenotypeError as e:
+                self.fail(f"{op.kind} {key}=: {e}")
+        return out
+
+    def _resolve(self, op: Op):
+        """[(key, raw value, is it a plain number or None)] for every attribute of `op`."""
+        raw = []
         given = dict(op.attrs)
-        for key in spec:
+        for key in V.OPS[op.kind]:
             if key in given:
                 val = given[key]
             elif f"{op.kind}.{key}" in self.defaults:
                 val = self.defaults[f"{op.kind}.{key}"]
             else:
                 val = V.default(op.kind, key)
-                if val is None:
-                    if V.required(op.kind, key):
-                        self.fail(f"{op.kind} needs {key}=")
-                    out[key] = None
-                    continue
-            try:
-                out[key] = evaluate(val, env)
-            except GenotypeError as e:
-                self.fail(f"{op.kind} {key}=: {e}")
-        return out
+                if val is None and V.required(op.kind, key):
+                    self.fail(f"{op.kind} needs {key}=")
+            literal = val is None or (type(val) in (int, float))
+            raw.append((key, val, literal))
+        return raw
 
     # ---------------------------------------------------------------- ops
     def op(self, op: Op, h: int, name: str, env) -> int:
@@ -315,12 +332,40 @@ class _Elaborator:
         if cell.inputs == 2:
             spec = {**dict(call.kwargs), **(overrides or {})}.get("prev")
             inputs["prev"] = self.prev_input(cell, spec, env, states, values)
+        p = inputs.get("prev", h)
+        key = (id(cell), tuple(sorted(params.items())), self.shape(h), self.shape(p), p == h)
+        done = self._calls.get(key)
+        if done is not None:          # the same cell, arguments and input shapes: replay its steps
+            return self.replay(done, name, h, p)
+        first = len(self.prog.steps)
+        out = self.instantiate(cell, params, inputs, name, h)
+        self._calls[key] = (first, len(self.prog.steps), name, h, p, out)
+        return out
+
+    def replay(self, done, name, h, p):
+        """Re-emit the steps of an earlier identical cell call under a new name and new inputs."""
+        first, end, old_name, old_h, old_p, old_out = done
+        base = len(self.prog.steps)
+        cut = len(old_name)
+
+        def remap(x):
+            if first <= x < end:
+                return x - first + base
+            return h if x == old_h else p
+
+        steps = self.prog.steps
+        for st in steps[first:end]:
+            steps.append(Step(name + st.name[cut:], st.kind, tuple(remap(x) for x in st.inputs),
+                              st.attrs, st.in_shapes, st.out))
+        return remap(old_out)
+
+    def instantiate(self, cell, params, inputs, name, h):
         cell_env = {**self.env, **params, "cin": self.shape(h)[0]}
         saved = self.where
-        self.where = f"{name} (cell {cell.name})"
+        self.where = (name, cell.name)
         values = dict(inputs)
         for node in cell.nodes:
-            self.where = f"{name} (cell {cell.name}) node {node.name!r}"
+            self.where = (name, cell.name, node.name)
             if node.when is not None and not self.guard(node.when, cell_env):
                 values[node.name] = values[_first_ref(node.expr)]    # skipped node
                 continue

@@ -1,0 +1,148 @@
+"""The whole `nasty search` process SIGKILLed mid-run (a real subprocess, a real signal),
+then `nasty search --resume` in a new process: the run completes, no finished trial is
+lost or re-run, and the leaderboard holds every trial exactly once. Also: a corrupted run
+folder on --resume is a one-line error that leaves every byte of it as it was."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
+TRIALS = 6
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Processes in session `sid` (the search and every Ray process it started)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()
+                if int(fields[3]) == sid:          # field 6 of /proc/PID/stat: the session id
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def _kill_session(sid: int):
+    for pid in _session_pids(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def sessions():
+    """Start processes in their own session; everything left of them is killed afterwards."""
+    started = []
+
+    def popen(argv, **kw):
+        p = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, **kw)
+        started.append(p)
+        return p
+
+    yield popen
+    for p in started:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _kill_session(p.pid)        # Ray daemons that changed their process group stay in the session
+        p.wait(timeout=30)
+
+
+def _nasty(*args):
+    return [sys.executable, "-m", "nasty.cli", *args]
+
+
+def _lines(path: Path):
+    out = []
+    if path.is_file():
+        for line in path.read_bytes().splitlines(keepends=True):
+            if line.endswith(b"\n"):
+                out.append(json.loads(line))
+    return out
+
+
+def test_search_killed_mid_run_resumes_without_losing_or_rerunning_trials(sessions, tmp_path):
+    folder = tmp_path / "crash"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = sessions(_nasty("search", "--space", TINY, "--budget", "20MFLOPs", "--trials", str(TRIALS),
+                        "--epochs", "1", "--subset", "1500", "--val-subset", "300", "--batch-size", "64",
+                        "--time-budget", "300", "--seed", "3", "--runs-dir", str(tmp_path), "--name", "crash"),
+                 env=env)
+    trials_file = folder / "trials.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and p.poll() is None:
+        if any(r.get("status") in ("ok", "failed") for r in _lines(trials_file)):
+            break
+        time.sleep(0.05)
+    assert p.poll() is None, "the search ended before it could be killed:\n" + p.stdout.read()
+    os.killpg(p.pid, signal.SIGKILL)             # the whole search: driver and the Ray it started
+    p.wait(timeout=30)
+    _kill_session(p.pid)
+    before = [r for r in _lines(trials_file) if r.get("status") in ("ok", "failed")]
+    assert 1 <= len(before) < TRIALS
+
+    r = sessions(_nasty("search", "--resume", str(folder)), env=env)
+    out, _ = r.communicate(timeout=300)
+    assert r.returncode == 0, out
+
+    after = _lines(trials_file)
+    done = [x for x in after if x.get("status") in ("ok", "failed")]
+    # the run completed: exactly TRIALS finished trials, each trial number once (a trial cut by the
+    # kill before it finished is not recorded; the resumed run trains a new one with a new number)
+    ids = [x["trial"] for x in done]
+    assert len(ids) == len(set(ids)) == TRIALS
+    # nothing finished before the kill was lost, rewritten or run again
+    for old in before:
+        again = [x for x in done if x["trial"] == old["trial"]]
+        assert again == [old]
+    # the leaderboard holds every trained trial exactly once; failed ones are listed once too
+    board = json.loads((folder / "leaderboard.json").read_text())
+    ok = sorted(x["trial"] for x in done if x["status"] == "ok")
+    assert sorted(b["trial"] for b in board) == ok and len(board) == len(ok)
+    text = (folder / "leaderboard.txt").read_text()
+    rows = [line.split()[1] for line in text.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
+    assert sorted(rows) == sorted(f"#{t}" for t in ok)         # one row per trained trial
+    counts = {s: sum(1 for x in done if x["status"] == s) for s in ("ok", "failed")}
+    assert ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if v) in text
+    best = json.loads((folder / "best.json").read_text())
+    assert best["trial"] in ok
+    # the controller was told every record once
+    assert json.loads((folder / "controller.json").read_text())["told"] == len(after)
+    # never trained over the budget
+    assert all(x["target"]["macs"] <= 20_000_000 for x in done if x["status"] == "ok")
+
+
+@pytest.mark.parametrize("broken", ["config", "controller"])
+def test_a_corrupted_run_folder_on_resume_is_a_one_line_error_and_nothing_is_touched(tmp_path, capsys, broken):
+    from nasty.cli import main
+    folder = tmp_path / "run"
+    folder.mkdir()
+    config = json.dumps({"space": TINY, "budget": "20MFLOPs", "trials": 3, "epochs": 1, "subset": 500,
+                         "val_subset": 200, "seed": 0, "controller": "random", "name": "run",
+                         "runs_dir": str(tmp_path)}, indent=1)
+    files = {
+        "config.json": config[:len(config) // 2] if broken == "config" else config + "\n",
+        "trials.jsonl": '{"trial":0,"status":"failed","reason":"x","decisions":{},"target":{}}\n{"trial":1,"sta',  # cut by a crash
+        "controller.json": "\x00\x89garbage{{{ not json" if broken == "controller" else
+                           json.dumps({"name": "random", "samples": 1, "told": 1, "state": {}}),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    snapshot = {p.name: p.read_bytes() for p in folder.iterdir()}
+    rc = main(["search", "--resume", str(folder)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("nasty: error:") and "\n" not in err, err
+    assert ("config.json" if broken == "config" else "controller.json") in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == snapshot

@@ -48,6 +48,10 @@ GPU_DEFAULTS = dict(trials=200, epochs=5, subset=20000, val_subset=5000, time_bu
 MAX_CONSECUTIVE_REJECTS = 2000     # a search stops proposing after this many over-budget samples in a row
 PREFLIGHT_TRIES = 300              # samples tried before a budget is declared impossible
 KEEP_WEIGHTS = 3                   # proxy weights kept for the best trials (the winner's test accuracy)
+# A trial whose worker process or node dies is run again from scratch this many times before it
+# is recorded as failed. Errors inside the trial (a raise, NaN, CUDA OOM) are caught in the
+# trial and recorded at once: running them again would fail the same way.
+TRIAL_RETRIES = 2
 RUN_FILES = ("config.json", "trials.jsonl", "controller.json", "leaderboard.json", "leaderboard.txt",
              "best.nasty", "best_proxy.nasty", "best.json", "plots/")
 
@@ -424,6 +428,16 @@ class Driver:
         self._prune_weights()
         self.write(plots=time.time() - self.last_plot > 20)     # the leaderboard and best.nasty always
 
+    def retry(self, pid: str, reason: str):
+        """Ray is running this trial again (its worker or node died): start its epochs afresh."""
+        p = self.pending.get(pid)
+        if p is None:
+            return
+        p.epochs = []
+        p.record.setdefault("retries", []).append(reason)
+        if self.progress:
+            self.progress.started(p.trial, f"#{p.trial} retrying: {reason[:60]}")
+
     def _forget(self, p: _Pending):
         """A trial cut before it reported anything (interrupt, time budget): not recorded."""
         self.folder.weights(p.trial).unlink(missing_ok=True)
@@ -515,6 +529,9 @@ def _callback_class():
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self.driver.complete(trial.trial_id, trial.last_result, error_reason=_error_reason(trial))
+
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            self.driver.retry(trial.trial_id, _error_reason(trial))
 
     return ErrorRecorder
 
@@ -777,7 +794,7 @@ def _tune(s: Settings, driver: Driver, payload: dict, slots: int):
                                     time_budget_s=(s.time_budget + 60.0) if s.time_budget else None),
         run_config=tune.RunConfig(name="tune", storage_path=storage, verbose=0,
                                   callbacks=[_callback_class()(driver)],
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)),
     )
     try:
         tuner.fit()        # Ctrl-C: Tune's handler stops the trials and returns (a second one aborts)

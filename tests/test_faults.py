@@ -2,7 +2,7 @@
 NaN, one that runs out of memory (simulated: torch.OutOfMemoryError from inside the proxy's
 forward) and one whose worker process is SIGKILLed. Each is recorded in the run folder as
 failed with its reason, the controller is told, and the search completes with the other
-trials trained. No trial over the budget is ever trained."""
+trials trained. The killed worker is retried first (TRIAL_RETRIES times), as a lost node would be. No trial over the budget is ever trained."""
 import io
 import json
 import os
@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from nasty.controllers import RandomController
-from nasty.run import FAULT_ENV, Settings, search
+from nasty.run import FAULT_ENV, TRIAL_RETRIES, Settings, search
 
 FAULTS = str(Path(__file__).parent / "spaces" / "faults.py")
 BUDGET = 20_000_000
@@ -77,6 +77,9 @@ def test_every_kind_of_failing_trial_is_recorded_and_the_search_completes(ray_wi
             else:   # the worker died: Ray's error (actor died / worker crashed) or our fallback sentence
                 low = r["reason"].lower()
                 assert any(w in low for w in ("died", "killed", "crash", "exit", "unexpectedly")), r["reason"]
+            # a dead worker is run again (it might have been the node's fault) before it counts as
+            # failed; an error raised inside the trial is final at once
+            assert len(r.get("retries", [])) == (TRIAL_RETRIES if mode == "kill" else 0), r
 
     # the controller was told every sample, the failures as failures, and its count is on disk
     ctrl = json.loads((folder / "controller.json").read_text())

@@ -85,9 +85,9 @@ class Budget:
         """How far over budget, as the largest ratio cost/limit (<= 1 means within)."""
         r = 0.0
         if self.macs is not None:
-            r = max(r, cost.macs / self.macs)
+            r = max(r, _ratio(cost.macs, self.macs))
         if self.params is not None:
-            r = max(r, cost.params / self.params)
+            r = max(r, _ratio(cost.params, self.params))
         return r
 
     def describe(self) -> str:
@@ -100,6 +100,13 @@ class Budget:
 
     def as_dict(self) -> dict:
         return {"macs": self.macs, "params": self.params}
+
+
+def _ratio(a: int, b: int) -> float:
+    try:
+        return a / b
+    except OverflowError:          # a cost beyond 1e308 times the limit
+        return math.inf
 
 
 def human(n: float) -> str:
@@ -141,6 +148,10 @@ def fit_width(space, values: dict, budget: Budget, costed: Costed | None = None)
         from .space import SpaceError
         raise SpaceError(f"space {space.name!r} names width decision {name!r} but never asks for it")
     d = decisions[name]
+    if d.kind == "choice" and not all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in d.choices):
+        from .space import SpaceError
+        raise SpaceError(f"--fit scales width decision {name!r} of space {space.name!r}, but its options "
+                         f"{list(d.choices)!r} are not all numbers; give it numeric widths or do not use --fit")
     cache: dict = {}
 
     def at(v) -> Costed:

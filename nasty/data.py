@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import numbers
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -338,6 +339,9 @@ def split_train_val(dataset: Dataset, val_fraction: float = 0.1,
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"validation fraction must be between 0 and 1, got {val_fraction}; "
                            "use e.g. 0.1")
+    if not isinstance(seed, numbers.Integral) or seed < 0:
+        raise DatasetError(f"the seed of the validation split (--seed) must be a whole number 0 or more, "
+                           f"got {seed!r}")
     rng = np.random.default_rng(seed)
     val = []
     for c in np.unique(dataset.train_y):

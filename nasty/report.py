@@ -6,7 +6,10 @@ def human(n: float, base: int = 1000) -> str:
     """12_345_678 -> '12.3M' (base 1000) or, for bytes, base 1024 -> '11.8Mi'."""
     units = ["", "K", "M", "G", "T"]
     i = 0
-    x = float(n)
+    try:
+        x = float(n)
+    except OverflowError:          # an int beyond 1e308 (an absurd network): still one short word
+        return f"{'-' if n < 0 else ''}~1e{int(abs(n).bit_length() * 0.30103)}"
     while abs(x) >= base and i < len(units) - 1:
         x /= base
         i += 1

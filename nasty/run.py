@@ -111,6 +111,10 @@ class Settings:
             raise RunError(f"--gpus-per-trial above 1 must be a whole number, got {self.gpus_per_trial}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise RunError(f"--time-budget must be positive, got {self.time_budget}")
+        if self.lr is not None and not self.lr > 0:
+            raise RunError(f"--lr must be positive, got {self.lr}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise RunError(f"--seed must be a whole number from 0 to 2^31-1, got {self.seed!r}")
         if not 0 < self.val_fraction < 1:
             raise RunError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
 
@@ -262,7 +266,7 @@ class Driver:
         self.rejected_in_a_row = 0
         self.exhausted = False                       # every trial asked for has been proposed
         self.stop_reason: str | None = None
-        self.last_plot = 0.0
+        self.last_plot = time.time()                 # plots (~0.5 s) at most every 20 s, none at once
         self.start = time.time()
         self.sec_per_unit: list[float] = []          # train seconds per (proxy MAC x image)
         self.images_per_trial = s.epochs * sum(images)             # trained and validated, all epochs
@@ -663,7 +667,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
     """(settings, folder, records, controller state) for a new run or a resumed one."""
     if resume:
         folder = RunFolder(resume)
-        cfg = folder.config()
+        cfg = folder.config(Settings)        # a damaged file (wrong JSON types) is refused, untouched
         given = {k: v for k, v in dataclasses.asdict(s).items() if v != getattr(Settings(), k)}
         changeable = {"trials", "time_budget", "cpus_per_trial", "gpus_per_trial", "address", "runs_dir", "name"}
         fixed = {k: v for k, v in given.items() if k not in changeable and cfg.get(k) != v}
@@ -679,7 +683,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
                 setattr(merged, k, given[k])
         if "time_budget" not in given:
             merged.time_budget = None
-        ctrl_state = folder.read_json("controller.json")     # a corrupt file fails before any repair
+        ctrl_state = folder.controller_state()     # a corrupt file fails before any repair
         return merged, folder, folder.trials(repair=True), ctrl_state
     if not s.space and not (s.controller == "compound" and s.baseline):
         raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "

@@ -6,6 +6,7 @@ any moment leaves a folder that `nasty search --resume` continues and `nasty rep
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -37,6 +38,42 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_ABSENT = object()
+_JSON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "None": (type(None),)}
+
+
+def _has_type(v, annotation: str) -> bool:
+    """Is JSON value `v` of a dataclass field annotated `annotation` ('int | None', 'float', ...)?"""
+    names = [a.strip() for a in annotation.split("|")]
+    if any(a not in _JSON_TYPES for a in names):
+        return True                                   # not a plain type: not checked here
+    if isinstance(v, bool):
+        return "bool" in names
+    if isinstance(v, float) and not math.isfinite(v):
+        return False
+    return any(isinstance(v, _JSON_TYPES[a]) for a in names)
+
+
+STATUSES = ("ok", "failed", "stopped", "timeout", "rejected")
+
+
+def _is_record(rec) -> bool:
+    """A trial record as the driver writes it: the fields every reader relies on, well typed."""
+    if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
+        return False
+    n = rec.get("trial")
+    if rec["status"] == "rejected":
+        return n is None
+    acc = rec.get("val_acc")
+    return (type(n) is int and n >= 0 and (acc is None or type(acc) in (int, float))
+            and isinstance(rec.get("target", {}), dict) and isinstance(rec.get("decisions", {}), dict))
+
+
+def _short(v) -> str:
+    text = " ".join(repr(v).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _jsonable(v):
@@ -71,16 +108,23 @@ class RunFolder:
         self.path.mkdir(parents=True)
         atomic_write(self.path / "config.json", json.dumps(_jsonable(config), indent=1) + "\n")
 
-    def config(self) -> dict:
+    def config(self, settings=None) -> dict:
+        """config.json. With `settings` (a dataclass), each of its fields that the file holds must
+        have the JSON type the field is annotated with: a damaged file is refused, not half-used."""
         p = self.path / "config.json"
         if not p.is_file():
             if not self.path.exists():
                 raise RunError(f"no run folder {self.path}")
             raise RunError(f"{self.path} is not a nasty run folder (no config.json)")
-        try:
-            return json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise RunError(f"cannot read {p}: {e}") from None
+        cfg = self.read_json("config.json")
+        if not isinstance(cfg, dict):
+            raise RunError(f"{p} is damaged: it holds a JSON {type(cfg).__name__}, not the run's settings; "
+                           "the run folder is left as it is")
+        for f in dataclasses.fields(settings) if settings is not None else ():
+            if f.name in cfg and not _has_type(cfg[f.name], str(f.type)):
+                raise RunError(f"{p} is damaged: {f.name!r} is {_short(cfg[f.name])}, not {f.type}; "
+                               "the run folder is left as it is")
+        return cfg
 
     def append_trial(self, record: dict):
         line = json.dumps(_jsonable(record), separators=(",", ":")) + "\n"
@@ -90,23 +134,31 @@ class RunFolder:
             os.fsync(f.fileno())
 
     def trials(self, repair: bool = False) -> list[dict]:
-        """Every complete record. A line cut by a crash is skipped (and cut off with `repair`)."""
+        """Every complete record. A last line cut by a crash mid-append (no newline at its end) is
+        skipped, and with `repair` cut off the file. Any other line that is not a JSON object is
+        damage no crash makes: with `repair` (a resume) a RunError that leaves the file as it is;
+        when only reading, the records before it."""
         p = self.path / "trials.jsonl"
         if not p.is_file():
             return []
-        out, good_bytes = [], 0
         raw = p.read_bytes()
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
+        *lines, torn = raw.split(b"\n")              # torn: b"" when the file ends with a newline
+        out = []
+        for n, line in enumerate(lines, 1):
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-            good_bytes += len(line)
-        if repair and good_bytes != len(raw):
+                rec = json.loads(line.decode("utf-8"))
+            except (ValueError, RecursionError):      # JSONDecodeError, UnicodeDecodeError
+                rec = None
+            if not _is_record(rec):
+                if repair:
+                    raise RunError(f"{p} line {n} is damaged ({_short(line)} is not a trial record); a crash "
+                                   "can only cut the last line, so the run folder is left as it is: "
+                                   "remove or fix that line, or start a new run")
+                return out
+            out.append(rec)
+        if repair and torn:
             with open(p, "r+b") as f:
-                f.truncate(good_bytes)
+                f.truncate(len(raw) - len(torn))
         return out
 
     def write_json(self, name: str, obj):
@@ -117,10 +169,24 @@ class RunFolder:
         if not p.is_file():
             return default
         try:
-            return json.loads(p.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as e:    # ValueError: bad JSON or bad UTF-8
             raise RunError(f"cannot read {p}: {type(e).__name__}: {' '.join(str(e).split())[:200]}; "
                            "the run folder is left as it is") from None
+
+    def controller_state(self) -> dict | None:
+        """controller.json: None when there is none yet, refused (RunError) when damaged. Read
+        before trials.jsonl is repaired, so a refused resume has touched nothing."""
+        p = self.path / "controller.json"
+        st = self.read_json("controller.json", default=_ABSENT)
+        if st is _ABSENT:
+            return None
+        ok = (isinstance(st, dict) and isinstance(st.get("state"), dict)
+              and all(type(st.get(k, 0)) is int and st.get(k, 0) >= 0 for k in ("samples", "told")))
+        if not ok:
+            raise RunError(f"{p} is damaged (not a controller state with 'state', 'samples' and 'told'); "
+                           "the run folder is left as it is: restore the file, or start a new run")
+        return st
 
     def write_text(self, name: str, text: str):
         atomic_write(self.path / name, text)

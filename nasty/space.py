@@ -209,6 +209,9 @@ def builtin_names() -> list[str]:
 
 def load_space(name_or_path: str) -> Space:
     """A built-in space by name (searchspaces/NAME.py) or a user's space file."""
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path):
+        raise SpaceError(f"no search space given (space is {name_or_path!r}): name a built-in space "
+                         f"({', '.join(builtin_names()) or 'none'}) or a .py file")
     p = Path(name_or_path)
     if p.suffix != ".py":
         p = BUILTIN_DIR / f"{name_or_path}.py"

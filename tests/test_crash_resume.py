@@ -124,7 +124,7 @@ def test_search_killed_mid_run_resumes_without_losing_or_rerunning_trials(sessio
     assert all(x["target"]["macs"] <= 20_000_000 for x in done if x["status"] == "ok")
 
 
-@pytest.mark.parametrize("broken", ["config", "controller"])
+@pytest.mark.parametrize("broken", ["config", "controller", "record"])
 def test_a_corrupted_run_folder_on_resume_is_a_one_line_error_and_nothing_is_touched(tmp_path, capsys, broken):
     from nasty.cli import main
     folder = tmp_path / "run"
@@ -134,7 +134,9 @@ def test_a_corrupted_run_folder_on_resume_is_a_one_line_error_and_nothing_is_tou
                          "runs_dir": str(tmp_path)}, indent=1)
     files = {
         "config.json": config[:len(config) // 2] if broken == "config" else config + "\n",
-        "trials.jsonl": '{"trial":0,"status":"failed","reason":"x","decisions":{},"target":{}}\n{"trial":1,"sta',  # cut by a crash
+        # a record cut by a crash at the end; with "record", a whole line of the wrong types before it
+        "trials.jsonl": ('{"trial":"zero","status":"ok","val_acc":"high"}\n' if broken == "record" else "")
+        + '{"trial":0,"status":"failed","reason":"x","decisions":{},"target":{}}\n{"trial":1,"sta',
         "controller.json": "\x00\x89garbage{{{ not json" if broken == "controller" else
                            json.dumps({"name": "random", "samples": 1, "told": 1, "state": {}}),
     }
@@ -144,5 +146,5 @@ def test_a_corrupted_run_folder_on_resume_is_a_one_line_error_and_nothing_is_tou
     rc = main(["search", "--resume", str(folder)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("nasty: error:") and "\n" not in err, err
-    assert ("config.json" if broken == "config" else "controller.json") in err
+    assert {"config": "config.json", "controller": "controller.json", "record": "trials.jsonl line 1"}[broken] in err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == snapshot

@@ -204,6 +204,9 @@ def run_cli(capsys, *argv):
     (["--budget", "20M"], "--space is required"),
     (["--resume", "/nonexistent/run"], "no run folder"),
     (["--space", TINY, "--trials", "0"], "--trials must be at least 1"),
+    (["--space", TINY, "--lr", "-0.1"], "--lr must be positive"),
+    (["--space", TINY, "--seed", "-1"], "--seed must be a whole number"),
+    (["--space", TINY, "--objective", "pareto"], "random: objective 'pareto' is not supported"),
 ])
 def test_bad_input_is_a_one_line_error_and_makes_no_run_folder(capsys, tmp_path, argv, needle):
     broken = tmp_path / "broken.py"          # a space file with a bug in it

@@ -33,7 +33,7 @@ from pathlib import Path
 from ..errors import NastyError
 from ..space import FixedTrial, NetSpec, Space, Trial
 from ._encode import budget_macs
-from .base import Controller, Result, _rng_restore, _rng_state
+from .base import Controller, Result, _rng_restore, _rng_state, check_objective
 
 EFFICIENTNET = (1.2, 1.1, 1.15)          # alpha (depth), beta (width), gamma (resolution)
 TARGET_PRODUCT = 2.0
@@ -216,9 +216,8 @@ class CompoundController(Controller):
     def __init__(self, space, seed: int = 0, phi: int = 3, budget=None, objective: str | None = None,
                  **options):
         super().__init__(space, seed)
-        if objective not in (None, "acc", "accuracy", "val_acc", "max"):
-            raise CompoundError(f"compound: objective {objective!r} is not supported; the grid search keeps "
-                                "the most accurate coefficients")
+        check_objective(self.name, objective, hint="the grid search keeps the most accurate coefficients",
+                        error=CompoundError)
         if not isinstance(space, CompoundSpace):
             raise CompoundError(f"controller 'compound' searches the scaling coefficients of a baseline "
                                 f"network and cannot drive space {getattr(space, 'name', space)!r}; give it "

@@ -20,7 +20,7 @@ from __future__ import annotations
 from ..errors import NastyError
 from ..space import RandomTrial, Trial, sample_uniform
 from ._encode import decode_value, encode_values, mutable_names
-from .base import Controller, Result, _rng_restore, _rng_state
+from .base import Controller, Result, _rng_restore, _rng_state, check_objective
 
 
 class MutantTrial(Trial):
@@ -59,10 +59,7 @@ class EvolutionController(Controller):
     def __init__(self, space, seed: int = 0, population: int = 20, sample: int = 5,
                  objective: str | None = None, **options):
         super().__init__(space, seed)
-        if objective not in (None, "acc", "accuracy", "val_acc", "max"):
-            raise NastyError(f"evolution: objective {objective!r} is not supported; it maximises the reward "
-                             "(validation accuracy). Use --controller reinforce for 'soft', tpe or nsga2 for "
-                             "'pareto'")
+        check_objective(self.name, objective, error=NastyError)
         if int(population) < 2:
             raise NastyError(f"evolution: population must be at least 2, got {population}")
         if not 1 <= int(sample) <= int(population):

@@ -40,9 +40,8 @@ import math
 from ..errors import NastyError
 from ..space import Decision, Trial
 from ._encode import ReplayTrial, budget_macs, encode_values
-from .base import Controller, Result, _rng_restore, _rng_state
+from .base import Controller, check_objective, Result, _rng_restore, _rng_state
 
-PLAIN_OBJECTIVES = (None, "acc", "accuracy", "val_acc", "max")
 
 
 def discretize(d: Decision, bins: int = 8, max_options: int = 64) -> tuple:
@@ -119,9 +118,9 @@ class ReinforceController(Controller):
         import torch
         from torch import nn
         self.torch, self.nn = torch, nn
-        if objective not in PLAIN_OBJECTIVES + ("soft",):
-            raise NastyError(f"reinforce: objective {objective!r} is not supported; use accuracy (default) "
-                             "or 'soft' (MnasNet's ACC*(MACs/T)^w); 'pareto' needs --controller tpe or nsga2")
+        check_objective(self.name, objective, also=("soft",), error=NastyError,
+                        hint="use accuracy (default) or 'soft' (MnasNet's ACC*(MACs/T)^w); 'pareto' needs "
+                             "--controller tpe or nsga2")
         if objective == "soft":
             target_macs = target_macs if target_macs is not None else budget_macs(budget)
             if not isinstance(target_macs, (int, float)) or target_macs <= 0:

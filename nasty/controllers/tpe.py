@@ -41,9 +41,8 @@ from pathlib import Path
 from ..errors import NastyError, RunError
 from ..space import Decision, Trial
 from ._encode import ReplayTrial, budget_macs, encode_values, is_primitive
-from .base import Controller, Result, _rng_restore, _rng_state
+from .base import Controller, check_objective, Result, _rng_restore, _rng_state
 
-PLAIN_OBJECTIVES = (None, "acc", "accuracy", "val_acc", "max")
 
 
 def _storage_url(storage) -> str | None:
@@ -114,9 +113,8 @@ class TPEController(Controller):
         import optuna
         self.optuna = optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        if objective not in PLAIN_OBJECTIVES + ("pareto",):
-            raise NastyError(f"{self.name}: objective {objective!r} is not supported; use accuracy (default) "
-                             "or 'pareto' (accuracy vs target MACs)")
+        check_objective(self.name, objective, also=("pareto",), error=NastyError,
+                        hint="use accuracy (default) or 'pareto' (accuracy vs target MACs)")
         self.budget_obj = budget if hasattr(budget, "excess") else None
         budget = budget_macs(budget)
         if budget is not None and budget <= 0:

@@ -59,7 +59,7 @@ def one_run(trials, subset, epochs, cpus, runs_dir, name):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=20)
-    ap.add_argument("--subset", type=int, default=6000, help="training images per trial (sets the ~10 s)")
+    ap.add_argument("--subset", type=int, default=15000, help="training images per trial (sets the ~10 s)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--record", action="store_true")
     a = ap.parse_args(argv)

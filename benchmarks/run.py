@@ -43,7 +43,7 @@ FULL = {
     "cost": [["--net", "resnet50", "--reps", "7"], ["--space", "nasnet", "--samples", "10", "--reps", "3"]],
     "compiled": [["--nets", "resnet50,mobilenet_v2,efficientnet_b0", "--batch", "32", "--reps", "5"]],
     "trainer": [["--images", "6000", "--reps", "3"]],
-    "ray": [["--trials", "20", "--subset", "6000"]],
+    "ray": [["--trials", "20", "--subset", "15000"]],
     "search": [[]],
 }
 MODULES = {"compiled": bench_compiled, "cost": bench_cost, "trainer": bench_trainer, "ray": bench_ray,

@@ -35,7 +35,7 @@ from .budget import Budget, Costed
 from .errors import BudgetError, NastyError, RunError
 from .report import human
 from .results import best_of, finished, leaderboard_text, ranked, write_results
-from .runfolder import RunFolder, _jsonable
+from .runfolder import RunFolder, _jsonable, atomic_write
 
 # ------------------------------------------------------------------ defaults
 # Chosen so that `nasty search --space nasnet --budget 600MFLOPs` finishes within
@@ -184,14 +184,13 @@ def trainable(config, data=None):
 
         def on_epoch(epoch, m):
             last = epoch == tc.epochs
-            if last and config.get("weights"):
-                try:
-                    Path(config["weights"]).parent.mkdir(parents=True, exist_ok=True)
-                    torch.save(model.state_dict(), config["weights"])
-                except OSError:
-                    pass       # e.g. a cluster node without the run folder: the winner has no test score
+            extra = {}
+            if last and config.get("keep_weights"):
+                # the weights travel back with the result: the driver writes them into the run folder,
+                # which a trial on another node of a cluster cannot see
+                extra["weights_b64"] = _weights_blob(model)
             late = not last and deadline is not None and time.time() > deadline
-            report({"val_acc": m["val_acc"], "train_loss": m["train_loss"], "epoch": epoch,
+            report({**extra, "val_acc": m["val_acc"], "train_loss": m["train_loss"], "epoch": epoch,
                     "images_per_s": m["images_per_s"], "train_s": m["elapsed_s"], "started": started, **where,
                     **({"final": 1} if last else {}), **({"timeout": 1} if late else {})})
             if late:
@@ -205,6 +204,16 @@ def trainable(config, data=None):
         msg = " ".join(str(e).split())[:300]
         report({"failed": 1, "reason": f"{type(e).__name__}: {msg}" if msg else type(e).__name__,
                 "started": started, **where})
+
+
+def _weights_blob(model) -> str:
+    """A state dict as text for a Tune result (torch.save format; read back with weights_only=True)."""
+    import base64
+    import io
+    import torch
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _placement() -> dict:
@@ -373,7 +382,7 @@ class Driver:
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
               "subset": None, "val_subset": None}
         return {"trial": n, "seed": self.s.seed + n, "proxy": rec["proxy_genotype"], "train": tc,
-                "threads": self.s.cpus_per_trial, "weights": str(self.folder.weights(n).resolve()),
+                "threads": self.s.cpus_per_trial, "keep_weights": True,
                 "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
 
     # results
@@ -431,6 +440,17 @@ class Driver:
         self._finish_record(rec, p.ctrl_trial, res)
         self._prune_weights()
         self.write(plots=time.time() - self.last_plot > 20)     # the leaderboard and best.nasty always
+
+    def save_weights(self, pid: str, blob: str):
+        """The final weights a trial sent back with its last result (the winner's test accuracy needs them)."""
+        import base64
+        p = self.pending.get(pid)
+        if p is None:
+            return
+        try:
+            atomic_write(self.folder.weights(p.trial), base64.b64decode(blob, validate=True))
+        except (ValueError, OSError) as e:
+            p.record["weights_error"] = f"{type(e).__name__}: {e}"
 
     def retry(self, pid: str, reason: str):
         """Ray is running this trial again (its worker or node died): start its epochs afresh."""
@@ -533,6 +553,12 @@ def _callback_class():
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self.driver.complete(trial.trial_id, trial.last_result, error_reason=_error_reason(trial))
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            # Tune lets callbacks edit the result in place: the weights are not kept in Tune's state
+            blob = result.pop("weights_b64", None)
+            if blob:
+                self.driver.save_weights(trial.trial_id, blob)
 
         def on_trial_recover(self, iteration, trials, trial, **info):
             self.driver.retry(trial.trial_id, _error_reason(trial))

@@ -57,6 +57,9 @@ def test_trials_spread_over_nodes_and_pack_two_per_gpu(cluster, tmp_path):
                        if r["placement"]["node"] == node)
         for start, _ in spans:
             assert sum(1 for a, b in spans if a <= start < b) <= 2
+    # the trials' final weights came back with their results (a worker node need not see the run
+    # folder), so the driver could score the winner on the test set
+    assert 0 < json.loads((folder / "best.json").read_text())["test_acc"] <= 1
 
 
 def test_a_node_removed_mid_search_means_a_retry_not_a_loss(cluster, tmp_path, monkeypatch):

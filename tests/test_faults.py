@@ -12,7 +12,8 @@ import pytest
 from rich.console import Console
 
 from nasty.controllers import RandomController
-from nasty.run import FAULT_ENV, TRIAL_RETRIES, Settings, search
+from nasty.run import TRIAL_RETRIES, Settings, search
+from nasty.trial import FAULT_ENV
 
 FAULTS = str(Path(__file__).parent / "spaces" / "faults.py")
 BUDGET = 20_000_000
@@ -109,7 +110,7 @@ def test_every_kind_of_failing_trial_is_recorded_and_the_search_completes(ray_wi
 def test_the_fault_hook_is_inert_without_its_environment_variable(monkeypatch):
     import nasty
     from nasty.compile import compile_genotype
-    from nasty.run import _inject_fault
+    from nasty.trial import _inject_fault
     import torch
     monkeypatch.delenv(FAULT_ENV, raising=False)
     g = nasty.parse("net fault_raise input 1x28x28 classes 10\nstem conv3x3 c=8\nhead gap flatten fc c=classes\n")

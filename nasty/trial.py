@@ -1,0 +1,125 @@
+"""One trial, as it runs in a Ray Tune worker: compile the proxy genotype, train it on the
+images it was sent, report every epoch, and send the final weights back with the last result.
+
+The driver (nasty/run.py) sends each trial its config and, once through Ray's object store,
+the payload of images (`make_payload`); a trial touches no file of the run folder, so it
+can run on any node of a cluster. Every error inside a trial is caught and reported as the
+trial's failure reason; only a dead worker or node is an error Ray sees (and retries).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+
+def make_payload(data, train_idx, val_idx) -> dict:
+    """The images one trial needs, compact enough for Ray's object store."""
+    import numpy as np
+    idx = np.concatenate([train_idx, val_idx])
+    return {"name": data.name, "classes": list(data.classes), "mean": list(data.mean), "std": list(data.std),
+            "x": np.ascontiguousarray(data.train_x[idx]), "y": np.ascontiguousarray(data.train_y[idx]),
+            "n_train": len(train_idx)}
+
+
+def _dataset_from_payload(p):
+    import numpy as np
+    from .data import Dataset
+    x, y = p["x"], p["y"]
+    ds = Dataset(p["name"], tuple(p["classes"]), x, y, x[:0], y[:0])
+    # keep the statistics of the full training set, as the test evaluation uses them
+    object.__setattr__(ds, "mean", tuple(p["mean"]))
+    object.__setattr__(ds, "std", tuple(p["std"]))
+    n = p["n_train"]
+    return ds, np.arange(n), np.arange(n, len(y))
+
+
+# ------------------------------------------------------------------ the trial
+def trainable(config, data=None):
+    """One evaluation: compile the proxy genotype, train it, report each epoch."""
+    from ray import tune
+    report = config.get("_report") or tune.report
+    started = time.time()
+    where = _placement()
+    threads = max(1, int(config.get("threads", 1)))
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        from . import parse
+        from .compile import compile_genotype
+        from .train import TrainConfig, train
+        ds, train_idx, val_idx = _dataset_from_payload(data)
+        g = parse(config["proxy"])
+        torch.manual_seed(config["seed"])
+        model = compile_genotype(g, input=ds.shape, classes=ds.num_classes)
+        _inject_fault(model, g.name)
+        tc = TrainConfig(**config["train"], threads=threads)
+        deadline = config.get("deadline")
+
+        class _Deadline(Exception):
+            pass
+
+        def on_epoch(epoch, m):
+            last = epoch == tc.epochs
+            extra = {}
+            if last and config.get("keep_weights"):
+                # the weights travel back with the result: the driver writes them into the run folder,
+                # which a trial on another node of a cluster cannot see
+                extra["weights_b64"] = _weights_blob(model)
+            late = not last and deadline is not None and time.time() > deadline
+            report({**extra, "val_acc": m["val_acc"], "train_loss": m["train_loss"], "epoch": epoch,
+                    "images_per_s": m["images_per_s"], "train_s": m["elapsed_s"], "started": started, **where,
+                    **({"final": 1} if last else {}), **({"timeout": 1} if late else {})})
+            if late:
+                raise _Deadline()
+
+        try:
+            train(model, ds, tc, train_idx, val_idx, on_epoch=on_epoch)
+        except _Deadline:
+            return
+    except Exception as e:  # noqa: BLE001 - every failure becomes a recorded reason
+        msg = " ".join(str(e).split())[:300]
+        report({"failed": 1, "reason": f"{type(e).__name__}: {msg}" if msg else type(e).__name__,
+                "started": started, **where})
+
+
+def _weights_blob(model) -> str:
+    """A state dict as text for a Tune result (torch.save format; read back with weights_only=True)."""
+    import base64
+    import io
+    import torch
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _placement() -> dict:
+    """Where this trial runs: its Ray node and the GPU ids Ray assigned to it (recorded per trial)."""
+    try:
+        import ray
+        return {"node": ray.get_runtime_context().get_node_id(), "gpu_ids": [str(i) for i in ray.get_gpu_ids()]}
+    except Exception:  # noqa: BLE001 - outside Ray (a direct call): nothing to say
+        return {}
+
+
+FAULT_ENV = "NASTY_FAULT_INJECT"
+
+
+def _inject_fault(model, name: str):
+    """Test hook (tests/test_faults.py): only when NASTY_FAULT_INJECT=1 is in the worker's
+    environment, a proxy network named fault_raise, fault_oom or fault_kill fails in its
+    first forward pass: it raises, raises torch.OutOfMemoryError, or SIGKILLs its worker."""
+    if os.environ.get(FAULT_ENV) != "1" or not name.startswith("fault_"):
+        return
+    mode = name[len("fault_"):]
+
+    def hook(module, args):
+        import torch
+        if mode == "raise":
+            raise RuntimeError("injected fault: this trial raises")
+        if mode == "oom":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (injected fault)")
+        if mode == "kill":
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    model.register_forward_pre_hook(hook)

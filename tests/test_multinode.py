@@ -68,7 +68,7 @@ def test_a_node_removed_mid_search_means_a_retry_not_a_loss(cluster, tmp_path, m
     every trial ends ok, and the record says it was retried and why."""
     import threading
 
-    from nasty.run import Driver
+    from nasty.driver import Driver
     c, nodes = cluster
     doomed = nodes[1]
     hit = threading.Event()

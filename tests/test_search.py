@@ -9,7 +9,8 @@ from rich.console import Console
 
 import nasty
 from nasty.cli import main
-from nasty.run import Driver, RunFolder, Settings, _Pending, report, search
+from nasty.driver import Driver, _Pending
+from nasty.run import RunFolder, Settings, report, search
 
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 BUDGET = 20_000_000

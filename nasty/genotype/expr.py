@@ -84,13 +84,6 @@ FUNCTIONS = {
 
 
 def evaluate(v: Value, env: dict) -> int | float | str:
-    t = type(v)                      # exact-type fast paths first: this runs for every attribute
-    if t is Sym:
-        got = env.get(v.name, _MISSING)
-        if got is not _MISSING:
-            return got
-    elif t is int or t is float or t is str:
-        return v
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return v
     if isinstance(v, str):
@@ -121,9 +114,6 @@ def evaluate(v: Value, env: dict) -> int | float | str:
         arity, fn = FUNCTIONS[v.fn]
         return fn(env, *(_num(evaluate(a, env)) for a in v.args))
     raise GenotypeError(f"bad value {v!r}")
-
-
-_MISSING = object()
 
 
 def _num(x):

@@ -31,7 +31,8 @@ from pathlib import Path
 from rich.console import Console
 
 from bench_cost import record
-from nasty.run import Settings, search
+from nasty.search.runner import search
+from nasty.search.settings import Settings
 
 SPACE = str(Path(__file__).parent / "spaces" / "steady_cnn.py")
 

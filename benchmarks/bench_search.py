@@ -22,7 +22,8 @@ import torch
 from rich.console import Console
 
 from bench_cost import record
-from nasty.run import Settings, search
+from nasty.search.runner import search
+from nasty.search.settings import Settings
 
 
 def main_job(runs_dir, name, gpus, quick):

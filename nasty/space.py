@@ -55,6 +55,17 @@ class Decision:
             return tuple(range(int(self.low), int(self.high) + 1, self.step))
         raise SpaceError(f"decision {self.name!r} is continuous and has no finite options")
 
+    def index(self, v) -> int:
+        """Position of value `v` among the options of a finite decision. An option of the same
+        type wins (True is not 1), and a JSON list stands for a tuple option (a stored decision)."""
+        opts = self.options()
+        for same_type in (True, False):
+            for i, o in enumerate(opts):
+                if (o == v or (isinstance(o, tuple) and isinstance(v, list) and list(o) == v)) and \
+                        (type(o) is type(v) or not same_type):
+                    return i
+        raise SpaceError(f"value {v!r} is not an option of decision {self.name!r}")
+
     def contains(self, v) -> bool:
         if self.kind == "choice":
             return v in self.choices
@@ -200,33 +211,42 @@ def space(target: dict, proxy: dict, name: str | None = None, description: str =
     return wrap
 
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "searchspaces"
+BUILTIN_PACKAGE = "nasty.searchspaces"      # the built-in spaces: nasty/searchspaces/NAME.py, installed
 
 
 def builtin_names() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.py") if not p.stem.startswith("_"))
+    from importlib import resources
+    return sorted(p.name[:-3] for p in resources.files(BUILTIN_PACKAGE).iterdir()
+                  if p.name.endswith(".py") and not p.name.startswith("_"))
 
 
-def load_space(name_or_path: str) -> Space:
-    """A built-in space by name (searchspaces/NAME.py) or a user's space file."""
+def load_space(name_or_path: str | Path | Space) -> Space:
+    """A Space as it is, a built-in space by name (nasty/searchspaces/NAME.py), or a user's
+    space file (a path ending in .py). A built-in is a plain name and a file is a .py path:
+    nothing else is looked up."""
+    if isinstance(name_or_path, Space):
+        return name_or_path
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path):
         raise SpaceError(f"no search space given (space is {name_or_path!r}): name a built-in space "
                          f"({', '.join(builtin_names()) or 'none'}) or a .py file")
-    p = Path(name_or_path)
-    if p.suffix != ".py":
-        p = BUILTIN_DIR / f"{name_or_path}.py"
-        if not p.exists():
-            raise SpaceError(f"unknown search space {name_or_path!r}; built-ins: "
-                             f"{', '.join(builtin_names()) or 'none'}, or pass a path to a .py file")
-    if not p.exists():
-        raise SpaceError(f"space file {str(p)!r} does not exist")
+    text = str(name_or_path)
+    if not text.endswith(".py"):
+        if text in builtin_names():
+            return _only_space(importlib.import_module(f"{BUILTIN_PACKAGE}.{text}"), f"built-in space {text!r}")
+        hint = " (a space file must end in .py)" if ("/" in text or "\\" in text or text.startswith(".")) else ""
+        raise SpaceError(f"unknown search space {text!r}{hint}; built-ins: "
+                         f"{', '.join(builtin_names()) or 'none'}, or pass a path to a .py file")
+    p = Path(text)
+    if not p.is_file():
+        raise SpaceError(f"space file {text!r} does not exist" if not p.exists() else
+                         f"space file {text!r} is not a file")
     mod_name = f"nasty_space_{p.stem}"
     spec = importlib.util.spec_from_file_location(mod_name, p)
     module = importlib.util.module_from_spec(spec)
     try:
         sys.modules[mod_name] = module
         spec.loader.exec_module(module)
-    except Exception as e:  # a user's file: report its error in one line
+    except (Exception, SystemExit) as e:  # a user's file (even one calling sys.exit): one line
         line = ""
         tb = e.__traceback__
         while tb is not None:
@@ -234,7 +254,11 @@ def load_space(name_or_path: str) -> Space:
                 line = f" (line {tb.tb_lineno})"
             tb = tb.tb_next
         raise SpaceError(f"space file {str(p)!r} failed to load{line}: {type(e).__name__}: {e}") from None
+    return _only_space(module, f"space file {str(p)!r}")
+
+
+def _only_space(module, what: str) -> Space:
     spaces = [v for v in vars(module).values() if isinstance(v, Space)]
     if len(spaces) != 1:
-        raise SpaceError(f"space file {str(p)!r} must define exactly one @space function, found {len(spaces)}")
+        raise SpaceError(f"{what} must define exactly one @space function, found {len(spaces)}")
     return spaces[0]

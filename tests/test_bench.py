@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from nasty import bench, cost
+from nasty import cost
+from nasty.nasbench import all_archs
+from nasty.nasbench.simulate import parse_spec, simulate
+from nasty.nasbench.table import TABLE, build_table, load_table
+from nasty.searchspaces import nb201mini as space
+from nasty.space import FixedTrial
 from nasty.cli import main
 from nasty.errors import NastyError
 
@@ -15,37 +20,37 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def test_space_has_729_cells_and_pruning_is_sound():
-    archs = bench.all_archs()
+    archs = all_archs()
     assert len(archs) == 3 ** 6 == len(set(archs))
-    lives = {bench.live_edges(a) for a in archs}
+    lives = {space.live_edges(a) for a in archs}
     assert len(lives) == 291
     for a in random.Random(0).sample(archs, 60):
-        live = bench.live_edges(a)
-        assert bench.live_edges(live) == live                 # idempotent
-        assert bench.genotype_text(a) == bench.genotype_text(live)
+        live = space.live_edges(a)
+        assert space.live_edges(live) == live                 # idempotent
+        assert space.genotype_text(a) == space.genotype_text(live)
     # an edge out of a dead node is dropped; the all-none cell outputs zero
-    assert bench.live_edges(("none", "none", "conv3x3", "skip", "skip", "none")) == \
+    assert space.live_edges(("none", "none", "conv3x3", "skip", "skip", "none")) == \
         ("none", "none", "none", "skip", "none", "none")
-    assert "scale v=0" in bench.genotype_text(("none",) * 6)
+    assert "scale v=0" in space.genotype_text(("none",) * 6)
 
 
 def test_space_decisions_and_costs():
-    values, g = bench.bench_space.sample(bench.FixedTrial(dict(zip(bench.EDGE_NAMES, ["conv3x3"] * 6))))
-    assert list(values) == list(bench.EDGE_NAMES)
+    values, g = space.nb201mini.sample(FixedTrial(dict(zip(space.EDGE_NAMES, ["conv3x3"] * 6))))
+    assert list(values) == list(space.EDGE_NAMES)
     full = cost(g)
-    none = cost(bench.arch_genotype(("none",) * 6))
+    none = cost(space.arch_genotype(("none",) * 6))
     assert full.macs > none.macs and full.params > none.params
-    assert bench.arch_str(["a", "b", "c", "d", "e", "f"]) == "|a~0|+|b~0|c~1|+|d~0|e~1|f~2|"
+    assert space.arch_str(["a", "b", "c", "d", "e", "f"]) == "|a~0|+|b~0|c~1|+|d~0|e~1|f~2|"
 
 
 def _fake_table(path: Path, complete=True):
     rng = random.Random(1)
-    w = {e: {o: rng.random() for o in bench.OPS} for e in bench.EDGE_NAMES}
+    w = {e: {o: rng.random() for o in space.OPS} for e in space.EDGE_NAMES}
     rows = []
-    for a in bench.all_archs():
-        live = bench.live_edges(a)
-        v = 0.5 + 0.05 * sum(w[e][o] for e, o in zip(bench.EDGE_NAMES, live))
-        rows.append({"arch": bench.arch_str(a), "ops": list(a), "live": bench.arch_str(live), "val_acc": v,
+    for a in all_archs():
+        live = space.live_edges(a)
+        v = 0.5 + 0.05 * sum(w[e][o] for e, o in zip(space.EDGE_NAMES, live))
+        rows.append({"arch": space.arch_str(a), "ops": list(a), "live": space.arch_str(live), "val_acc": v,
                      "test_acc": v - 0.01 * rng.random(), "params": 1, "macs": 1})
     if not complete:
         rows = rows[:100]
@@ -56,8 +61,8 @@ def _fake_table(path: Path, complete=True):
 
 @pytest.mark.parametrize("name", ["random", "evolution", "reinforce", "tpe", "nsga2"])
 def test_simulate_each_controller(tmp_path, name):
-    table = bench.load_table(_fake_table(tmp_path))
-    r = bench.simulate(table, name, trials=20, seed=3, workers=2)
+    table = load_table(_fake_table(tmp_path))
+    r = simulate(table, name, trials=20, seed=3, workers=2)
     assert len(r["best_val"]) == 20
     assert all(b >= a for a, b in zip(r["best_val"], r["best_val"][1:]))     # best-so-far never drops
     opt = max(x["val_acc"] for x in table["rows"])
@@ -92,7 +97,7 @@ def test_bench_run_bad_input(tmp_path, capsys):
 def test_build_a_tiny_table_and_resume(tmp_path):
     recipe = {"epochs": 1, "train_subset": 256, "val_subset": 256, "test_subset": 256}
     logs = []
-    info = bench.build_table(tmp_path, recipe, limit=2, log=logs.append)
+    info = build_table(tmp_path, recipe, limit=2, log=logs.append)
     assert not info["complete"] and info["rows"] > 2            # 2 networks stand for several cells
     doc = json.loads((tmp_path / "table.json").read_text())
     row = doc["rows"][0]
@@ -101,13 +106,13 @@ def test_build_a_tiny_table_and_resume(tmp_path):
     assert (tmp_path / "table.csv").read_text().startswith("arch,live,val_acc,test_acc,params,macs")
     assert doc["info"]["recipe"]["epochs"] == 1 and "machine" in doc["info"]
     logs.clear()
-    bench.build_table(tmp_path, recipe, limit=2, log=logs.append)
+    build_table(tmp_path, recipe, limit=2, log=logs.append)
     assert "2 already trained" in logs[0] and len(logs) == 2     # nothing retrained
 
 
-@pytest.mark.skipif(not (bench.TABLE_DIR / "table.json").exists(), reason="the table is not built")
+@pytest.mark.skipif(not TABLE.is_file(), reason="the table is not built")
 def test_stored_table_is_complete_and_consistent():
-    table = bench.load_table()
+    table = load_table()
     rows = table["rows"]
     assert len(rows) == 729 and table["info"]["complete"]
     by_live = {}
@@ -118,11 +123,11 @@ def test_stored_table_is_complete_and_consistent():
 
 
 def test_controller_specs_and_dedupe(tmp_path):
-    assert bench.parse_spec("tpe:multivariate=false:n_startup_trials=5") == \
+    assert parse_spec("tpe:multivariate=false:n_startup_trials=5") == \
         ("tpe", {"multivariate": False, "n_startup_trials": 5})
     with pytest.raises(NastyError, match="key=value"):
-        bench.parse_spec("tpe:multivariate")
-    table = bench.load_table(_fake_table(tmp_path))
-    r = bench.simulate(table, "evolution:population=5:sample=2", trials=40, seed=0, dedupe=True)
+        parse_spec("tpe:multivariate")
+    table = load_table(_fake_table(tmp_path))
+    r = simulate(table, "evolution:population=5:sample=2", trials=40, seed=0, dedupe=True)
     assert len(set(r["archs"])) == 40                 # every counted trial is a new cell
     assert main(["bench", "run", "--table", str(tmp_path), "--controllers", "tpe:multivarate=1"]) == 2

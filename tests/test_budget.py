@@ -4,9 +4,8 @@ from pathlib import Path
 import pytest
 
 import nasty
-from nasty.budget import Budget, fit_width, parse_quantity, target_cost
+from nasty.search.budget import Budget, fit_width, parse_quantity, preflight, target_cost
 from nasty.errors import BudgetError
-from nasty.run import preflight
 from nasty.space import load_space, space
 
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")

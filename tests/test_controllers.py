@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import shutil
 import statistics
 
@@ -12,7 +11,8 @@ import pytest
 import nasty
 from nasty.controllers import REGISTRY, Result, check_resume, make_controller
 from nasty.errors import NastyError, RunError
-from nasty.space import FixedTrial, space
+from nasty.search.record import Status
+from nasty.space import space
 
 _G = nasty.parse("net toy input 1x8x8 classes 2\nstem conv3x3 c=4 bn relu\nhead gap flatten fc c=classes\n")
 
@@ -81,7 +81,7 @@ def test_reinforce_penalises_over_budget_and_skips_failures():
     one_choice.sample(t)
     ctrl.tell(t, Result(None, status="failed"))
     assert ctrl.skipped == 1 and ctrl.told == 0
-    ctrl.tell(t, Result(None, status="over_budget"))
+    ctrl.tell(t, Result(None, status=Status.REJECTED))
     assert ctrl.told == 1                      # penalised with reward 0.0
 
 
@@ -216,7 +216,7 @@ def test_tpe_budget_constraint_and_pareto_front():
         values, _ = toy.sample(t)
         macs = 100 + 20 * i
         if macs > 150:
-            ctrl.tell(t, Result(None, status="over_budget", metrics={"macs": macs}))
+            ctrl.tell(t, Result(None, status=Status.REJECTED, metrics={"macs": macs}))
         else:
             ctrl.tell(t, Result(toy_reward(values), metrics={"macs": macs}))
     cons = [t.user_attrs["constraint"] for t in ctrl.study.trials]

@@ -12,8 +12,10 @@ import pytest
 from rich.console import Console
 
 from nasty.controllers import RandomController
-from nasty.run import TRIAL_RETRIES, Settings, search
-from nasty.trial import FAULT_ENV
+from nasty.search.ray_backend import TRIAL_RETRIES
+from nasty.search.runner import search
+from nasty.search.settings import Settings
+from nasty.search.standalone import FAULT_ENV
 
 FAULTS = str(Path(__file__).parent / "spaces" / "faults.py")
 BUDGET = 20_000_000
@@ -22,8 +24,8 @@ BUDGET = 20_000_000
 @pytest.fixture(scope="module")
 def ray_with_faults():
     """A local Ray whose workers see NASTY_FAULT_INJECT=1 (they inherit the driver's environment)."""
-    from nasty.run import _quiet_ray
-    _quiet_ray()
+    from nasty.search.ray_backend import quiet_ray
+    quiet_ray()
     import ray
     old = os.environ.get(FAULT_ENV)
     os.environ[FAULT_ENV] = "1"
@@ -87,7 +89,7 @@ def test_every_kind_of_failing_trial_is_recorded_and_the_search_completes(ray_wi
     assert ctrl["told"] == len(recs) == len(told)
     for values, result in told:
         if values["width"] == 64:
-            assert result.status == "over_budget"
+            assert result.status == "rejected"
         elif values["fault"] == "ok":
             assert result.status == "ok" and result.reward is not None
         else:
@@ -110,15 +112,15 @@ def test_every_kind_of_failing_trial_is_recorded_and_the_search_completes(ray_wi
 def test_the_fault_hook_is_inert_without_its_environment_variable(monkeypatch):
     import nasty
     from nasty.compile import compile_genotype
-    from nasty.trial import _inject_fault
+    from nasty.search.standalone import inject_fault
     import torch
     monkeypatch.delenv(FAULT_ENV, raising=False)
     g = nasty.parse("net fault_raise input 1x28x28 classes 10\nstem conv3x3 c=8\nhead gap flatten fc c=classes\n")
     m = compile_genotype(g)
-    _inject_fault(m, g.name)
+    inject_fault(m, g.name)
     assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     monkeypatch.setenv(FAULT_ENV, "1")
     m2 = compile_genotype(g)
-    _inject_fault(m2, g.name)
+    inject_fault(m2, g.name)
     with pytest.raises(RuntimeError, match="injected fault"):
         m2(torch.zeros(2, 1, 28, 28))

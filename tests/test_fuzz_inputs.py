@@ -127,8 +127,8 @@ def test_a_bad_budget_on_the_command_line_is_a_one_line_error(s):
         stderr = io.StringIO()
         runs = tempfile.mkdtemp(prefix="nasty-fuzz-")
         try:
-            with mock.patch("nasty.run.preflight", side_effect=_SearchStarted), \
-                    mock.patch("nasty.run.start_ray", side_effect=_SearchStarted), \
+            with mock.patch("nasty.search.runner.preflight", side_effect=_SearchStarted), \
+                    mock.patch("nasty.search.ray_backend.start_ray", side_effect=_SearchStarted), \
                     mock.patch.object(sys, "stderr", stderr):
                 # `--flag=VALUE`: a value such as "-x" would otherwise be taken for an option by argparse
                 rc = main(["search", "--space", "nasnet", f"{flag}={s}", "--runs-dir", runs, "--name", "x"])
@@ -217,13 +217,15 @@ def mutated_spaces(draw):
 @given(mutated_spaces(), st.sampled_from(["20MFLOPs", "1K", "1G"]), st.sampled_from([None, "50K"]),
        st.booleans(), st.integers(0, 9))
 def test_mutated_space_files_load_and_sample_or_fail_cleanly(source, macs, params, fit, seed):
-    from nasty.run import Settings, _space_and_budget, preflight
+    from nasty.search.budget import preflight
+    from nasty.search.runner import open_space
+    from nasty.search.settings import Settings
     d = Path(tempfile.mkdtemp(prefix="nasty-fuzz-"))
     path = d / f"space_{uuid.uuid4().hex}.py"           # a new module name for every example
     path.write_text(source)
     try:
         got, err = works_or_clean_error(
-            _space_and_budget, Settings(space=str(path), budget=macs, params=params, fit=fit))
+            open_space, Settings(space=str(path), budget=macs, params=params, fit=fit))
         if err is None:
             space, budget = got
             costed, err = works_or_clean_error(preflight, space, budget, fit, seed=seed, tries=12, seconds=5.0)
@@ -242,7 +244,8 @@ CORRUPTIBLE = ["config.json", "controller.json", "trials.jsonl", "best.json"]
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """One small real finished search (tiny space, 3 trials of 1 epoch), made once per module."""
-    from nasty.run import Settings, search
+    from nasty.search.runner import search
+    from nasty.search.settings import Settings
     runs = tmp_path_factory.mktemp("runs")
     search(Settings(space=str(TINY), budget="20MFLOPs", trials=3, epochs=1, subset=300, val_subset=100,
                     batch_size=64, time_budget=120, seed=0, runs_dir=str(runs), name="base"),
@@ -327,8 +330,8 @@ _LOADED: dict = {}
 def _up_to_ray():
     """search(..., resume=...) runs its checks, then stops where it would start Ray. The dataset
     is loaded for real, but a request seen before is answered from memory (fast examples)."""
-    import nasty.run
-    real = nasty.run.load_data
+    import nasty.search.runner
+    real = nasty.search.runner.load_data
 
     def load_data(s):
         key = repr((s.dataset, s.data_dir, s.val_fraction, s.seed, s.subset, s.val_subset))
@@ -338,14 +341,15 @@ def _up_to_ray():
             _LOADED[key] = real(s)
         return _LOADED[key]
 
-    with mock.patch("nasty.run.start_ray", side_effect=_RayWouldStart), \
-            mock.patch("nasty.run.load_data", side_effect=load_data):
+    with mock.patch("nasty.search.ray_backend.start_ray", side_effect=_RayWouldStart), \
+            mock.patch("nasty.search.runner.load_data", side_effect=load_data):
         yield
 
 
 def _resume_up_to_ray(folder: Path) -> NastyError | None:
     """None when the resume got as far as starting Ray, else the (one-line) NastyError."""
-    from nasty.run import Settings, search
+    from nasty.search.runner import search
+    from nasty.search.settings import Settings
     with _up_to_ray():
         try:
             search(Settings(), resume=str(folder), console=Console(file=io.StringIO()), live=False)
@@ -386,11 +390,12 @@ def test_a_corrupted_run_folder_resumes_or_is_refused_untouched(finished_run, da
         if refused is not None or name != "trials.jsonl":
             assert after == before, f"{refused}: the run folder was changed"
             return
-        # proceeding may repair trials.jsonl, and only by cutting a torn final line (no newline)
+        # proceeding may repair trials.jsonl, and only what a crash mid-append leaves: a torn final
+        # line (no newline, not a record) is cut; a whole final record without its newline gets it
         assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
         if after[name] != corrupted:
-            assert corrupted and not corrupted.endswith(b"\n"), "only a torn final line may be cut"
-            assert after[name] == corrupted[:corrupted.rfind(b"\n") + 1]
+            assert corrupted and not corrupted.endswith(b"\n"), "only a final line without newline is mended"
+            assert after[name] in (corrupted[:corrupted.rfind(b"\n") + 1], corrupted + b"\n")
         *lines, tail = after[name].split(b"\n")   # what the resumed search goes on from: whole records
         assert tail == b"" and all(isinstance(json.loads(line), dict) for line in lines)
     finally:

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from nasty.run import Settings, search
+from nasty.search.runner import search
+from nasty.search.settings import Settings
 
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 
 
 @pytest.fixture
 def cluster():
-    from nasty.run import _quiet_ray
-    _quiet_ray()
+    from nasty.search.ray_backend import quiet_ray
+    quiet_ray()
     import ray
     from ray.cluster_utils import Cluster
     if ray.is_initialized():
@@ -68,18 +69,18 @@ def test_a_node_removed_mid_search_means_a_retry_not_a_loss(cluster, tmp_path, m
     every trial ends ok, and the record says it was retried and why."""
     import threading
 
-    from nasty.driver import Driver
+    from nasty.search.loop import SearchLoop
     c, nodes = cluster
     doomed = nodes[1]
     hit = threading.Event()
-    original = Driver.result
+    original = SearchLoop.epoch
 
     def watch(self, pid, result):
         original(self, pid, result)
         if result.get("node") == doomed.node_id and result.get("epoch") == 1:
             hit.set()
 
-    monkeypatch.setattr(Driver, "result", watch)
+    monkeypatch.setattr(SearchLoop, "epoch", watch)
     removed = []
 
     def remove_when_hit():

@@ -9,8 +9,12 @@ from rich.console import Console
 
 import nasty
 from nasty.cli import main
-from nasty.driver import Driver, _Pending
-from nasty.run import RunFolder, Settings, report, search
+from nasty.search.folder import RunFolder
+from nasty.search.loop import SearchLoop
+from nasty.search.record import TrialRecord
+from nasty.search.results import report
+from nasty.search.runner import search
+from nasty.search.settings import Settings
 
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 BUDGET = 20_000_000
@@ -19,8 +23,8 @@ BUDGET = 20_000_000
 @pytest.fixture(scope="module")
 def ray_local():
     """One local Ray for the module (searches reuse it instead of starting their own)."""
-    from nasty.run import _quiet_ray
-    _quiet_ray()
+    from nasty.search.ray_backend import quiet_ray
+    quiet_ray()
     import ray
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
              object_store_memory=200 * 2**20)
@@ -124,16 +128,16 @@ def test_resume_after_an_interruption_keeps_finished_trials(ray_local, tmp_path,
     import signal
     s = settings(tmp_path, trials=5, name="resumed", seed=2)
     finished = []
-    original = Driver._finish_record
+    original = SearchLoop._finish
 
     def ctrl_c_after_two(self, rec, trial, result):
         original(self, rec, trial, result)
-        if rec["status"] in ("ok", "failed"):
-            finished.append(rec["trial"])
+        if rec.status in ("ok", "failed"):
+            finished.append(rec.trial)
             if len(finished) == 2:
                 os.kill(os.getpid(), signal.SIGINT)       # what Ctrl-C sends, mid-search
 
-    monkeypatch.setattr(Driver, "_finish_record", ctrl_c_after_two)
+    monkeypatch.setattr(SearchLoop, "_finish", ctrl_c_after_two)
     with pytest.raises(KeyboardInterrupt):
         search(s, console=quiet(), live=False)
     monkeypatch.undo()
@@ -162,8 +166,8 @@ def test_resume_after_an_interruption_keeps_finished_trials(ray_local, tmp_path,
 
 def test_a_trial_whose_worker_dies_is_recorded_as_failed(tmp_path):
     """The path of a Ray-level trial error (no Ray needed: the driver is fed directly)."""
-    from nasty.budget import Budget
     from nasty.controllers import make_controller
+    from nasty.search.budget import Budget
     from nasty.space import load_space
     s = settings(tmp_path).resolved(gpu=False)
     space = load_space(TINY)
@@ -172,11 +176,12 @@ def test_a_trial_whose_worker_dies_is_recorded_as_failed(tmp_path):
     told = []
     ctrl = make_controller("random", space, seed=0)
     ctrl.tell = lambda trial, result: told.append(result)
-    d = Driver(s, folder, space, ctrl, Budget.parse("20MFLOPs"), (1, 28, 28), 10, images=(800, 400))
-    n, t, rec = d.propose()
-    d.pending["ray-1"] = _Pending(n, t, rec, 0.0)
-    d.result("ray-1", {"val_acc": 0.5, "epoch": 1, "train_loss": 1.0, "train_s": 1.0})
-    d.complete("ray-1", {"val_acc": 0.5, "epoch": 1}, error_reason="RayActorError: the actor died unexpectedly")
+    d = SearchLoop(s, folder, space, ctrl, Budget.parse("20MFLOPs"), (1, 28, 28), 10, images=(800, 400))
+    p = d.propose()
+    n = p.trial
+    d.dispatch("ray-1", p)
+    d.epoch("ray-1", {"val_acc": 0.5, "epoch": 1, "train_loss": 1.0, "train_s": 1.0})
+    d.complete("ray-1", {"val_acc": 0.5, "epoch": 1}, error="RayActorError: the actor died unexpectedly")
     last = records(folder.path)[-1]
     assert last["trial"] == n and last["status"] == "failed" and "actor died" in last["reason"]
     assert last["epochs"][0]["val_acc"] == 0.5
@@ -257,38 +262,39 @@ def test_report_of_a_missing_run_is_a_one_line_error(capsys, tmp_path):
 
 
 def _driver(tmp_path, space, budget, **kw):
-    from nasty.budget import Budget
     from nasty.controllers import make_controller
+    from nasty.search.budget import Budget
     s = settings(tmp_path, **kw).resolved(gpu=False)
     folder = RunFolder(tmp_path / "direct")
     folder.create({})
-    return Driver(s, folder, space, make_controller("random", space, seed=0), Budget.parse(budget),
+    return SearchLoop(s, folder, space, make_controller("random", space, seed=0), Budget.parse(budget),
                   (1, 28, 28), 10, images=(800, 400)), folder
 
 
 def test_fit_scales_each_sample_into_the_budget_before_dispatch(tmp_path):
-    from nasty.budget import target_cost
+    from nasty.search.budget import target_cost
     from nasty.space import load_space
     space = load_space(TINY)
     d, folder = _driver(tmp_path, space, "6MFLOPs", fit=True, trials=100)
     fitted = 0
     for _ in range(25):
-        n, t, rec = d.propose()
-        d.pending[f"p{n}"] = _Pending(n, t, rec, 0.0)
-        assert rec["target"]["macs"] <= 6_000_000
-        if "fitted" in rec:
+        p = d.propose()
+        d.dispatch(f"p{p.trial}", p)
+        rec, t = p.record, p.ctrl_trial
+        assert rec.target.macs <= 6_000_000
+        if rec.fitted:
             fitted += 1
-            before, after = rec["fitted"]["width"]
-            assert after < before == t.values["width"] and rec["decisions"]["width"] == after
+            before, after = rec.fitted["width"]
+            assert after < before == t.values["width"] and rec.decisions["width"] == after
             wider = [w for w in (8, 16, 24, 32) if w > after]
             if wider:                             # the next wider option would not have fitted
-                assert target_cost(space, {**rec["decisions"], "width": wider[0]}).macs > 6_000_000
+                assert target_cost(space, {**rec.decisions, "width": wider[0]}).macs > 6_000_000
     assert fitted > 0
     # without --fit the same space rejects samples instead, recording their cost
     d2, folder2 = _driver(tmp_path / "b", space, "6MFLOPs", trials=100)
     for _ in range(10):
-        n, t, rec = d2.propose()
-        d2.pending[f"p{n}"] = _Pending(n, t, rec, 0.0)
+        p = d2.propose()
+        d2.dispatch(f"p{p.trial}", p)
     rejected = [r for r in records(folder2.path) if r["status"] == "rejected"]
     assert rejected and all(r["target"]["macs"] > 6_000_000 for r in rejected)
 
@@ -306,10 +312,10 @@ def test_a_sample_the_space_cannot_build_is_a_failed_trial(tmp_path):
 
     d, folder = _driver(tmp_path, fragile, "1G", trials=6)
     got = d.propose()
-    assert got is not None and got[2]["decisions"]["bug"] is False
+    assert got is not None and got.record.decisions["bug"] is False
     failed = [r for r in records(folder.path) if r["status"] == "failed"]
     for r in failed:
-        assert r["decisions"]["bug"] is True and "not implemented" in r["reason"] and r["trial"] < got[0]
+        assert r["decisions"]["bug"] is True and "not implemented" in r["reason"] and r["trial"] < got.trial
     assert json.loads((folder.path / "controller.json").read_text())["told"] == len(failed)
 
 
@@ -327,11 +333,11 @@ def test_defaults_fit_ten_minutes_on_a_cpu_and_scale_up_with_a_gpu():
 def test_a_record_cut_by_a_crash_is_dropped_and_the_file_repaired(tmp_path):
     folder = RunFolder(tmp_path / "r")
     folder.create({"space": "nasnet"})
-    folder.append_trial({"trial": 0, "status": "ok", "val_acc": 0.8})
-    folder.append_trial({"trial": 1, "status": "failed", "reason": "x"})
+    folder.append(TrialRecord.from_dict({"trial": 0, "status": "ok", "val_acc": 0.8}))
+    folder.append(TrialRecord.from_dict({"trial": 1, "status": "failed", "reason": "x"}))
     with open(folder.path / "trials.jsonl", "a") as f:
         f.write('{"trial": 2, "status": "o')                  # the process died mid-write
-    assert [r["trial"] for r in folder.trials()] == [0, 1]
-    assert [r["trial"] for r in folder.trials(repair=True)] == [0, 1]
-    folder.append_trial({"trial": 2, "status": "ok", "val_acc": 0.7})
-    assert [r["trial"] for r in folder.trials()] == [0, 1, 2]      # appends stay valid JSON lines
+    assert [r.trial for r in folder.records()] == [0, 1]
+    assert folder.repair() == "cut" and [r.trial for r in folder.records()] == [0, 1]
+    folder.append(TrialRecord.from_dict({"trial": 2, "status": "ok", "val_acc": 0.7}))
+    assert [r.trial for r in folder.records()] == [0, 1, 2]      # appends stay valid JSON lines

@@ -1,4 +1,4 @@
-"""`nasty bench build|run`: our own NAS benchmark (see nasty/bench.py)."""
+"""`nasty bench build|run`: our own NAS benchmark (see nasty/nasbench/)."""
 from __future__ import annotations
 
 
@@ -11,7 +11,8 @@ def add_parser(sub):
     bsub = p.add_subparsers(dest="bench_command", metavar="build|run")
     bsub.required = True
     b = bsub.add_parser("build", help="train every cell once and store the table (resumable)")
-    b.add_argument("--out", default=None, help="table folder (default: benchmarks/nasbench in the repo)")
+    b.add_argument("--out", default="runs/nasbench-table",
+                   help="table folder (default runs/nasbench-table; nasty/nasbench rebuilds the shipped table)")
     b.add_argument("--limit", type=int, default=None, help="train only the first N distinct networks (testing)")
     b.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     b.add_argument("--threads", type=int, default=1, help="torch threads (default 1, leaving a core free)")
@@ -20,13 +21,13 @@ def add_parser(sub):
     b.set_defaults(func=run_build)
 
     r = bsub.add_parser("run", help="simulate controllers on the table: regret curves and a results table")
-    r.add_argument("--table", default=None, help="table folder or table.json (default: benchmarks/nasbench)")
+    r.add_argument("--table", default=None, help="table folder or table.json (default: the table shipped with nasty)")
     r.add_argument("--controllers", default="random,evolution,reinforce,tpe,nsga2",
                    help="comma-separated controllers, each NAME or NAME:key=value:... with options "
                         "(e.g. tpe:multivariate=true) (default: random,evolution,reinforce,tpe,nsga2)")
     r.add_argument("--trials", type=int, default=100, help="trials per simulated search (default 100)")
     r.add_argument("--seeds", type=int, default=20, help="independent searches per controller (default 20)")
-    r.add_argument("--out", default=None, help="where the plot and results go (default: the table folder)")
+    r.add_argument("--out", default=None, help="where the plot and results go (default runs/nasbench)")
     r.add_argument("--at", default="25,50,100", help="trial counts for the results table (default 25,50,100)")
     r.add_argument("--workers", type=int, default=1,
                    help="trials in flight: asked before any of them is told (default 1)")
@@ -36,7 +37,7 @@ def add_parser(sub):
 
 
 def run_build(args) -> int:
-    from ..bench import TABLE_DIR, build_table
+    from ..nasbench.table import build_table
     from ..errors import NastyError
     recipe = {"threads": args.threads}
     if args.epochs is not None:
@@ -49,13 +50,13 @@ def run_build(args) -> int:
         recipe["train_subset"] = args.train_subset
     if args.limit is not None and args.limit < 1:
         raise NastyError(f"--limit must be at least 1, got {args.limit}")
-    build_table(args.out or TABLE_DIR, recipe, limit=args.limit, device=args.device,
+    build_table(args.out, recipe, limit=args.limit, device=args.device,
                 log=lambda s: print(s, flush=True))
     return 0
 
 
 def run_run(args) -> int:
-    from ..bench import TABLE_DIR, run_benchmark
+    from ..nasbench.simulate import run_benchmark
     from ..errors import NastyError
     names = [n.strip() for n in args.controllers.split(",") if n.strip()]
     if not names:
@@ -66,7 +67,7 @@ def run_run(args) -> int:
         raise NastyError(f"--at must be comma-separated trial counts, got {args.at!r}") from None
     if args.trials < 1 or args.seeds < 1 or args.workers < 1:
         raise NastyError("--trials, --seeds and --workers must be at least 1")
-    run_benchmark(args.table or TABLE_DIR, names, trials=args.trials, seeds=args.seeds,
+    run_benchmark(args.table, names, trials=args.trials, seeds=args.seeds,
                   out_dir=args.out, at=at, workers=args.workers,
                   dedupe=args.dedupe, log=lambda s: print(s, flush=True))
     return 0

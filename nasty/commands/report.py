@@ -14,6 +14,6 @@ def add_parser(sub):
 
 def run(args) -> int:
     from rich.console import Console
-    from ..run import report
+    from ..search.results import report
     report(args.run_dir, console=Console(highlight=False), top=args.top)
     return 0

@@ -30,7 +30,7 @@ def run(args) -> int:
     from .. import cost, format
     from ..controllers.compound import EFFICIENTNET, check_coefficients, check_scalable, family, resolve_baseline
     from ..errors import NastyError
-    from ..report import human
+    from ..display import human
     if args.phi < 1:
         raise NastyError(f"--phi must be at least 1, got {args.phi}")
     a = EFFICIENTNET[0] if args.alpha is None else args.alpha
@@ -41,7 +41,7 @@ def run(args) -> int:
     check_coefficients(a, b, g, tol=args.tol)
     budget = None
     if args.budget is not None or args.params is not None:
-        from ..budget import Budget
+        from ..search.budget import Budget
         budget = Budget.parse(macs=args.budget, params=args.params)
     base = resolve_baseline(args.base)
     check_scalable(base)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ..report import human, layer_table
+from ..display import human, layer_table
 
 
 def add_parser(sub):

@@ -31,7 +31,7 @@ def resolve_target(target: str, trial: int | None = None):
 
     from .. import parse, resolve
     from ..errors import RunError
-    from ..run import RunFolder
+    from ..search.folder import RunFolder
     p = Path(target)
     if p.is_dir():
         folder = RunFolder(p)
@@ -42,10 +42,10 @@ def resolve_target(target: str, trial: int | None = None):
                 raise RunError(f"run {p} has no winner yet (no best_proxy.nasty); "
                                f"`nasty report {p}` shows its trials")
             return parse(best.read_text(), str(best)), f"winner of {p}", cfg
-        recs = [r for r in folder.trials() if r.get("trial") == trial and r.get("proxy_genotype")]
+        recs = [r for r in folder.records() if r.trial == trial and r.proxy_genotype]
         if not recs:
             raise RunError(f"run {p} has no trained trial #{trial}")
-        return parse(recs[-1]["proxy_genotype"], f"{p} trial #{trial}"), f"trial #{trial} of {p}", cfg
+        return parse(recs[-1].proxy_genotype, f"{p} trial #{trial}"), f"trial #{trial} of {p}", cfg
     if trial is not None:
         raise RunError("--trial needs a run folder")
     return resolve(target), target, None
@@ -58,7 +58,7 @@ def run(args) -> int:
     from ..cost import cost
     from ..data import load_dataset, split_train_val
     from ..errors import NastyError
-    from ..report import human
+    from ..display import human
     from ..train import TrainConfig, evaluate_test_set, train
 
     g, label, cfg = resolve_target(args.target, args.trial)

@@ -44,7 +44,7 @@ def reference_match(name, c) -> str:
 def run(args) -> int:
     from .. import zoo
     from ..cost import cost
-    from ..report import human
+    from ..display import human
     names = args.names or zoo.names()
     rows = []
     try:

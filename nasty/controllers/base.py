@@ -2,29 +2,39 @@
 
     trial = controller.ask()                  # a nasty.space.Trial supplying decisions
     decisions, g = space.sample(trial)        # define-by-run; the budget is checked on g
-    controller.tell(trial, result)            # result: Result(reward, ...) or a failure
+    controller.tell(trial, result)            # Result(reward, status, metrics)
 
-A controller never sees torch. Its whole state round-trips through
-`state_dict()` / `load_state_dict()` as plain JSON-able data, which the run
-folder stores so `--resume` continues the search instead of restarting it.
-Ray Tune drives controllers through a thin `Searcher` adapter (nasty/run.py).
+A controller never sees torch models or Ray. Its whole state round-trips through
+`state_dict()` / `load_state_dict()` as plain JSON-able data, which the run folder
+stores (controller.json) so `--resume` continues the search instead of restarting it.
+The search loop (nasty/search/loop.py) is the only caller in a search; Ray Tune never
+sees a controller.
 """
 from __future__ import annotations
 
+import abc
 import functools
 import random
 from dataclasses import dataclass, field
 
 from ..errors import NastyError, RunError
+from ..search.record import Status
 from ..space import RandomTrial, Space, Trial
 
 
 @dataclass
 class Result:
-    """What a finished (or failed, or over-budget) trial tells the controller."""
-    reward: float | None            # None: the trial failed or was rejected
-    status: str = "ok"              # ok | failed | over_budget
+    """What a finished, failed or rejected (over-budget) trial tells the controller."""
+    reward: float | None              # None: the trial failed or was rejected
+    status: Status = Status.OK        # a trial record's status (strings such as "failed" are accepted)
     metrics: dict = field(default_factory=dict)   # val_acc, macs, params, ...
+
+    def __post_init__(self):
+        try:
+            self.status = Status(self.status)
+        except ValueError:
+            raise NastyError(f"unknown trial status {self.status!r}; statuses: "
+                             f"{', '.join(s.value for s in Status)}") from None
 
 
 def _refuse_damaged_state(load):
@@ -54,8 +64,16 @@ def check_objective(controller: str, objective, also=(), hint: str = "", error=N
                        "for 'soft', tpe or nsga2 for 'pareto'"))
 
 
-class Controller:
+class Controller(abc.ABC):
+    """A search strategy. Subclasses implement `ask` and usually `tell`; those with state of
+    their own extend `state_dict` and `load_state_dict` (calling `super()` for the header and
+    the random generator `self.rng`, which every proposal should draw from)."""
+
     name = "base"
+
+    # A controller with a finite plan (the compound grid) sets this when every proposal has
+    # been made; the search loop stops asking then.
+    finished = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -66,31 +84,40 @@ class Controller:
         self.space, self.seed = space, seed
         self.rng = random.Random(seed)
 
+    @abc.abstractmethod
     def ask(self) -> Trial:
-        raise NotImplementedError
+        """A new trial whose decisions the space will ask for (define-by-run).
+
+        Called by the search loop each time a slot is free for another architecture, so
+        it may be called several times before any `tell` (parallel trials). The trial's
+        values are fixed only as the space asks for them, in the space's order."""
 
     def tell(self, trial: Trial, result: Result) -> None:
-        """Learn from a finished trial. Default: nothing to learn."""
+        """Learn from a trial this controller asked for (or one replayed after a resume).
 
-    # Optional: a controller with a finite plan (the compound grid) sets this when
-    # every proposal has been made; the runner may stop asking then.
-    finished = False
+        Called exactly once per trial when it is over: trained (status ok, stopped or
+        timeout, `reward` = validation accuracy), failed (`reward` None), or rejected
+        over budget before any training (status rejected, `reward` None, `metrics` with
+        its target macs and params). Trials are told in the order they finish, which
+        is not the order they were asked in. Default: nothing to learn."""
 
     def state_dict(self) -> dict:
-        return {"controller": self.name, "rng": _rng_state(self.rng)}
+        """Everything needed to continue the search, as JSON-able data. Called after every
+        `tell` (the run folder's controller.json); subclasses extend this dict."""
+        version, internal, gauss = self.rng.getstate()
+        return {"controller": self.name, "rng": [version, list(internal), gauss]}
 
-    @_refuse_damaged_state
     def load_state_dict(self, state: dict) -> None:
-        self.rng.setstate(_rng_restore(state["rng"]))
+        """Continue from a `state_dict()`. Called once on `--resume`, before any `ask`;
+        subclasses restore their own part after calling this."""
+        v, internal, gauss = state["rng"]
+        self.rng.setstate((v, tuple(internal), gauss))
 
-
-def _rng_state(rng: random.Random):
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _rng_restore(s):
-    return (s[0], tuple(s[1]), s[2])
+    def target_macs(self, trial: Trial) -> int:
+        """The target MACs of a told trial whose result did not carry them (re-costed)."""
+        from ..cost import cost
+        from .values import ReplayTrial, encode_values
+        return cost(self.space.genotype(ReplayTrial(encode_values(trial)))).macs
 
 
 class RandomController(Controller):

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ..errors import NastyError
 from ..space import FixedTrial, NetSpec, Space, Trial
-from ._encode import budget_macs
-from .base import Controller, Result, _rng_restore, _rng_state, check_objective
+from .base import Controller, Result, check_objective
+from .values import budget_macs
 
 EFFICIENTNET = (1.2, 1.1, 1.15)          # alpha (depth), beta (width), gamma (resolution)
 TARGET_PRODUCT = 2.0
@@ -268,14 +268,13 @@ class CompoundController(Controller):
         return family(self.space.baseline, *best, range(1, (k or self.phi) + 1), self.budget)
 
     def state_dict(self) -> dict:
-        return {"controller": self.name, "rng": _rng_state(self.rng), "next": self.next,
-                "results": dict(self.results), "finished": self.finished,
+        return {**super().state_dict(), "next": self.next, "results": dict(self.results), "finished": self.finished,
                 "grid": [list(p) for p in self.plan]}
 
     def load_state_dict(self, state: dict) -> None:
         if [tuple(p) for p in state["grid"]] != self.plan:
             raise CompoundError("compound: the saved grid differs from this space's grid; resume with the "
                                 "same baseline, --step and --tol")
-        self.rng.setstate(_rng_restore(state["rng"]))
+        super().load_state_dict(state)
         self.next, self.finished = int(state["next"]), bool(state["finished"])
         self.results = {k: float(v) for k, v in state["results"].items()}

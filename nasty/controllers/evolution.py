@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from ..errors import NastyError
 from ..space import RandomTrial, Trial, sample_uniform
-from ._encode import decode_value, encode_values, mutable_names
-from .base import Controller, Result, _rng_restore, _rng_state, check_objective
+from .base import Controller, Result, check_objective
+from .values import decode_value, encode_values, mutable_names
 
 
 class MutantTrial(Trial):
@@ -48,7 +48,8 @@ class MutantTrial(Trial):
                 if v != old:
                     return v
             return old
-        others = [o for o in d.options() if not (o == old and type(o) is type(old))]
+        opts = d.options()
+        others = [o for i, o in enumerate(opts) if i != d.index(old)]
         return self.rng.choice(others) if others else old
 
 
@@ -87,12 +88,11 @@ class EvolutionController(Controller):
             self.population.pop(0)
 
     def state_dict(self) -> dict:
-        return {"controller": self.name, "rng": _rng_state(self.rng), "asked": self.asked,
-                "population_size": self.P, "sample": self.S,
+        return {**super().state_dict(), "asked": self.asked, "population_size": self.P, "sample": self.S,
                 "population": [dict(m) for m in self.population]}
 
     def load_state_dict(self, state: dict) -> None:
-        self.rng.setstate(_rng_restore(state["rng"]))
+        super().load_state_dict(state)
         self.asked = int(state["asked"])
         self.population = [{"values": dict(m["values"]), "reward": float(m["reward"]),
                             "mutable": list(m["mutable"])} for m in state["population"]]

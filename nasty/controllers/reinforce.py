@@ -23,7 +23,7 @@ asynchronous workers of NASNet did). A trial is re-scored under the current
 policy from its stored decisions, so nothing but the trial itself is kept
 between ask and tell, and a trial replayed after a resume can be told too.
 
-Failures: a trial rejected as over budget (status "over_budget", reward None)
+Failures: a trial rejected as over budget (status rejected, reward None)
 is penalised with `over_budget_reward` (default 0.0, the worst accuracy), so
 the policy learns to leave over-budget regions; any other failure (a crash, a
 diverged loss) says little about the architecture and is skipped, unless
@@ -39,8 +39,9 @@ import math
 
 from ..errors import NastyError
 from ..space import Decision, Trial
-from ._encode import ReplayTrial, budget_macs, encode_values
-from .base import Controller, check_objective, Result, _rng_restore, _rng_state
+from ..search.record import Status
+from .base import Controller, Result, check_objective
+from .values import ReplayTrial, budget_macs, encode_values
 
 
 
@@ -64,13 +65,7 @@ def discretize(d: Decision, bins: int = 8, max_options: int = 64) -> tuple:
 def index_of(d: Decision, opts: tuple, v) -> int:
     """Index of value `v` among `opts` (exact for choices, nearest for numbers)."""
     if d.kind == "choice":
-        for i, o in enumerate(opts):
-            if o == v and type(o) is type(v):
-                return i
-        for i, o in enumerate(opts):
-            if o == v:
-                return i
-        raise NastyError(f"reinforce: value {v!r} is not an option of decision {d.name!r}")
+        return d.index(v)
     if d.kind == "float" and d.log and v > 0:
         return min(range(len(opts)), key=lambda i: abs(math.log(opts[i]) - math.log(v)))
     return min(range(len(opts)), key=lambda i: abs(opts[i] - v))
@@ -228,15 +223,14 @@ class ReinforceController(Controller):
 
     def _reward(self, trial: Trial, result: Result):
         if result.reward is None:
-            if result.status == "over_budget":
+            if result.status is Status.REJECTED:
                 return self.over_budget_reward
             return self.failed_reward
         r = float(result.reward)
         if self.objective == "soft":
             macs = result.metrics.get("macs")
             if macs is None:
-                from ..cost import cost
-                macs = cost(self.space.genotype(ReplayTrial(encode_values(trial)))).macs
+                macs = self.target_macs(trial)
             r = r * (max(float(macs), 1.0) / float(self.target_macs)) ** self.w
         return r
 
@@ -284,14 +278,14 @@ class ReinforceController(Controller):
                            for k, s in osd["state"].items()},
                  "param_groups": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
                                   for g in osd["param_groups"]]}
-        return {"controller": self.name, "rng": _rng_state(self.rng), "baseline": self.baseline,
+        return {**super().state_dict(), "baseline": self.baseline,
                 "var": self.var, "told": self.told, "skipped": self.skipped, "updates": self.updates,
                 "heads": [list(h) for h in self.heads], "params": params, "optimizer": optim,
                 "pending": [[encode_values(t), a] for t, a in self.pending]}
 
     def load_state_dict(self, state: dict) -> None:
         torch = self.torch
-        self.rng.setstate(_rng_restore(state["rng"]))
+        super().load_state_dict(state)
         self.baseline, self.var = state["baseline"], state["var"]
         self.told, self.skipped, self.updates = state["told"], state["skipped"], state["updates"]
         # rebuild the heads in creation order, then the optimizer with the same parameter groups

@@ -15,7 +15,7 @@ the first time, the parameter is named `name@<hash of its options>`.
   the sampler's `constraints_func`. It is `result.metrics["constraint"]` when
   given (e.g. macs / budget - 1), else computed from metrics["macs"] and the
   `budget` option, else 0. A trial rejected as over budget (reward None,
-  status "over_budget") is told as complete with accuracy `over_budget_value`
+  status rejected) is told as complete with accuracy `over_budget_value`
   (0.0) and a positive constraint, so the sampler learns where the budget ends;
   other failures are told as FAIL, which TPE ignores.
 - `objective="pareto"`: two objectives, validation accuracy (max) and target
@@ -33,15 +33,14 @@ the first time, the parameter is named `name@<hash of its options>`.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import warnings
 from pathlib import Path
 
 from ..errors import NastyError, RunError
 from ..space import Decision, Trial
-from ._encode import ReplayTrial, budget_macs, encode_values, is_primitive
-from .base import Controller, check_objective, Result, _rng_restore, _rng_state
+from ..search.record import Status
+from .base import Controller, Result, check_objective
+from .values import budget_macs, is_primitive
 
 
 
@@ -88,11 +87,8 @@ class OptunaTrial(Trial):
             return d.choices[int(v)]
         if d.kind == "int":
             return int(v)
-        if d.kind == "choice":
-            for c in d.choices:      # Optuna may hand back an equal value of another type (1.0 for 1)
-                if c == v and type(c) is type(v):
-                    return c
-            return next(c for c in d.choices if c == v)
+        if d.kind == "choice":       # Optuna may hand back an equal value of another type (1.0 for 1)
+            return d.choices[d.index(v)]
         return float(v)
 
 
@@ -171,7 +167,7 @@ class TPEController(Controller):
 
     def _values(self, trial: Trial, result: Result):
         if result.reward is None:
-            if result.status != "over_budget":
+            if result.status is not Status.REJECTED:
                 return None
             acc = self.over_budget_value
         else:
@@ -180,12 +176,8 @@ class TPEController(Controller):
             return [acc]
         macs = result.metrics.get("macs")
         if macs is None:
-            macs = self._macs(trial)
+            macs = self.target_macs(trial)
         return [acc, float(macs)]
-
-    def _macs(self, trial):
-        from ..cost import cost
-        return cost(self.space.genotype(ReplayTrial(encode_values(trial)))).macs
 
     def _constraint(self, trial: Trial, result: Result) -> float:
         m = result.metrics
@@ -196,7 +188,7 @@ class TPEController(Controller):
             return float(self.budget_obj.excess(SimpleNamespace(macs=m["macs"], params=m["params"]))) - 1.0
         if self.budget is not None and m.get("macs") is not None:
             return float(m["macs"]) / float(self.budget) - 1.0
-        return 1.0 if result.status == "over_budget" else 0.0
+        return 1.0 if result.status is Status.REJECTED else 0.0
 
     def tell(self, trial: Trial, result: Result) -> None:
         optuna = self.optuna
@@ -258,7 +250,7 @@ class TPEController(Controller):
         for path, lazy in self._rng_objects().items():
             name, keys, pos, has_gauss, cached = lazy.rng.get_state()
             rngs[path] = [name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)]
-        return {"controller": self.name, "rng": _rng_state(self.rng), "study_name": self.study_name,
+        return {**super().state_dict(), "study_name": self.study_name,
                 "storage": None if self.storage is None else str(self.storage),
                 "objective": "pareto" if self.pareto else "accuracy", "dists": dict(self.dists),
                 "sampler_rngs": rngs, "trials": list(self.memory_trials) if self.storage is None else None,
@@ -271,7 +263,7 @@ class TPEController(Controller):
         if state.get("objective", "accuracy") != ("pareto" if self.pareto else "accuracy"):
             raise RunError(f"{self.name}: the saved search used objective {state.get('objective')!r}; "
                            "resume it with the same --objective")
-        self.rng.setstate(_rng_restore(state["rng"]))
+        super().load_state_dict(state)
         self.dists = dict(state.get("dists", {}))
         if state.get("storage") is not None:
             url = _storage_url(state["storage"])

@@ -2,7 +2,7 @@
 
 ok    : trains normally;
 nan   : scales the activations by 1e76 before the classifier, so the loss is not finite;
-raise, oom, kill : the proxy net is named fault_<mode>, which nasty.run's test hook
+raise, oom, kill : the proxy net is named fault_<mode>, which nasty.search.standalone's test hook
         (only with NASTY_FAULT_INJECT=1 in the Ray workers' environment) turns into an
         exception, a torch.OutOfMemoryError, or a SIGKILL of the worker, in the forward pass.
 `width` 64 puts the target over a 20M-MAC budget: such samples must never train."""

@@ -1,10 +1,12 @@
-"""One trial, as it runs in a Ray Tune worker: compile the proxy genotype, train it on the
-images it was sent, report every epoch, and send the final weights back with the last result.
+"""Standalone evaluation of one trial: compile the proxy genotype, train it on the images
+it was sent, report every epoch, and send the final weights back with the last result.
 
-The driver (nasty/run.py) sends each trial its config and, once through Ray's object store,
-the payload of images (`make_payload`); a trial touches no file of the run folder, so it
-can run on any node of a cluster. Every error inside a trial is caught and reported as the
-trial's failure reason; only a dead worker or node is an error Ray sees (and retries).
+It runs wherever the executor puts it: a Ray Tune worker (ray_backend.py), or this process
+(loop.SerialExecutor). The search loop sends each trial its config (`SearchLoop.dispatch`)
+and the payload of images (`make_payload`, once through Ray's object store); a trial
+touches no file of the run folder, so it can run on any node of a cluster. Every error
+inside a trial is caught and reported as the trial's failure reason; only a dead worker
+or node is an error the executor sees (and Ray retries).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def make_payload(data, train_idx, val_idx) -> dict:
 
 def _dataset_from_payload(p):
     import numpy as np
-    from .data import Dataset
+    from ..data import Dataset
     x, y = p["x"], p["y"]
     ds = Dataset(p["name"], tuple(p["classes"]), x, y, x[:0], y[:0])
     # keep the statistics of the full training set, as the test evaluation uses them
@@ -34,24 +36,22 @@ def _dataset_from_payload(p):
 
 
 # ------------------------------------------------------------------ the trial
-def trainable(config, data=None):
-    """One evaluation: compile the proxy genotype, train it, report each epoch."""
-    from ray import tune
-    report = config.get("_report") or tune.report
+def evaluate(config: dict, data: dict, report) -> None:
+    """One evaluation: compile the proxy genotype, train it, `report(result)` each epoch."""
     started = time.time()
     where = _placement()
     threads = max(1, int(config.get("threads", 1)))
     try:
         import torch
         torch.set_num_threads(threads)
-        from . import parse
-        from .compile import compile_genotype
-        from .train import TrainConfig, train
+        from .. import parse
+        from ..compile import compile_genotype
+        from ..train import TrainConfig, train
         ds, train_idx, val_idx = _dataset_from_payload(data)
         g = parse(config["proxy"])
         torch.manual_seed(config["seed"])
         model = compile_genotype(g, input=ds.shape, classes=ds.num_classes)
-        _inject_fault(model, g.name)
+        inject_fault(model, g.name)
         tc = TrainConfig(**config["train"], threads=threads)
         deadline = config.get("deadline")
 
@@ -104,7 +104,7 @@ def _placement() -> dict:
 FAULT_ENV = "NASTY_FAULT_INJECT"
 
 
-def _inject_fault(model, name: str):
+def inject_fault(model, name: str):
     """Test hook (tests/test_faults.py): only when NASTY_FAULT_INJECT=1 is in the worker's
     environment, a proxy network named fault_raise, fault_oom or fault_kill fails in its
     first forward pass: it raises, raises torch.OutOfMemoryError, or SIGKILLs its worker."""

@@ -1,5 +1,26 @@
-"""Text rendering shared by the CLI: human-readable numbers and the per-layer table."""
+"""How nasty shows numbers and tables to a person: human-readable quantities (12.3M),
+rich tables rendered as plain text (for files and pipes), and the per-layer cost table."""
 from __future__ import annotations
+
+
+def text_table(header, rows, align=None, title: str | None = None) -> str:
+    """A table as plain text with aligned columns (a rich Table, rendered without colour).
+    `align`: per column "left" or "right" (default: right for all but the first)."""
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    align = align or ["left"] + ["right"] * (len(header) - 1)
+    rule = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)   # a dashed rule under the header
+    t = Table(box=rule, title=title, show_edge=False, pad_edge=False, highlight=False)
+    for h, a in zip(header, align):
+        t.add_column(h, justify=a, no_wrap=True)
+    for r in rows:
+        t.add_row(*[str(v) for v in r])
+    out = io.StringIO()
+    Console(file=out, width=10_000, color_system=None, force_terminal=False, legacy_windows=False).print(t)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()).strip("\n")
 
 
 def human(n: float, base: int = 1000) -> str:

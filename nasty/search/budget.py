@@ -1,5 +1,5 @@
 """Budgets: how much a searched network may cost at the space's TARGET, checked
-analytically before anything trains.
+analytically before anything trains (and `preflight`: is the budget possible at all?).
 
     b = Budget.parse(macs="600MFLOPs", params="5M")
     b.check(nasty.cost(g))          # -> None when within budget, else the reason
@@ -18,7 +18,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from .errors import BudgetError
+from ..display import human
+from ..errors import BudgetError, NastyError
 
 _SCALE = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?)"
@@ -109,11 +110,6 @@ def _ratio(a: int, b: int) -> float:
         return math.inf
 
 
-def human(n: float) -> str:
-    from .report import human as _h
-    return _h(n)
-
-
 @dataclass(frozen=True)
 class Costed:
     """A sample of a space with its target cost."""
@@ -125,7 +121,7 @@ class Costed:
 
 def target_cost(space, values: dict) -> Costed:
     """Build the target genotype of `values` and cost it analytically."""
-    from .cost import cost
+    from ..cost import cost
     g = space.genotype(values)
     c = cost(g)
     return Costed(dict(values), g, c.macs, c.params)
@@ -145,11 +141,11 @@ def fit_width(space, values: dict, budget: Budget, costed: Costed | None = None)
         return costed if budget.check(costed) is None else None
     decisions = {d.name: d for d in space.decisions(values)}
     if name not in decisions:
-        from .space import SpaceError
+        from ..space import SpaceError
         raise SpaceError(f"space {space.name!r} names width decision {name!r} but never asks for it")
     d = decisions[name]
     if d.kind == "choice" and not all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in d.choices):
-        from .space import SpaceError
+        from ..space import SpaceError
         raise SpaceError(f"--fit scales width decision {name!r} of space {space.name!r}, but its options "
                          f"{list(d.choices)!r} are not all numbers; give it numeric widths or do not use --fit")
     cache: dict = {}
@@ -180,3 +176,51 @@ def fit_width(space, values: dict, budget: Budget, costed: Costed | None = None)
         else:
             hi = mid - 1
     return at(options[lo])
+
+
+PREFLIGHT_TRIES = 300              # samples tried before a budget is declared impossible
+
+
+def preflight(space, budget: Budget, fit: bool, seed: int = 0, tries: int = PREFLIGHT_TRIES,
+              seconds: float = 30.0) -> Costed:
+    """Sample until one architecture fits the budget; a broken space or an impossible
+    budget is a one-line error before any run folder or Ray process exists."""
+    import random
+    import time
+
+    from ..space import RandomTrial, SpaceError
+    rng = random.Random(seed + 7919)
+    smallest, errors, start = None, 0, time.time()
+    last_error = None
+    for i in range(tries):
+        t = RandomTrial(rng)
+        try:
+            values, _ = space.sample(t)
+            c = target_cost(space, values)
+        except NastyError as e:
+            errors += 1
+            last_error = e
+            if errors >= 5 and errors > i // 2:
+                raise SpaceError(f"space {space.name!r} fails to build its samples: {e}") from None
+            continue
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a bug in the user's space file
+            raise SpaceError(f"space {space.name!r} failed building a sample: {type(e).__name__}: {e}") from None
+        if not budget or budget.check(c) is None:
+            return c
+        if fit:
+            f = fit_width(space, values, budget, c)
+            if f is not None:
+                return f
+            d = next(x for x in t.asked if x.name == space.width_decision)
+            c = target_cost(space, {**values, space.width_decision:
+                                    d.low if d.kind == "float" else min(d.options())})
+        if smallest is None or budget.excess(c) < budget.excess(smallest):
+            smallest = c
+        if time.time() - start > seconds and i >= 20:
+            break
+    if smallest is None:
+        raise SpaceError(f"space {space.name!r} fails to build its samples: {last_error}")
+    raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
+                      f"after {i + 1} samples; the smallest seen costs {human(smallest.macs)}MACs "
+                      f"({smallest.macs:,}) and {human(smallest.params)} params at the target"
+                      + ("" if fit else "; raise the budget or try --fit"))

@@ -1,9 +1,9 @@
-"""Decision values <-> JSON, shared by the controllers' state_dicts.
+"""Decision values <-> JSON, shared by the controllers' state_dicts and the resume of a run.
 
-A value that JSON carries exactly (None, bool, int, float, str) is stored as
-itself; any other choice (a tuple, an object) is stored as {"index": i} into
-its decision's options and resolved again when a trial replays it, so a
-controller's state never needs pickle.
+A value that JSON carries exactly (None, bool, int, float, str) is stored as itself; any
+other choice (a tuple, an object) is stored as {"index": i} into its decision's options
+and resolved again when a trial replays it, so a controller's state never needs pickle.
+A trial record's decisions (JSON lists where the space had tuples) decode the same way.
 """
 from __future__ import annotations
 
@@ -20,16 +20,12 @@ def is_primitive(v) -> bool:
 
 
 def encode_values(trial: Trial) -> dict:
-    out = {}
-    for d in trial.asked:
-        v = trial.values[d.name]
-        out[d.name] = encode_value(d, v)
-    return out
+    return {d.name: encode_value(d, trial.values[d.name]) for d in trial.asked}
 
 
 def encode_value(d: Decision, v):
     if d.kind == "choice" and not is_primitive(v):
-        return {"index": d.choices.index(v)}
+        return {"index": d.index(v)}
     return v
 
 
@@ -37,17 +33,11 @@ def decode_value(d: Decision, enc):
     """The value `enc` stands for in decision `d`, or raise SpaceError if it is not an option."""
     if isinstance(enc, dict) and set(enc) == {"index"} and d.kind == "choice":
         i = enc["index"]
-        if isinstance(i, int) and 0 <= i < len(d.choices):
+        if type(i) is int and 0 <= i < len(d.choices):
             return d.choices[i]
-        raise SpaceError(f"stored index {i} is out of range for decision {d.name!r}")
+        raise SpaceError(f"stored index {i!r} is out of range for decision {d.name!r}")
     if d.kind == "choice":
-        for c in d.choices:                  # match by equality, but keep bool apart from int
-            if c == enc and type(c) is type(enc):
-                return c
-        for c in d.choices:
-            if c == enc:
-                return c
-        raise SpaceError(f"stored value {enc!r} is not an option of decision {d.name!r}")
+        return d.choices[d.index(enc)]
     if not d.contains(enc):
         raise SpaceError(f"stored value {enc!r} is not an option of decision {d.name!r}")
     return enc
@@ -79,7 +69,7 @@ class ReplayTrial(Trial):
 
 
 def budget_macs(budget):
-    """The MACs limit of a budget given as a number or as a nasty.budget.Budget (None if none)."""
+    """The MACs limit of a budget given as a number or as a nasty Budget (None if none)."""
     if budget is None:
         return None
     if isinstance(budget, (int, float)) and not isinstance(budget, bool):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from .report import human
+from ..display import human
+from .record import Status, TrialRecord
 
 
 def clock(seconds: float | None) -> str:
@@ -52,14 +53,13 @@ class Progress:
     def epoch(self, n: int, epoch: int, epochs: int, val_acc: float):
         self.running[n] = f"#{n} epoch {epoch}/{epochs} val {val_acc:.3f}"
 
-    def finished(self, record: dict, best: dict | None):
-        self.running.pop(record.get("trial"), None)
-        status = record["status"]
-        if status == "ok":
+    def finished(self, record: TrialRecord, best: TrialRecord | None):
+        self.running.pop(record.trial, None)
+        if record.status is Status.OK:
             self.done += 1
-        elif status == "failed":
+        elif record.status is Status.FAILED:
             self.failed += 1
-        elif status == "rejected":
+        elif record.status is Status.REJECTED:
             self.rejected += 1
             return
         else:
@@ -79,15 +79,15 @@ class Progress:
         self.console.print(text, soft_wrap=True)
 
     # ---------------------------------------------------------------- rendering
-    def _line(self, r: dict) -> str:
-        t = r.get("target") or {}
-        cost = f"{human(t.get('macs', 0))}MACs {human(t.get('params', 0))} params" if t else ""
-        if r["status"] == "failed":
-            what = f"failed: {r.get('reason')}"
+    def _line(self, r: TrialRecord) -> str:
+        t = r.target
+        cost = f"{human(t.macs)}MACs {human(t.params)} params" if t else ""
+        if r.status is Status.FAILED:
+            what = f"failed: {r.reason}"
         else:
-            what = f"val {r.get('val_acc', float('nan')):.4f}" + ("" if r["status"] == "ok" else f" ({r['status']})")
-        best = f" | best #{self.best['trial']} {self.best['val_acc']:.4f}" if self.best else ""
-        return (f"[{clock(time.time() - self.start)}] trial #{r['trial']} {what}  {cost}  "
+            what = f"val {r.val_acc:.4f}" + ("" if r.status is Status.OK else f" ({r.status})")
+        best = f" | best #{self.best.trial} {self.best.val_acc:.4f}" if self.best else ""
+        return (f"[{clock(time.time() - self.start)}] trial #{r.trial} {what}  {cost}  "
                 f"({self.done + self.failed + self.stopped}/{self.total}){best}")
 
     def _render(self):
@@ -102,9 +102,9 @@ class Progress:
                      + (f", {self.stopped} stopped early" if self.stopped else "")
                      + f") · {len(self.running)} running · {self.rejected} over budget")
         if self.best:
-            t = self.best.get("target", {})
-            grid.add_row("best", f"#{self.best['trial']}  val acc {self.best['val_acc']:.4f}  "
-                                 f"target {human(t.get('macs', 0))}MACs, {human(t.get('params', 0))} params")
+            t = self.best.target
+            grid.add_row("best", f"#{self.best.trial}  val acc {self.best.val_acc:.4f}  "
+                                 f"target {human(t.macs)}MACs, {human(t.params)} params")
         else:
             grid.add_row("best", "-")
         grid.add_row("time", f"{clock(elapsed)} elapsed · ~{clock(self.remaining)} remaining")

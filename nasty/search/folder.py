@@ -1,0 +1,226 @@
+"""The run folder `runs/<name>/`: the truth about a search.
+
+Trial records are appended to trials.jsonl as trials finish, one JSON line each (see
+record.py); every other file is replaced atomically. So a crash or Ctrl-C at any moment
+leaves a folder that `nasty search --resume` continues and `nasty report` reads.
+
+A damaged folder is refused, never half-used: any line of trials.jsonl that is not a
+record, or a config/controller file of the wrong shape, is a RunError that leaves every
+byte as it was. The one repair is that of a crash mid-append, and it is made only by
+`repair()`, which the resume calls after every other check has passed: a torn last line
+(no newline, not a record) is cut; a whole last record that only lacks its newline gets it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from ..errors import RunError
+from .record import RecordError, TrialRecord, jsonable
+
+TRIALS = "trials.jsonl"
+
+
+def atomic_write(path: Path, data: str | bytes | Callable[[str], None]):
+    """Replace `path` all at once: readers see the old file or the new one, never a part.
+
+    `data` is the content, or a function that writes the file it is given (a matplotlib
+    savefig); the temporary file gets the permissions a plain open() would give.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix + ".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+        else:
+            with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w", encoding=None) as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_ABSENT = object()
+_JSON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "None": (type(None),)}
+
+
+def _has_type(v, annotation: str) -> bool:
+    """Is JSON value `v` of a dataclass field annotated `annotation` ('int | None', 'float', ...)?"""
+    names = [a.strip() for a in annotation.split("|")]
+    if any(a not in _JSON_TYPES for a in names):
+        return True                                   # not a plain type: not checked here
+    if isinstance(v, bool):
+        return "bool" in names
+    if isinstance(v, float) and not math.isfinite(v):
+        return False
+    return any(isinstance(v, _JSON_TYPES[a]) for a in names)
+
+
+def _short(v) -> str:
+    text = " ".join(repr(v).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class RunFolder:
+    """runs/<name>/: config, trial records (JSON lines), controller state, results."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __str__(self):
+        return str(self.path)
+
+    @property
+    def exists(self) -> bool:
+        return (self.path / "config.json").is_file()
+
+    def create(self, config: dict):
+        if self.path.exists():
+            raise RunError(f"run folder {self.path} already exists; continue it with "
+                           f"`nasty search --resume {self.path}` or pick another --name")
+        self.path.mkdir(parents=True)
+        atomic_write(self.path / "config.json", json.dumps(jsonable(config), indent=1) + "\n")
+
+    def config(self, settings=None) -> dict:
+        """config.json. With `settings` (a dataclass), each of its fields that the file holds must
+        have the JSON type the field is annotated with: a damaged file is refused, not half-used."""
+        p = self.path / "config.json"
+        if not p.is_file():
+            if not self.path.exists():
+                raise RunError(f"no run folder {self.path}")
+            raise RunError(f"{self.path} is not a nasty run folder (no config.json)")
+        cfg = self.read_json("config.json")
+        if not isinstance(cfg, dict):
+            raise RunError(f"{p} is damaged: it holds a JSON {type(cfg).__name__}, not the run's settings; "
+                           "the run folder is left as it is")
+        for f in dataclasses.fields(settings) if settings is not None else ():
+            if f.name in cfg and not _has_type(cfg[f.name], str(f.type)):
+                raise RunError(f"{p} is damaged: {f.name!r} is {_short(cfg[f.name])}, not {f.type}; "
+                               "the run folder is left as it is")
+        return cfg
+
+    # ------------------------------------------------------------ trial records
+    def append(self, record: TrialRecord):
+        """Append one record, on disk (fsync) before this returns; a failure is a RunError."""
+        line = record.to_json() + "\n"
+        p = self.path / TRIALS
+        try:
+            with open(p, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise RunError(f"cannot append trial {record.trial if record.trial is not None else '(rejected)'} "
+                           f"to {p}: {e.strerror or e}; the search stops so that no result is lost "
+                           "silently (earlier records are intact)") from None
+
+    def _scan(self) -> tuple[list[TrialRecord], bytes, str | None]:
+        """(records, raw bytes, what repair() would do: None, 'cut' or 'newline')."""
+        p = self.path / TRIALS
+        if not p.exists():
+            return [], b"", None
+        try:
+            raw = p.read_bytes()
+        except OSError as e:
+            raise RunError(f"cannot read {p}: {e.strerror or e}; the run folder is left as it is") from None
+        *lines, tail = raw.split(b"\n")              # tail: b"" when the file ends with a newline
+        out = []
+        for n, line in enumerate(lines, 1):
+            try:
+                out.append(TrialRecord.from_json(line))
+            except RecordError as e:
+                raise RunError(f"{p} line {n} is damaged ({e}: {_short(line)}); a crash can only cut the "
+                               "last line, so the run folder is left as it is: remove or fix that line, "
+                               "or start a new run") from None
+        fix = None
+        if tail:
+            try:
+                out.append(TrialRecord.from_json(tail))
+                fix = "newline"                       # a whole record whose newline never made it
+            except RecordError:
+                fix = "cut"                           # torn by a crash mid-append
+        return out, raw, fix
+
+    def records(self) -> list[TrialRecord]:
+        """Every record. A damaged line is a RunError, except a torn last line (a crash
+        mid-append), which is left out here and cut by `repair()`."""
+        return self._scan()[0]
+
+    def repair(self) -> str | None:
+        """Mend what a crash mid-append leaves (see the module docstring); says what it did."""
+        _, raw, fix = self._scan()
+        p = self.path / TRIALS
+        if fix == "cut":
+            with open(p, "r+b") as f:
+                f.truncate(raw.rfind(b"\n") + 1)
+        elif fix == "newline":
+            with open(p, "ab") as f:
+                f.write(b"\n")
+        return fix
+
+    # ------------------------------------------------------------ other files
+    def write_json(self, name: str, obj):
+        atomic_write(self.path / name, json.dumps(jsonable(obj), indent=1) + "\n")
+
+    def read_json(self, name: str, default=None):
+        p = self.path / name
+        if not p.exists():
+            return default
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as e:    # ValueError: bad JSON or bad UTF-8
+            raise RunError(f"cannot read {p}: {type(e).__name__}: {' '.join(str(e).split())[:200]}; "
+                           "the run folder is left as it is") from None
+
+    def controller_state(self) -> dict | None:
+        """controller.json: None when there is none yet, refused (RunError) when damaged."""
+        p = self.path / "controller.json"
+        st = self.read_json("controller.json", default=_ABSENT)
+        if st is _ABSENT:
+            return None
+        ok = (isinstance(st, dict) and isinstance(st.get("state"), dict)
+              and all(type(st.get(k, 0)) is int and st.get(k, 0) >= 0 for k in ("samples", "told")))
+        if not ok:
+            raise RunError(f"{p} is damaged (not a controller state with 'state', 'samples' and 'told'); "
+                           "the run folder is left as it is: restore the file, or start a new run")
+        return st
+
+    def write_text(self, name: str, text: str):
+        atomic_write(self.path / name, text)
+
+    def weights(self, trial: int) -> Path:
+        return self.path / "weights" / f"trial_{trial:04d}.pt"
+
+    def prune_weights(self, keep: set[int]):
+        """Delete the proxy weights of trials not in `keep`: only regular files directly in this
+        folder's weights/ (never through a symlink, never outside the run folder)."""
+        d = self.path / "weights"
+        if d.is_symlink() or not d.is_dir():
+            return
+        for f in d.iterdir():
+            if f.is_symlink() or not f.is_file() or not (f.name.startswith("trial_") and f.suffix == ".pt"):
+                continue
+            try:
+                if int(f.stem.split("_")[1]) not in keep:
+                    f.unlink(missing_ok=True)
+            except (ValueError, OSError):
+                pass

@@ -1,0 +1,372 @@
+"""The search loop, on the controller's side of a search (the driver process), with no Ray:
+
+    propose ── controller.ask() → space → TARGET genotype → analytic cost
+       │         over budget? → recorded (rejected), told, never trained (--fit: width scaled first)
+       ▼
+    dispatch ── the PROXY genotype and its training config go to an Executor
+       │
+    epoch / complete ◀── what the trial reports (per epoch, then its end or its error)
+       ▼
+    record (trials.jsonl) → tell the controller → leaderboard, best.nasty, plots
+
+An `Executor` runs what the loop proposes: `ray_backend.TuneExecutor` (Ray Tune trials,
+on one machine or a cluster) or `SerialExecutor` here (one trial at a time in this process,
+for tests and debugging). Both only call the loop's methods, so a test can drive a whole
+search through the loop with a fake evaluation in milliseconds.
+
+"Trial" here is a trial number (a line of trials.jsonl); the executor's own handle of a
+running trial (Ray's trial id) is its `key`; `nasty.space.Trial` is the controller's
+source of decision values.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import RunError
+from .budget import Costed
+from .folder import RunFolder, atomic_write
+from .record import Epoch, NetCost, Status, Timings, TrialRecord
+from .results import KEEP_WEIGHTS, best_of, ranked, write_results
+from .settings import Settings
+
+MAX_CONSECUTIVE_REJECTS = 2000     # a search stops proposing after this many over-budget samples in a row
+
+
+@dataclass
+class Proposal:
+    """A within-budget sample on its way to training: its record so far and its controller trial."""
+    record: TrialRecord              # status OK as a placeholder until the trial completes
+    ctrl_trial: object
+
+    @property
+    def trial(self) -> int:
+        return self.record.trial
+
+
+@dataclass
+class _Running:
+    """What the loop knows of a dispatched trial until it completes."""
+    proposal: Proposal
+    dispatched: float
+    epochs: list = field(default_factory=list)
+    placement: dict | None = None
+    retries: list = field(default_factory=list)
+    weights_error: str | None = None
+
+
+class Executor(abc.ABC):
+    """Runs the trials a SearchLoop proposes, somewhere."""
+
+    @abc.abstractmethod
+    def run(self, loop: "SearchLoop") -> bool:
+        """Drive `loop` until it stops proposing and every dispatched trial is over.
+
+        Call `loop.propose()` whenever a slot is free (None: nothing more to run), then
+        `loop.dispatch(key, proposal)` for the evaluator's config; feed back each epoch with
+        `loop.epoch(key, result)` and the end with `loop.complete(key, result, error)`.
+        Returns True when the user interrupted (Ctrl-C); trials cut before their first
+        epoch are then `loop.abandon`ed."""
+
+
+class SearchLoop:
+    """Propose (with the budget check), record, tell: the controller's side of a search."""
+
+    def __init__(self, s: Settings, folder: RunFolder, space, controller, budget, data_shape, classes,
+                 progress=None, records=None, samples=0, told=0, deadline=None, slots=1, images=(0, 0)):
+        self.s, self.folder, self.space, self.controller, self.budget = s, folder, space, controller, budget
+        self.data_shape, self.classes = tuple(data_shape), classes
+        self.progress = progress
+        self.records: list[TrialRecord] = [r for r in (records or []) if r.status.counted]
+        self.samples, self.told = samples, told
+        self.deadline, self.slots = deadline, slots
+        self.running: dict[str, _Running] = {}
+        self.next_trial = max((r.trial for r in self.records), default=-1) + 1
+        self.rejected_in_a_row = 0
+        self.exhausted = False                       # every trial asked for has been proposed
+        self.stop_reason: str | None = None
+        self.fatal: Exception | None = None          # a failure that must end the search (a record not written)
+        self.last_plot = time.time()                 # plots (~0.5 s) at most every 20 s, none at once
+        self.sec_per_unit: list[float] = []          # train seconds per (proxy MAC x image)
+        self.images_per_trial = s.epochs * sum(images)             # trained and validated, all epochs
+
+    # ------------------------------------------------------------ counts and estimates
+    def done(self) -> int:
+        return sum(1 for r in self.records if r.status.counted)
+
+    def remaining_estimate(self):
+        left = self.s.trials - self.done()
+        durs = [r.timings.total_s for r in self.records if r.timings and r.timings.total_s]
+        est = None
+        if durs:
+            est = statistics.median(durs) * max(0, left) / max(1, self.slots)
+        if self.deadline is not None:
+            cap = max(0.0, self.deadline - time.time())
+            est = cap if est is None else min(est, cap + (statistics.median(durs) if durs else 0))
+        return est
+
+    def _estimate(self, proxy_macs: int) -> float | None:
+        if not self.sec_per_unit:
+            return None
+        return statistics.median(self.sec_per_unit) * proxy_macs * self.images_per_trial + 2.0
+
+    # ------------------------------------------------------------ proposing
+    def propose(self) -> Proposal | None:
+        """The next within-budget sample to train, or None when the search should stop proposing.
+        Over-budget samples, and samples the space cannot build, are recorded and told to the
+        controller here; they never reach an executor."""
+        from ..cost import cost
+        from ..genotype import format as fmt
+        from ..controllers import Result
+        while True:
+            if self.stop_reason or self.fatal:
+                return None
+            if self.done() + len(self.running) >= self.s.trials:
+                self.exhausted = True
+                return None
+            if getattr(self.controller, "finished", False):
+                self.stop_reason = "the controller has proposed everything it plans to"
+                return None
+            if self.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS:
+                self.stop_reason = (f"{MAX_CONSECUTIVE_REJECTS} samples in a row were over budget; "
+                                    "raise the budget or use --fit")
+                return None
+            t = self.controller.ask()
+            self.samples += 1
+            try:
+                values, g = self.space.sample(t)
+                c = cost(g)
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - a space that cannot build this sample
+                self._failed_sample(t, getattr(t, "values", {}), e)
+                continue
+            values = dict(values)
+            fitted_from = None
+            reason = self.budget.check(c)
+            if reason and self.s.fit:
+                from .budget import fit_width
+                fitted = fit_width(self.space, values, self.budget, Costed(values, g, c.macs, c.params))
+                if fitted is not None:
+                    fitted_from = values.get(self.space.width_decision)
+                    values, g = fitted.values, fitted.genotype
+                    c = cost(g)
+                    reason = None
+            if reason:
+                self.rejected_in_a_row += 1
+                rec = TrialRecord(Status.REJECTED, None, sample=self.samples - 1, decisions=values, reason=reason,
+                                  target=NetCost(c.macs, c.params))
+                self._finish(rec, t, Result(None, Status.REJECTED, {"macs": c.macs, "params": c.params}))
+                continue
+            self.rejected_in_a_row = 0
+            try:
+                pg = self.space.genotype(values, proxy=True, input=self.data_shape, classes=self.classes)
+                pc = cost(pg)
+            except (Exception, SystemExit) as e:  # noqa: BLE001
+                self._failed_sample(t, values, e)
+                continue
+            est = self._estimate(pc.macs)
+            if self.deadline is not None and est is not None and time.time() + est > self.deadline:
+                self.stop_reason = "the time budget is spent"
+                return None
+            n = self.next_trial
+            self.next_trial += 1
+            rec = TrialRecord(
+                Status.OK, n, sample=self.samples - 1, decisions=values, genotype=fmt(g), proxy_genotype=fmt(pg),
+                target=NetCost(c.macs, c.params, tuple(g.input), g.classes),
+                proxy=NetCost(pc.macs, pc.params, self.data_shape, self.classes),
+                fitted=({self.space.width_decision: [fitted_from, values[self.space.width_decision]]}
+                        if fitted_from is not None else None))
+            return Proposal(rec, t)
+
+    def _failed_sample(self, t, values, e):
+        """A sample the space could not build (or cost): a failed trial that never trained."""
+        from ..controllers import Result
+        n = self.next_trial
+        self.next_trial += 1
+        reason = f"the space could not build this sample: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        rec = TrialRecord(Status.FAILED, n, sample=self.samples - 1, decisions=dict(values), reason=reason)
+        self._finish(rec, t, Result(None, Status.FAILED, {}))
+
+    def dispatch(self, key: str, proposal: Proposal) -> dict:
+        """Register a proposal an executor is about to run; returns the evaluator's config."""
+        self.running[key] = _Running(proposal, time.time())
+        n = proposal.trial
+        if self.progress:
+            self.progress.started(n, f"#{n} starting")
+        tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
+              "subset": None, "val_subset": None}
+        return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
+                "threads": self.s.cpus_per_trial, "keep_weights": True,
+                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+
+    # ------------------------------------------------------------ what trials report
+    def epoch(self, key: str, result: dict):
+        """One epoch's result of a running trial (ignored unless it carries val_acc and epoch)."""
+        r = self.running.get(key)
+        if r is None or "val_acc" not in result or "epoch" not in result:
+            return
+        if "node" in result:
+            r.placement = {"node": result["node"], "gpu_ids": result.get("gpu_ids", [])}
+        r.epochs.append(Epoch(int(result["epoch"]), float(result["val_acc"]), result.get("train_loss"),
+                              result.get("train_s"), result.get("images_per_s")))
+        if self.progress:
+            self.progress.epoch(r.proposal.trial, int(result["epoch"]), self.s.epochs, result["val_acc"])
+
+    def complete(self, key: str, result: dict | None, error: str | None = None):
+        """A trial is over: it ended (its last result, if any, in `result`) or failed (`error`)."""
+        from ..controllers import Result
+        r = self.running.get(key)
+        if r is None:
+            return
+        now = time.time()
+        result = result or {}
+        if "val_acc" in result and "epoch" in result and int(result["epoch"]) not in [e.epoch for e in r.epochs]:
+            self.epoch(key, result)            # the last result can arrive with the completion only
+        self.running.pop(key)
+        started = result.get("started")
+        train_s = r.epochs[-1].train_s if r.epochs else None
+        rec = dataclasses.replace(
+            r.proposal.record, epochs=tuple(r.epochs), placement=r.placement, retries=tuple(r.retries),
+            weights_error=r.weights_error,
+            timings=Timings(r.dispatched, started, now, now - r.dispatched, train_s,
+                            (started - r.dispatched) if started else None))
+        if error is not None or result.get("failed"):
+            rec = dataclasses.replace(rec, status=Status.FAILED, reason=error or result.get("reason"))
+            res = Result(None, Status.FAILED, {"reason": rec.reason})
+        elif not r.epochs:
+            return self._forget(r)        # stopped before its first epoch: nothing learnt, not counted
+        else:
+            accs = [e.val_acc for e in r.epochs]
+            if len(r.epochs) >= self.s.epochs:
+                status = Status.OK
+            elif result.get("timeout") or (self.deadline is not None and now > self.deadline):
+                status = Status.TIMEOUT
+            else:
+                status = Status.STOPPED           # ASHA stopped it early
+            rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs))
+            res = Result(accs[-1], status, {"val_acc": accs[-1], "macs": rec.target.macs,
+                                            "params": rec.target.params, "epochs": len(r.epochs)})
+            if status is Status.OK and train_s and rec.proxy.macs and self.images_per_trial:
+                self.sec_per_unit.append(train_s / (rec.proxy.macs * self.images_per_trial))
+        self._finish(rec, r.proposal.ctrl_trial, res)
+        self.folder.prune_weights(self._weights_to_keep())
+        self.write(plots=time.time() - self.last_plot > 20)     # the leaderboard and best.nasty always
+
+    def save_weights(self, key: str, blob: bytes):
+        """The final weights a trial sent back with its last result (the winner's test accuracy needs them)."""
+        r = self.running.get(key)
+        if r is None:
+            return
+        try:
+            atomic_write(self.folder.weights(r.proposal.trial), blob)
+        except OSError as e:
+            r.weights_error = f"{type(e).__name__}: {e}"
+
+    def retry(self, key: str, reason: str):
+        """The executor is running this trial again (its worker or node died): its epochs start afresh."""
+        r = self.running.get(key)
+        if r is None:
+            return
+        r.epochs = []
+        r.retries.append(reason)
+        if self.progress:
+            self.progress.started(r.proposal.trial, f"#{r.proposal.trial} retrying: {reason[:60]}")
+
+    def abandon(self, key: str):
+        """A trial cut before it finished (an interrupt, the hard time limit): not recorded."""
+        r = self.running.pop(key, None)
+        if r is not None:
+            self._forget(r)
+
+    def _forget(self, r: _Running):
+        self.folder.weights(r.proposal.trial).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ recording
+    def _finish(self, rec: TrialRecord, ctrl_trial, res):
+        """Record (on disk first), then tell the controller and save its state."""
+        try:
+            self.folder.append(rec)
+        except RunError as e:
+            self.fatal = e                  # the executor stops; the search ends with this error
+            raise
+        if rec.status.counted:
+            self.records.append(rec)
+        try:
+            self.controller.tell(ctrl_trial, res)
+        finally:
+            self.told += 1
+            self.save_controller()
+        if self.progress:
+            self.progress.finished(rec, best_of(self.records))
+            self.progress.remaining = self.remaining_estimate()
+
+    def save_controller(self):
+        self.folder.write_json("controller.json", {
+            "name": self.s.controller, "samples": self.samples, "told": self.told,
+            "state": self.controller.state_dict()})
+
+    def _weights_to_keep(self) -> set[int]:
+        return {r.trial for r in ranked(self.records)[:KEEP_WEIGHTS]} | {r.proposal.trial for r in self.running.values()}
+
+    def write(self, plots=True):
+        if plots:
+            self.last_plot = time.time()
+        write_results(self.folder, self.records, self.budget.macs, plots=plots)
+
+    # ------------------------------------------------------------ resume
+    def replay(self, records: list[TrialRecord]):
+        """Tell the controller the records it was not told before a crash (best effort: a record
+        the space can no longer rebuild is skipped; the record itself is safe on disk)."""
+        from ..controllers import Result
+        from ..controllers.values import ReplayTrial
+        for rec in records:
+            try:
+                t = ReplayTrial(rec.decisions)
+                self.space.sample(t)
+                if rec.status is Status.REJECTED:
+                    res = Result(None, Status.REJECTED, {"macs": rec.target.macs, "params": rec.target.params}
+                                 if rec.target else {})
+                elif rec.status is Status.FAILED:
+                    res = Result(None, Status.FAILED, {})
+                else:
+                    res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc})
+                self.controller.tell(t, res)
+            except Exception:  # noqa: BLE001
+                pass
+            self.told += 1
+
+
+class SerialExecutor(Executor):
+    """One trial at a time in this process: `evaluate(config, report)` trains the trial the
+    config describes and calls `report(result)` once per epoch (the last result may carry
+    `failed` and `reason`). For tests, debugging, and machines without Ray."""
+
+    def __init__(self, evaluate: Callable[[dict, Callable[[dict], None]], None]):
+        self.evaluate = evaluate
+
+    def run(self, loop: SearchLoop) -> bool:
+        n = 0
+        while (p := loop.propose()) is not None:
+            key = f"serial-{n}"
+            n += 1
+            config = loop.dispatch(key, p)
+            last: dict = {}
+
+            def report(result: dict):
+                nonlocal last
+                last = result
+                loop.epoch(key, result)
+
+            try:
+                self.evaluate(config, report)
+            except KeyboardInterrupt:
+                loop.abandon(key)
+                return True
+            except Exception as e:  # noqa: BLE001 - an evaluation that raised: the trial failed
+                loop.complete(key, last, error=f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
+                continue
+            loop.complete(key, last)
+        return False

@@ -1,0 +1,220 @@
+"""The Ray Tune side of a search: starting (or joining) Ray, and `TuneExecutor`, which runs
+the trials a SearchLoop proposes as Ray Tune trials on this machine or a cluster.
+
+Tune sees the loop only through two small adapters: `LoopSearcher` (Tune's Searcher
+protocol: suggest, on_trial_result, on_trial_complete) and `LoopCallback` (a Tune Callback:
+errors, retries, and the weights a trial sends back). The trainable is
+`standalone.evaluate` wrapped for Tune. Nothing else in nasty imports Ray at module level.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import RunError
+from .loop import Executor, SearchLoop
+from .settings import Settings
+
+# A trial whose worker process or node dies is run again from scratch this many times before it
+# is recorded as failed. Errors inside the trial (a raise, NaN, CUDA OOM) are caught in the
+# trial and recorded at once: running them again would fail the same way.
+TRIAL_RETRIES = 2
+
+
+def quiet_ray():
+    """Ray and Tune without their console chatter, per-trial loggers or strict metric checks."""
+    import logging
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")   # no CSV/TensorBoard per trial
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # failed trials report no val_acc
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    for name in ("ray", "ray.tune", "ray.train", "ray.air", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def start_ray(s: Settings, payload_bytes: int):
+    """Join --address, or start a local Ray with the dashboard off. Returns (started_here, resources)."""
+    quiet_ray()
+    import ray
+    if ray.is_initialized():
+        return False, ray.cluster_resources()
+    kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    try:
+        if s.address:
+            ray.init(address=s.address, **kw)
+        else:
+            ray.init(address="local", num_cpus=os.cpu_count() or 1,   # local even if RAY_ADDRESS is set
+                     object_store_memory=int(max(256 * 2**20, 3 * payload_bytes)), **kw)
+    except Exception as e:  # noqa: BLE001 - connection problems are the user's to fix
+        where = f"join the Ray cluster at {s.address}" if s.address else "start a local Ray instance"
+        hint = ("; check the address with `ray status` on the head node (a cluster started with token "
+                "authentication also needs RAY_AUTH_MODE=token here)") if s.address else ""
+        raise RunError(f"cannot {where}: {type(e).__name__}: {' '.join(str(e).split())[:200]}{hint}") from None
+    return True, ray.cluster_resources()
+
+
+def stop_ray():
+    import ray
+    ray.shutdown()
+
+
+def trainable(config, data=None):
+    """`standalone.evaluate` as a Ray Tune function trainable (results go to tune.report)."""
+    from ray import tune
+
+    from .standalone import evaluate
+    evaluate(config, data, tune.report)
+
+
+class TuneExecutor(Executor):
+    """Runs the loop's trials as Ray Tune trials, `slots` at a time."""
+
+    def __init__(self, s: Settings, payload: dict, slots: int):
+        self.s, self.payload, self.slots = s, payload, slots
+
+    def run(self, loop: SearchLoop) -> bool:
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+        s = self.s
+        scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=s.epochs, grace_period=1,
+                                   reduction_factor=2) if s.scheduler == "asha" else FIFOScheduler())
+        resources = {"cpu": s.cpus_per_trial}
+        if s.gpus_per_trial:
+            resources["gpu"] = s.gpus_per_trial
+        fn = tune.with_resources(tune.with_parameters(trainable, data=self.payload), resources)
+        storage = tempfile.mkdtemp(prefix="nasty-ray-")
+        tuner = tune.Tuner(
+            fn,
+            tune_config=tune.TuneConfig(search_alg=_searcher_class()(loop), scheduler=scheduler, metric="val_acc",
+                                        mode="max", num_samples=-1, reuse_actors=True,
+                                        max_concurrent_trials=self.slots,
+                                        time_budget_s=(s.time_budget + 60.0) if s.time_budget else None),
+            run_config=tune.RunConfig(name="tune", storage_path=storage, verbose=0,
+                                      callbacks=[_callback_class()(loop)],
+                                      stop=_stopper_class()(loop),
+                                      failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)),
+        )
+        try:
+            tuner.fit()        # Ctrl-C: Tune's handler stops the trials and returns (a second one aborts)
+        finally:
+            shutil.rmtree(storage, ignore_errors=True)
+        stopped_early = bool(loop.running) or not (loop.exhausted or loop.stop_reason or loop.fatal)
+        # trials cut before they finished (Ctrl-C, the hard time limit) are not recorded: a resume runs new ones
+        for key in list(loop.running):
+            loop.abandon(key)
+        return stopped_early and not loop.fatal and (loop.deadline is None or time.time() < loop.deadline + 30)
+
+
+def _guarded(loop: SearchLoop, call, *args):
+    """Call into the loop from a Tune hook; a fatal error (a record that cannot be written) is kept
+    on the loop, where the stopper and the runner see it, instead of being lost inside Tune."""
+    if loop.fatal:
+        return None
+    try:
+        return call(*args)
+    except RunError as e:
+        loop.fatal = loop.fatal or e
+        return None
+
+
+def _searcher_class():
+    from ray.tune.search import Searcher
+
+    class LoopSearcher(Searcher):
+        """Ray Tune's Searcher protocol around a SearchLoop."""
+
+        def __init__(self, loop: SearchLoop):
+            super().__init__()
+            self.loop = loop
+
+        def suggest(self, trial_id):
+            p = _guarded(self.loop, self.loop.propose)
+            if p is None:
+                return Searcher.FINISHED
+            return self.loop.dispatch(trial_id, p)
+
+        def on_trial_result(self, trial_id, result):
+            self.loop.epoch(trial_id, result)
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            if not error:               # errors are completed by the callback, which knows why
+                _guarded(self.loop, self.loop.complete, trial_id, result)
+
+        def save(self, checkpoint_path):   # the run folder holds the state; nothing for Tune to keep
+            pass
+
+        def restore(self, checkpoint_path):
+            pass
+
+        def __getstate__(self):            # Tune snapshots its config; the loop stays in this process
+            return {k: v for k, v in self.__dict__.items() if k != "loop"}
+
+    return LoopSearcher
+
+
+def _callback_class():
+    from ray.tune import Callback
+
+    class LoopCallback(Callback):
+        def __init__(self, loop: SearchLoop):
+            self.loop = loop
+
+        def __getstate__(self):
+            return {k: v for k, v in self.__dict__.items() if k != "loop"}
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            _guarded(self.loop, self.loop.complete, trial.trial_id, trial.last_result, error_reason(trial))
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            # Tune lets callbacks edit the result in place: the weights are not kept in Tune's state
+            blob = result.pop("weights_b64", None)
+            if blob:
+                try:
+                    data = base64.b64decode(blob, validate=True)
+                except ValueError:
+                    return
+                self.loop.save_weights(trial.trial_id, data)
+
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            self.loop.retry(trial.trial_id, error_reason(trial))
+
+    return LoopCallback
+
+
+def _stopper_class():
+    from ray.tune import Stopper
+
+    class LoopStopper(Stopper):
+        """Stops every trial once the loop has a fatal error (a record it could not write)."""
+
+        def __init__(self, loop: SearchLoop):
+            self.loop = loop
+
+        def __call__(self, trial_id, result):
+            return False
+
+        def stop_all(self):
+            return self.loop.fatal is not None
+
+        def __getstate__(self):
+            return {}
+
+    return LoopStopper
+
+
+def error_reason(trial) -> str:
+    """The last line of a Tune trial's error file that says what went wrong."""
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except OSError:
+        text = ""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    for l in reversed(lines):
+        if ":" in l and not l.startswith(("File ", "Failure #")):
+            return " ".join(l.split())[:300]
+    return "the trial's worker process died (out of memory, or killed)"

@@ -1,0 +1,248 @@
+"""One search from settings to summary: `search(settings)`.
+
+    settings ──check──▶ run folder (new, or resumed: every check before any repair)
+             ──▶ space + budget ──preflight (is the budget possible?)──▶ data
+             ──▶ controller (restored on resume) ──▶ SearchLoop ──▶ Executor (Ray Tune)
+             ──▶ results (leaderboard, best.nasty, plots) ──▶ the winner's test accuracy ──▶ summary
+
+The run folder is the truth: records are appended as trials finish and everything else is
+rewritten atomically, so a crash or Ctrl-C at any moment leaves a folder that
+`nasty search --resume` continues and `nasty report` reads. Nothing is created before the
+settings, the space, the budget, the data and the cluster have been checked.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+
+from ..errors import RunError
+from .budget import Budget, preflight
+from .folder import RunFolder
+from .loop import Executor, SearchLoop
+from .record import Status
+from .results import best_of, counts, summary_lines
+from .settings import Settings
+
+
+# ------------------------------------------------------------------ data
+def load_data(s: Settings):
+    """(dataset, train indices, validation indices) for a search: the validation split is
+    held out of train and ranks architectures; the test set is only for the winner."""
+    import numpy as np
+
+    from ..data import load_dataset, split_train_val
+    data = load_dataset(s.dataset, s.data_dir)
+    train_idx, val_idx = split_train_val(data, s.val_fraction, seed=s.seed)
+    rng = np.random.default_rng(s.seed)
+    if s.subset is not None and s.subset < len(train_idx):
+        train_idx = np.sort(rng.choice(train_idx, s.subset, replace=False))
+    if s.val_subset is not None and s.val_subset < len(val_idx):
+        val_idx = np.sort(rng.choice(val_idx, s.val_subset, replace=False))
+    return data, train_idx, val_idx
+
+
+def check_gpus(s: Settings, resources=None):
+    """A one-line error when --gpus-per-trial asks for GPUs that are not there."""
+    if not s.gpus_per_trial:
+        return
+    if resources is None:
+        import torch
+        have = torch.cuda.device_count()
+    else:
+        have = resources.get("GPU", 0)
+    if not have:
+        where = "the Ray cluster" if resources is not None and s.address else "this machine"
+        raise RunError(f"--gpus-per-trial {s.gpus_per_trial:g} asks for GPUs but {where} has none; "
+                       "drop the flag (trials then run on CPUs) or join a cluster with GPUs via --address")
+
+
+def open_space(s: Settings):
+    """(space, budget) of a search; a one-line error for a missing or broken space."""
+    from ..space import load_space
+    budget = Budget.parse(s.budget, s.params)
+    if s.controller == "compound":
+        if not s.baseline or s.space:
+            raise RunError("--controller compound searches the scaling of one network: give --baseline NAME "
+                           "(e.g. efficientnet_b0) instead of --space")
+        from ..controllers.compound import compound_space
+        space = compound_space(s.baseline)
+    else:
+        if s.baseline:
+            raise RunError("--baseline is for --controller compound")
+        space = load_space(s.space)
+    if s.fit and not space.width_decision:
+        raise RunError(f"--fit needs a width decision, and space {space.name!r} declares none "
+                       "(@space(..., width_decision='NAME'))")
+    return space, budget
+
+
+# ------------------------------------------------------------------ a new run, or a resumed one
+def _fresh_or_resume(s: Settings, resume: str | None):
+    """(settings, folder, records, controller state) for a new run or a resumed one. A resumed
+    folder is only read here; its one repair (a torn last record) waits for every other check."""
+    if resume:
+        folder = RunFolder(resume)
+        cfg = folder.config(Settings)        # a damaged file (wrong JSON types) is refused, untouched
+        default = Settings()
+        given = {k: v for k, v in dataclasses.asdict(s).items() if v != getattr(default, k)}
+        changeable = Settings.resumable() | {"runs_dir", "name"}
+        fixed = {k: v for k, v in given.items() if k not in changeable and cfg.get(k) != v}
+        if fixed:
+            k = sorted(fixed)[0]
+            may = ", ".join(f"--{x.replace('_', '-')}" for x in sorted(Settings.resumable()))
+            raise RunError(f"--{k.replace('_', '-')} cannot change when resuming {folder}; "
+                           f"the run was started with {cfg.get(k)!r} (only {may} may)")
+        known = {f.name for f in dataclasses.fields(Settings)}
+        merged = Settings(**{k: v for k, v in cfg.items() if k in known})
+        for k in Settings.resumable() & set(given):
+            setattr(merged, k, given[k])
+        if "time_budget" not in given:
+            merged.time_budget = None
+        ctrl_state = folder.controller_state()     # a corrupt file fails before any repair
+        return merged, folder, folder.records(), ctrl_state
+    if not s.space and not (s.controller == "compound" and s.baseline):
+        raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
+                       "or --resume runs/NAME")
+    if s.space and str(s.space).endswith(".py"):          # a user's file: found again on resume from anywhere
+        s = dataclasses.replace(s, space=str(Path(s.space).resolve()))
+    stem = Path(s.space).stem if s.space else f"compound-{Path(s.baseline).stem}"
+    name = s.name or f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder = RunFolder(Path(s.runs_dir) / name)
+    if folder.path.exists():
+        raise RunError(f"run folder {folder.path} already exists; continue it with "
+                       f"`nasty search --resume {folder.path}` or pick another --name")
+    return dataclasses.replace(s, name=name), folder, [], None
+
+
+def search(s: Settings, resume: str | None = None, console=None, live: bool | None = None,
+           executor: Executor | None = None) -> dict:
+    """Run (or resume) a search; returns the summary (also in runs/<name>/best.json).
+
+    `executor` runs the trials (default: Ray Tune, `ray_backend.TuneExecutor`). A Ctrl-C
+    stops the trials, keeps every finished record and re-raises KeyboardInterrupt."""
+    t_start = time.time()
+    s.check()
+    s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
+    space, budget = open_space(s)
+    from ..controllers import REGISTRY, check_resume, make_controller
+    if s.controller not in REGISTRY:
+        raise RunError(f"unknown --controller {s.controller!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    import torch
+    gpu = torch.cuda.is_available() if s.gpus_per_trial is None else bool(s.gpus_per_trial)
+    s = s.resolved(gpu)
+    if s.gpus_per_trial and not torch.cuda.is_available() and not s.address:
+        check_gpus(s)
+    s.check()
+    if not resume:
+        preflight(space, budget, s.fit, s.seed)
+    data, train_idx, val_idx = load_data(s)          # a missing dataset fails here, before any folder
+    controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective)
+    samples = told = 0
+    if ctrl_state:
+        check_resume(ctrl_state["state"], s.controller)
+        controller.load_state_dict(ctrl_state["state"])
+        samples, told = ctrl_state.get("samples", 0), ctrl_state.get("told", 0)
+    config = dataclasses.asdict(s)
+    config.update(space_name=space.name, budget_macs=budget.macs, budget_params=budget.params,
+                  target={"input": list(space.target.input), "classes": space.target.classes},
+                  proxy={"input": list(data.shape), "classes": data.num_classes},
+                  flop_convention="one multiply-add = one FLOP")
+    from .standalone import make_payload
+    payload = make_payload(data, train_idx, val_idx)
+    started_ray = False
+    if executor is None:
+        from .ray_backend import TuneExecutor, start_ray
+        started_ray, resources = start_ray(s, payload["x"].nbytes + payload["y"].nbytes)
+    else:
+        import os
+        resources = {"CPU": float(os.cpu_count() or 1)}
+    try:
+        check_gpus(s, resources if s.address else None)
+        if resume:
+            folder.repair()                          # every check has passed: mend a torn last record
+            records = folder.records()
+        else:
+            config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            folder.create(config)
+        from .progress import Progress
+        title = f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
+        progress = Progress(title, s.trials, console=console, live=live)
+        slots = max(1, int(resources.get("CPU", 1) // s.cpus_per_trial))
+        if s.gpus_per_trial:
+            slots = min(slots, max(1, int(resources.get("GPU", 0) // s.gpus_per_trial)))
+        deadline = time.time() + s.time_budget if s.time_budget else None
+        loop = SearchLoop(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
+                          records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)))
+        loop.replay(records[told:])                  # records the controller was not told before a crash
+        loop.save_controller()
+        interrupted = False
+        if loop.done() >= s.trials:
+            progress.note(f"{folder}: all {s.trials} trials are done; pass --trials N to run more")
+        else:
+            with progress:
+                progress.remaining = s.time_budget
+                interrupted = (executor or TuneExecutor(s, payload, slots)).run(loop)
+        if loop.fatal:
+            raise loop.fatal
+        loop.write(plots=True)
+        if interrupted:
+            raise KeyboardInterrupt
+        summary = finalize(folder, s, loop.records, data, budget, progress.console, loop.stop_reason,
+                           time.time() - t_start)
+    except KeyboardInterrupt:
+        if folder.exists:
+            from rich.console import Console
+            (console or Console(stderr=True)).print(
+                f"interrupted: finished trials are saved in {folder}; continue with "
+                f"`nasty search --resume {folder}`", soft_wrap=True, highlight=False, markup=False)
+        raise
+    finally:
+        if started_ray:
+            from .ray_backend import stop_ray
+            stop_ray()
+    return summary
+
+
+# ------------------------------------------------------------------ the end of a run
+def score_winner(folder: RunFolder, records, data) -> dict:
+    """best.json with the winner's test accuracy (only the winner ever sees the test set)."""
+    best = best_of(records)
+    info = folder.read_json("best.json", {}) or {}
+    if best is None or "test_acc" in info:
+        return info
+    w = folder.weights(best.trial)
+    if not w.is_file():
+        return info
+    try:
+        import torch
+
+        from .. import parse
+        from ..compile import compile_genotype
+        from ..train import evaluate_test_set
+        model = compile_genotype(parse(best.proxy_genotype), input=data.shape, classes=data.num_classes)
+        model.load_state_dict(torch.load(w, map_location="cpu", weights_only=True))
+        info["test_acc"] = evaluate_test_set(model, data)
+        folder.write_json("best.json", info)
+    except Exception as e:  # noqa: BLE001 - the search's results stand without it
+        info["test_acc_error"] = f"{type(e).__name__}: {e}"
+    return info
+
+
+def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
+    """The winner's test accuracy and the end-of-run summary (printed and returned)."""
+    info = score_winner(folder, records, data)
+    best = best_of(records)
+    n = counts(folder.records())
+    overheads = [r.timings.total_s - r.timings.train_s for r in records
+                 if r.status is Status.OK and r.timings and r.timings.train_s]
+    summary = {"run": str(folder),
+               "best": best and {"trial": best.trial, "val_acc": best.val_acc,
+                                 **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
+               "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
+               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
+    for line in summary_lines(folder, records, info.get("test_acc"), budget.describe() if budget else None,
+                              stop_reason, wall):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    return summary

@@ -6,8 +6,8 @@
   (d) Ray Tune overhead and 2-concurrent vs 1 speed-up            (bench_ray.py)
   (e) search throughput of the main job                            (bench_search.py)
 
-    .venv/bin/python benchmarks/run.py            # full sizes (tens of minutes on a 2-core CPU)
-    .venv/bin/python benchmarks/run.py --quick    # CI-sized: smaller nets, batches and repetitions
+    .venv/bin/python benchmarks/run_all.py            # full sizes (tens of minutes on a 2-core CPU)
+    .venv/bin/python benchmarks/run_all.py --quick    # CI-sized: smaller nets, batches and repetitions
     add --no-record to print only
 
 Each benchmark interleaves its repetitions, so the ratios come from one run, side by side.
@@ -79,7 +79,7 @@ def main(argv=None):
             lines.append(f"[{name}] {' '.join(args)}  ({time.perf_counter() - t:.0f} s)")
             lines += ["  " + l for l in out.getvalue().splitlines()]
     if not a.no_record:
-        record(f"benchmarks/run.py{' --quick' if a.quick else ''}: " + ", ".join(chosen), lines)
+        record(f"benchmarks/run_all.py{' --quick' if a.quick else ''}: " + ", ".join(chosen), lines)
     return 0
 
 

@@ -11,7 +11,7 @@ BENCH = Path(__file__).parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import bench_cost  # noqa: E402
-import run as bench_run  # noqa: E402
+import run_all as bench_run  # noqa: E402
 
 
 def test_bench_cost_on_a_zoo_net_and_space_samples(capsys):

@@ -15,8 +15,10 @@ refused run folder is left byte for byte as it was.
 3. A corrupted run folder on --resume: a real finished run with one of config.json,
    controller.json, trials.jsonl or best.json cut short, bit-flipped, replaced by random bytes
    or by JSON of the wrong shape, resumed up to the point where Ray would start: it proceeds,
-   or it is a one-line error and every byte of the folder is as it was. The one repair allowed
-   is the documented one: a torn final line of trials.jsonl (a crash mid-append) is cut off.
+   or it is a one-line error, and either way every byte of the folder is as it was (nothing is
+   repaired before every check has passed). The one repair a resume then makes is the
+   documented one, checked by calling it: a torn final line of trials.jsonl is cut, and a whole
+   final record without its newline gets it.
 
 NASTY_FUZZ_EXAMPLES raises the example counts for a nightly-style run (e.g. 10000).
 """
@@ -37,7 +39,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from nasty.budget import Budget, parse_quantity
+from nasty.search.budget import Budget, parse_quantity
 from nasty.errors import NastyError
 
 N = int(os.environ.get("NASTY_FUZZ_EXAMPLES", "0"))
@@ -370,7 +372,11 @@ def test_an_intact_run_folder_resumes_and_a_torn_last_line_is_cut(finished_run, 
     trials = folder / "trials.jsonl"
     with open(trials, "ab") as f:
         f.write(b'{"trial": 9, "status": "o')                 # a crash mid-append
-    assert _resume_up_to_ray(folder) is None and _snapshot(folder) == before
+    torn = _snapshot(folder)
+    # every check passes, and nothing is repaired until all of them have (Ray's start included)
+    assert _resume_up_to_ray(folder) is None and _snapshot(folder) == torn
+    from nasty.search.folder import RunFolder
+    assert RunFolder(folder).repair() == "cut" and _snapshot(folder) == before
 
 
 @examples(200)
@@ -386,12 +392,15 @@ def test_a_corrupted_run_folder_resumes_or_is_refused_untouched(finished_run, da
         (folder / name).write_bytes(corrupted)
         before = _snapshot(folder)
         refused = _resume_up_to_ray(folder)
-        after = _snapshot(folder)
+        # nothing is changed before every check has passed (the last is starting Ray)
+        assert _snapshot(folder) == before, f"{refused}: the run folder was changed"
         if refused is not None or name != "trials.jsonl":
-            assert after == before, f"{refused}: the run folder was changed"
             return
-        # proceeding may repair trials.jsonl, and only what a crash mid-append leaves: a torn final
+        # the one repair a resume then makes mends what a crash mid-append leaves: a torn final
         # line (no newline, not a record) is cut; a whole final record without its newline gets it
+        from nasty.search.folder import RunFolder
+        RunFolder(folder).repair()
+        after = _snapshot(folder)
         assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
         if after[name] != corrupted:
             assert corrupted and not corrupted.endswith(b"\n"), "only a final line without newline is mended"

@@ -33,6 +33,7 @@ from .folder import RunFolder, atomic_write
 from .record import Epoch, NetCost, Status, Timings, TrialRecord
 from .results import KEEP_WEIGHTS, best_of, ranked, write_results
 from .settings import Settings
+from .standalone import take_weights
 
 MAX_CONSECUTIVE_REJECTS = 2000     # a search stops proposing after this many over-budget samples in a row
 
@@ -357,6 +358,9 @@ class SerialExecutor(Executor):
 
             def report(result: dict):
                 nonlocal last
+                blob = take_weights(result)
+                if blob:
+                    loop.save_weights(key, blob)
                 last = result
                 loop.epoch(key, result)
 

@@ -8,7 +8,6 @@ errors, retries, and the weights a trial sends back). The trainable is
 """
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from ..errors import RunError
 from .loop import Executor, SearchLoop
 from .settings import Settings
+from .standalone import take_weights
 
 # A trial whose worker process or node dies is run again from scratch this many times before it
 # is recorded as failed. Errors inside the trial (a raise, NaN, CUDA OOM) are caught in the
@@ -172,13 +172,9 @@ def _callback_class():
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             # Tune lets callbacks edit the result in place: the weights are not kept in Tune's state
-            blob = result.pop("weights_b64", None)
+            blob = take_weights(result)
             if blob:
-                try:
-                    data = base64.b64decode(blob, validate=True)
-                except ValueError:
-                    return
-                self.loop.save_weights(trial.trial_id, data)
+                self.loop.save_weights(trial.trial_id, blob)
 
         def on_trial_recover(self, iteration, trials, trial, **info):
             self.loop.retry(trial.trial_id, error_reason(trial))

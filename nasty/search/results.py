@@ -181,8 +181,8 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
             d = (", ".join(f"{k}={v}" for k, v in short.items()) + ", " if short else "") + \
                 f"{len(best.decisions)} decisions in best.json"
         lines.append(f"  decisions: {d}")
-    lines.append(f"trials: {n['ok']} trained, {n['failed']} failed, {n['stopped'] + n['timeout']} stopped early, "
-                 f"{n['rejected']} over budget (never trained)"
+    lines.append(f"trials: {n[Status.OK]} trained, {n[Status.FAILED]} failed, "
+                 f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
     lines.append(f"files: {folder}/best.nasty (target genotype), best_proxy.nasty, best.json, leaderboard.txt, "

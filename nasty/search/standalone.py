@@ -82,6 +82,18 @@ def evaluate(config: dict, data: dict, report) -> None:
                 "started": started, **where})
 
 
+def take_weights(result: dict) -> bytes | None:
+    """Pop the final weights a trial's last result carries (see `evaluate`); None if it has none."""
+    import base64
+    blob = result.pop("weights_b64", None)
+    if not blob:
+        return None
+    try:
+        return base64.b64decode(blob, validate=True)
+    except ValueError:
+        return None
+
+
 def _weights_blob(model) -> str:
     """A state dict as text for a Tune result (torch.save format; read back with weights_only=True)."""
     import base64
@@ -96,6 +108,8 @@ def _placement() -> dict:
     """Where this trial runs: its Ray node and the GPU ids Ray assigned to it (recorded per trial)."""
     try:
         import ray
+        if not ray.is_initialized():           # not in a Ray worker: asking would start or join a Ray
+            return {}
         return {"node": ray.get_runtime_context().get_node_id(), "gpu_ids": [str(i) for i in ray.get_gpu_ids()]}
     except Exception:  # noqa: BLE001 - outside Ray (a direct call): nothing to say
         return {}

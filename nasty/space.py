@@ -20,10 +20,13 @@ many classes. The same decisions build both.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import random
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -47,17 +50,31 @@ class Decision:
     step: int = 1
     log: bool = False
 
+    def size(self) -> int | None:
+        """How many values a finite decision has (None: a float)."""
+        if self.kind == "choice":
+            return len(self.choices)
+        if self.kind == "int":
+            return (int(self.high) - int(self.low)) // self.step + 1
+        return None
+
     def options(self) -> tuple:
-        """Every value of a finite decision, in order (ints are enumerated)."""
+        """Every value of a finite decision, in order (ints are enumerated, up to MAX_OPTIONS)."""
         if self.kind == "choice":
             return self.choices
         if self.kind == "int":
+            if self.size() > MAX_OPTIONS:
+                raise SpaceError(f"decision {self.name!r} has {self.size():,} integer values, too many to list "
+                                 f"(at most {MAX_OPTIONS:,}); sample it, or give it a step")
             return tuple(range(int(self.low), int(self.high) + 1, self.step))
         raise SpaceError(f"decision {self.name!r} is continuous and has no finite options")
 
     def index(self, v) -> int:
         """Position of value `v` among the options of a finite decision. An option of the same
         type wins (True is not 1), and a JSON list stands for a tuple option (a stored decision)."""
+        if self.kind == "int" and not isinstance(v, bool) and isinstance(v, (int, float)) and v == int(v) \
+                and self.contains(int(v)):
+            return (int(v) - int(self.low)) // self.step          # no need to list a long range
         opts = self.options()
         for same_type in (True, False):
             for i, o in enumerate(opts):
@@ -72,6 +89,9 @@ class Decision:
         if self.kind == "int":
             return isinstance(v, int) and self.low <= v <= self.high and (v - self.low) % self.step == 0
         return isinstance(v, (int, float)) and self.low <= v <= self.high
+
+
+MAX_OPTIONS = 1_000_000          # a finite decision with more values is sampled, never listed
 
 
 class Trial:
@@ -153,6 +173,37 @@ class FixedTrial(Trial):
 
 
 # ------------------------------------------------------------------ spaces
+SPACE_SECONDS = 30.0             # a space function that takes longer to build one network is stopped
+
+
+def _last_asked(trial) -> str:
+    asked = getattr(trial, "asked", [])
+    return (f" (after deciding {asked[-1].name!r}, decision {len(asked)})" if asked else
+            " (before asking any decision)")
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, what):
+    """Stop the block with a SpaceError after `seconds` (SIGALRM; in the main thread only, where
+    the search loop samples; elsewhere the block runs unlimited)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise SpaceError(what())
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    old_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if old_timer[0]:                       # an outer limit keeps running (nested builds)
+            signal.setitimer(signal.ITIMER_REAL, old_timer[0])
+
+
 @dataclass(frozen=True)
 class NetSpec:
     """Which network a space function is asked to build."""
@@ -182,9 +233,19 @@ class Space:
         spec = self.proxy if proxy else self.target
         if input is not None or classes is not None:
             spec = NetSpec(proxy, tuple(input or spec.input), classes or spec.classes)
-        g = self.fn(trial, spec)
+        which = "proxy" if proxy else "target"
+        with _time_limit(SPACE_SECONDS, lambda: f"space {self.name!r} took more than {SPACE_SECONDS:g} s to build "
+                                                f"its {which} network" + _last_asked(trial)):
+            g = self.fn(trial, spec)
         if not isinstance(g, Genotype):
             raise SpaceError(f"space {self.name!r} returned {type(g).__name__}, not a Genotype")
+        # the proxy is trained on the data as it is; the target may vary its resolution (compound scaling)
+        same = tuple(g.input) == tuple(spec.input) if proxy else tuple(g.input)[:1] == tuple(spec.input)[:1]
+        if not same or g.classes != spec.classes:
+            raise SpaceError(f"space {self.name!r} ignores `net`: asked for its {which} network at "
+                             f"{'x'.join(map(str, spec.input))} with {spec.classes} classes, it built "
+                             f"{'x'.join(map(str, g.input))} with {g.classes}; write the genotype's header from "
+                             "net.input and net.classes")
         return g
 
     def sample(self, trial: Trial):

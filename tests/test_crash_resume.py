@@ -5,59 +5,16 @@ folder on --resume is a one-line error that leaves every byte of it as it was.""
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from procs import kill_session as _kill_session
+
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 TRIALS = 6
-
-
-def _session_pids(sid: int) -> list[int]:
-    """Processes in session `sid` (the search and every Ray process it started)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                fields = stat[stat.rindex(")") + 2:].split()
-                if int(fields[3]) == sid:          # field 6 of /proc/PID/stat: the session id
-                    out.append(int(d.name))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
-
-
-def _kill_session(sid: int):
-    for pid in _session_pids(sid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-@pytest.fixture
-def sessions():
-    """Start processes in their own session; everything left of them is killed afterwards."""
-    started = []
-
-    def popen(argv, **kw):
-        p = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, **kw)
-        started.append(p)
-        return p
-
-    yield popen
-    for p in started:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _kill_session(p.pid)        # Ray daemons that changed their process group stay in the session
-        p.wait(timeout=30)
 
 
 def _nasty(*args):

@@ -51,6 +51,22 @@ def resolve_target(target: str, trial: int | None = None):
     return resolve(target), target, None
 
 
+def _check_destination(path: str):
+    """A one-line error now, not after training, when the weights could not be saved at `path`."""
+    import os
+    from pathlib import Path
+
+    from ..errors import NastyError
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise NastyError(f"--save {path} is a folder; give a file name such as {p / 'weights.pt'}")
+    if not parent.is_dir():
+        raise NastyError(f"--save {path}: folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise NastyError(f"--save {path}: cannot write there (permission denied)")
+
+
 def run(args) -> int:
     import time
 
@@ -61,6 +77,13 @@ def run(args) -> int:
     from ..display import human
     from ..train import TrainConfig, evaluate_test_set, train
 
+    for flag, v, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1), ("--subset", args.subset, 1)):
+        if v is not None and v < low:
+            raise NastyError(f"{flag} must be at least {low}, got {v}")
+    if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
+        raise NastyError(f"--lr must be a positive number, got {args.lr}")
+    if args.save:
+        _check_destination(args.save)          # before training: a bad path must not cost the weights
     g, label, cfg = resolve_target(args.target, args.trial)
     dataset = args.dataset or (cfg or {}).get("dataset") or "fashion-mnist"
     data_dir = args.data_dir or ((cfg or {}).get("data_dir") if not args.dataset else None)
@@ -73,8 +96,8 @@ def run(args) -> int:
     epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
     print(f"training {label} ({g.name}) on {dataset} {'x'.join(map(str, data.shape))}: "
           f"{human(c.params)} params, {human(c.macs)}MACs per image; {epochs}", flush=True)
-    batch_size = args.batch_size or (cfg or {}).get("batch_size") or 128
-    lr = args.lr or (cfg or {}).get("lr") or 0.1
+    batch_size = args.batch_size if args.batch_size is not None else (cfg or {}).get("batch_size") or 128
+    lr = args.lr if args.lr is not None else (cfg or {}).get("lr") or 0.1
     tc = TrainConfig(epochs=args.epochs, batch_size=batch_size, lr=lr, subset=args.subset,
                      seed=args.seed, device=args.device)
     start = time.time()

@@ -42,7 +42,7 @@ class MutantTrial(Trial):
             return sample_uniform(d, self.rng)          # a decision the parent did not have
         if d.name != self.target:
             return old
-        if d.kind == "float":
+        if d.kind == "float" or (d.kind == "int" and d.size() > 64):     # draw, never list a long range
             for _ in range(100):
                 v = sample_uniform(d, self.rng)
                 if v != old:

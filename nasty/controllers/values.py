@@ -45,8 +45,7 @@ def decode_value(d: Decision, enc):
 
 def mutable_names(trial: Trial) -> list[str]:
     """Names of the decisions of `trial` that have another value to mutate to."""
-    return [d.name for d in trial.asked
-            if d.kind == "float" or len(d.options()) > 1]
+    return [d.name for d in trial.asked if d.kind == "float" or d.size() > 1]
 
 
 class ReplayTrial(Trial):

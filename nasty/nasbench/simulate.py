@@ -103,7 +103,7 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
                   trials: int = 100, seeds: int = 20, out_dir=None, at=(25, 50, 100), workers: int = 1,
                   dedupe: bool = False, log=print) -> dict:
     """Simulate each controller `seeds` times; write results.json, results.md and regret.png."""
-    from ..controllers import REGISTRY
+    from ..controllers import REGISTRY, check_option_types
     table = load_table(table_path)
     for spec in controllers:
         name, opts = parse_spec(spec)
@@ -115,6 +115,7 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
         if bad:
             raise NastyError(f"controller {name!r} has no option {', '.join(map(repr, bad))}; "
                              f"its options: {', '.join(known) or 'none'}")
+        check_option_types(name, opts)
         if name == "compound":
             raise NastyError("controller 'compound' scales a baseline network and cannot search the bench "
                              "cell space; leave it out of --controllers")

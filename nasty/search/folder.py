@@ -12,10 +12,13 @@ byte as it was. The one repair is that of a crash mid-append, and it is made onl
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -24,6 +27,15 @@ from ..errors import RunError
 from .record import RecordError, TrialRecord, jsonable
 
 TRIALS = "trials.jsonl"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
+def check_name(name: str) -> str:
+    """A run folder's name: a plain file name (no path, no newline), so it stays under --runs-dir."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+        raise RunError(f"run name {name!r} is not a plain name: use letters, digits and . _ + - "
+                       "(starting with a letter or digit, at most 128 characters)")
+    return name
 
 
 def atomic_write(path: Path, data: str | bytes | Callable[[str], None]):
@@ -73,6 +85,23 @@ def _has_type(v, annotation: str) -> bool:
     if isinstance(v, float) and not math.isfinite(v):
         return False
     return any(isinstance(v, _JSON_TYPES[a]) for a in names)
+
+
+def _lock_holder(st) -> int | None:
+    """The PID holding a flock on the file with stat `st` (from /proc/locks; None if unknown)."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        f = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF"
+        if len(f) >= 6 and f[1] == "FLOCK" and f[5].rsplit(":", 1)[-1] == str(st.st_ino):
+            try:
+                return int(f[4])
+            except ValueError:
+                return None
+    return None
 
 
 def _short(v) -> str:
@@ -178,6 +207,34 @@ class RunFolder:
         return fix
 
     # ------------------------------------------------------------ other files
+    # ------------------------------------------------------------ one writer at a time
+    @contextlib.contextmanager
+    def lock(self, what: str = "search"):
+        """Hold the run folder for this process: an exclusive flock on the folder itself (no file
+        is created, so a refused command leaves every byte as it was), released when the process
+        ends however it ends, so a killed run never leaves a stale lock. A second process gets a
+        RunError naming the holder's PID."""
+        if not self.path.is_dir():
+            raise RunError(f"no run folder {self.path}")
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise RunError(f"cannot open run folder {self.path}: {e.strerror or e}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = _lock_holder(os.fstat(fd))
+                raise RunError(f"run folder {self.path} is in use by another nasty process"
+                               + (f" (PID {pid})" if pid else "")
+                               + f"; wait for it to end, or stop it, before this {what}") from None
+            yield
+        finally:
+            os.close(fd)                       # releases the lock
+
+    def writable(self) -> bool:
+        return os.access(self.path, os.W_OK)
+
     def write_json(self, name: str, obj):
         atomic_write(self.path / name, json.dumps(jsonable(obj), indent=1) + "\n")
 

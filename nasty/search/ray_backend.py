@@ -37,13 +37,41 @@ def quiet_ray():
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def local_only():
+    """Make a Ray started by this process listen on loopback only (GCS, raylet, workers, agents).
+    Ray binds its servers to its node IP; with this setting, read when Ray is imported, the node
+    IP of a local instance is 127.0.0.1. Must run before `import ray` anywhere in the process."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def check_reachable(address: str, seconds: float = 5.0):
+    """A one-line error, within `seconds`, when nothing answers at --address HOST:PORT (Ray itself
+    would retry for minutes)."""
+    import socket
+    host, sep, port = address.rpartition(":")
+    if address.startswith(("ray://", "auto")) or not sep:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds):
+            pass
+    except (OSError, ValueError) as e:
+        raise RunError(f"cannot reach a Ray cluster at {address}: {getattr(e, 'strerror', None) or e}; start it with "
+                       "`ray start --head` there, or check the address with `ray status` on the head node") from None
+
+
 def start_ray(s: Settings, payload_bytes: int):
-    """Join --address, or start a local Ray with the dashboard off. Returns (started_here, resources)."""
+    """Join --address, or start a local Ray (loopback only, dashboard off). Returns (started_here, resources)."""
     quiet_ray()
+    if s.address:
+        check_reachable(s.address)
+    else:
+        local_only()
     import ray
     if ray.is_initialized():
         return False, ray.cluster_resources()
     kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    import signal
+    on_term = signal.getsignal(signal.SIGTERM)      # ray.init installs a C handler that dumps a stack
     try:
         if s.address:
             ray.init(address=s.address, **kw)
@@ -55,6 +83,8 @@ def start_ray(s: Settings, payload_bytes: int):
         hint = ("; check the address with `ray status` on the head node (a cluster started with token "
                 "authentication also needs RAY_AUTH_MODE=token here)") if s.address else ""
         raise RunError(f"cannot {where}: {type(e).__name__}: {' '.join(str(e).split())[:200]}{hint}") from None
+    if callable(on_term):
+        signal.signal(signal.SIGTERM, on_term)         # ours again: SIGTERM ends the search as Ctrl-C does
     return True, ray.cluster_resources()
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..display import human, text_table
+from ..errors import RunError
 from .folder import RunFolder, atomic_write
 from .record import Status, TrialRecord
 
@@ -197,7 +198,19 @@ def report(run_dir, console=None, top: int = 20) -> str:
     folder = RunFolder(run_dir)
     cfg = folder.config()
     records = folder.records()
-    write_results(folder, records, cfg.get("budget_macs"), plots=True)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise RunError(f"--top must be a whole number of at least 1, got {top!r}")
+    note = ""
+    if not folder.writable():
+        note = "\n(the run folder is read-only: its leaderboard and plots were not rewritten)"
+    else:
+        try:
+            with folder.lock("report"):
+                write_results(folder, records, cfg.get("budget_macs"), plots=True)
+        except RunError as e:
+            if "in use" not in str(e):
+                raise
+            note = f"\n(not rewriting the run's files: {e})"
     text = leaderboard_text(records, top=top)
     head = (f"run {folder.path}: space {cfg.get('space_name', cfg.get('space'))}, budget "
             f"{cfg.get('budget') or '-'}{' / ' + str(cfg['params']) + ' params' if cfg.get('params') else ''}, "
@@ -209,7 +222,8 @@ def report(run_dir, console=None, top: int = 20) -> str:
                 + (f", test acc {b['test_acc']:.4f}" if b.get("test_acc") is not None else "")
                 + f", target {human(b['target']['macs'])}MACs {human(b['target']['params'])} params"
                 + f" -> {folder.path / 'best.nasty'}")
-    out = head + "\n\n" + text + tail + f"\nplots: {folder.path / 'plots'}/accuracy_vs_macs.png, best_so_far.png"
+    out = (head + "\n\n" + text + tail + f"\nplots: {folder.path / 'plots'}/accuracy_vs_macs.png, best_so_far.png"
+           + note)
     if console is not None:
         console.print(out, soft_wrap=True, highlight=False, markup=False)
     return out

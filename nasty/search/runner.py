@@ -12,14 +12,17 @@ settings, the space, the budget, the data and the cluster have been checked.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import re
 import statistics
 import time
 from pathlib import Path
 
 from ..errors import RunError
 from .budget import Budget, preflight
-from .folder import RunFolder
+from .folder import RunFolder, check_name
 from .loop import Executor, SearchLoop
 from .record import Status
 from .results import best_of, counts, summary_lines
@@ -56,6 +59,17 @@ def check_gpus(s: Settings, resources=None):
         where = "the Ray cluster" if resources is not None and s.address else "this machine"
         raise RunError(f"--gpus-per-trial {s.gpus_per_trial:g} asks for GPUs but {where} has none; "
                        "drop the flag (trials then run on CPUs) or join a cluster with GPUs via --address")
+
+
+def check_resources(s: Settings, resources: dict):
+    """A trial must fit on the cluster as it is: asking more than it has would wait forever."""
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    if s.cpus_per_trial > cpus:
+        raise RunError(f"--cpus-per-trial {s.cpus_per_trial:g} is more than {'the cluster' if s.address else 'this machine'} "
+                       f"has ({cpus:g} CPUs{f', {gpus:g} GPUs' if gpus else ''}); ask for at most {cpus:g}")
+    if s.gpus_per_trial and s.gpus_per_trial > gpus:
+        raise RunError(f"--gpus-per-trial {s.gpus_per_trial:g} is more than {'the cluster' if s.address else 'this machine'} "
+                       f"has ({gpus:g} GPUs); ask for at most {gpus:g}")
 
 
 def open_space(s: Settings):
@@ -105,10 +119,15 @@ def _fresh_or_resume(s: Settings, resume: str | None):
     if not s.space and not (s.controller == "compound" and s.baseline):
         raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
                        "or --resume runs/NAME")
+    if s.name is not None:
+        check_name(s.name)
+    if Path(s.runs_dir).exists() and not Path(s.runs_dir).is_dir():
+        raise RunError(f"--runs-dir {s.runs_dir} is a file, not a folder; give a folder for the run folders")
     if s.space and str(s.space).endswith(".py"):          # a user's file: found again on resume from anywhere
         s = dataclasses.replace(s, space=str(Path(s.space).resolve()))
     stem = Path(s.space).stem if s.space else f"compound-{Path(s.baseline).stem}"
-    name = s.name or f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    auto = re.sub(r"[^A-Za-z0-9._+-]+", "-", f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}").lstrip("._+-")
+    name = s.name or check_name(auto.replace("..", ".")[:128] or "run")
     folder = RunFolder(Path(s.runs_dir) / name)
     if folder.path.exists():
         raise RunError(f"run folder {folder.path} already exists; continue it with "
@@ -121,10 +140,21 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
     """Run (or resume) a search; returns the summary (also in runs/<name>/best.json).
 
     `executor` runs the trials (default: Ray Tune, `ray_backend.TuneExecutor`). A Ctrl-C
-    stops the trials, keeps every finished record and re-raises KeyboardInterrupt."""
+    stops the trials, keeps every finished record and re-raises KeyboardInterrupt. The run
+    folder is locked for the whole search: a second process on it is refused."""
+    with contextlib.ExitStack() as hold:
+        s.check()
+        if resume:
+            hold.enter_context(RunFolder(resume).lock())     # before anything is read: one writer
+        return _search(s, resume, console, live, executor, hold)
+
+
+def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitStack) -> dict:
     t_start = time.time()
-    s.check()
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
+    if resume and not folder.writable():
+        raise RunError(f"run folder {folder} is read-only; a resume appends to it: make it writable, "
+                       "or copy it and resume the copy")
     space, budget = open_space(s)
     from ..controllers import REGISTRY, check_resume, make_controller
     if s.controller not in REGISTRY:
@@ -156,16 +186,17 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
         from .ray_backend import TuneExecutor, start_ray
         started_ray, resources = start_ray(s, payload["x"].nbytes + payload["y"].nbytes)
     else:
-        import os
         resources = {"CPU": float(os.cpu_count() or 1)}
     try:
         check_gpus(s, resources if s.address else None)
+        check_resources(s, resources)
         if resume:
             folder.repair()                          # every check has passed: mend a torn last record
             records = folder.records()
         else:
             config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
             folder.create(config)
+            hold.enter_context(folder.lock())
         from .progress import Progress
         title = f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
         progress = Progress(title, s.trials, console=console, live=live)

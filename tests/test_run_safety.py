@@ -166,7 +166,10 @@ def test_a_local_search_listens_on_loopback_only(sessions, tmp_path):
     out = p.stdout.read()
     assert p.returncode == 0, out
     assert len(seen) >= 3, seen                                # GCS, raylet, workers... were seen listening
-    assert all(ipaddress.ip_address(a).is_loopback or a.startswith("::ffff:127.") for a, _ in seen), seen
+    def loopback(a):
+        ip = ipaddress.ip_address(a)
+        return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback     # ::ffff:127.0.0.1 is 127.0.0.1
+    assert all(loopback(a) for a, _ in seen), seen
 
 
 def test_a_builtin_space_is_a_name_and_a_file_is_a_py_path(capsys, tmp_path):

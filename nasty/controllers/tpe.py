@@ -32,39 +32,16 @@ the first time, the parameter is named `name@<hash of its options>`.
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
 from ..errors import NastyError, RunError
-from ..space import Decision, Trial
+from ..space import Trial
 from ..search.record import Status
+from ..search.study import ParamNames, storage_url
 from .base import Controller, Result, check_objective
-from .values import budget_macs, is_primitive
+from .values import budget_macs
 
-
-
-def _storage_url(storage) -> str | None:
-    if storage is None:
-        return None
-    s = str(storage)
-    if "://" in s:
-        return s
-    p = Path(s)
-    if p.parent and not p.parent.exists():
-        raise NastyError(f"tpe: folder {str(p.parent)!r} for the study database does not exist")
-    return f"sqlite:///{p.resolve()}"
-
-
-def _distribution(d: Decision):
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-    if d.kind == "choice":
-        if all(is_primitive(c) for c in d.choices) and len(set(map(repr, d.choices))) == len(d.choices):
-            return CategoricalDistribution(list(d.choices)), False
-        return CategoricalDistribution(list(range(len(d.choices)))), True
-    if d.kind == "int":
-        return IntDistribution(int(d.low), int(d.high), step=int(d.step)), False
-    return FloatDistribution(float(d.low), float(d.high), log=bool(d.log)), False
 
 
 class OptunaTrial(Trial):
@@ -75,7 +52,7 @@ class OptunaTrial(Trial):
         self.controller, self.optuna_trial = controller, optuna_trial
 
     def decide(self, d):
-        name, dist, by_index = self.controller._param(d)
+        name, dist, by_index = self.controller.names.param(d)
         ot = self.optuna_trial
         if d.kind == "choice":
             v = ot.suggest_categorical(name, dist.choices)
@@ -90,12 +67,6 @@ class OptunaTrial(Trial):
         if d.kind == "choice":       # Optuna may hand back an equal value of another type (1.0 for 1)
             return d.choices[d.index(v)]
         return float(v)
-
-
-def _to_param(d: Decision, v, by_index: bool):
-    if by_index:
-        return d.choices.index(v)
-    return v
 
 
 class TPEController(Controller):
@@ -120,7 +91,7 @@ class TPEController(Controller):
         self.storage, self.study_name = storage, str(study_name)
         self.n_startup_trials, self.multivariate = int(n_startup_trials), bool(multivariate)
         self.population_size = int(population_size)
-        self.dists: dict[str, str] = {}          # plain name -> JSON of its first distribution
+        self.names = ParamNames()                # Optuna parameter names of the decisions
         self.memory_trials: list[dict] = []      # finished trials, kept only for in-memory studies
         self.sampler = self._make_sampler()
         self.study = self._open_study()
@@ -138,7 +109,7 @@ class TPEController(Controller):
 
     def _open_study(self):
         directions = ["maximize", "minimize"] if self.pareto else ["maximize"]
-        url = _storage_url(self.storage)
+        url = storage_url(self.storage)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -152,14 +123,6 @@ class TPEController(Controller):
                            f"{len(study.directions)} objective(s); this search wants {len(directions)} "
                            f"(objective {'pareto' if self.pareto else 'accuracy'})")
         return study
-
-    def _param(self, d: Decision):
-        from optuna.distributions import distribution_to_json
-        dist, by_index = _distribution(d)
-        js = distribution_to_json(dist)
-        first = self.dists.setdefault(d.name, js)
-        name = d.name if first == js else f"{d.name}@{hashlib.sha1(js.encode()).hexdigest()[:8]}"
-        return name, dist, by_index
 
     # ------------------------------------------------------------ protocol
     def ask(self) -> Trial:
@@ -194,9 +157,12 @@ class TPEController(Controller):
         optuna = self.optuna
         values = self._values(trial, result)
         constraint = self._constraint(trial, result)
+        attrs = result.metrics.get("attrs") or {}          # the run's record: trial number, status, costs
         if isinstance(trial, OptunaTrial) and trial.controller is self:
             ot = trial.optuna_trial
             ot.set_user_attr("constraint", constraint)
+            for k, v in attrs.items():
+                ot.set_user_attr(k, v)
             if values is None:
                 self.study.tell(ot, state=optuna.trial.TrialState.FAIL)
             else:
@@ -208,17 +174,13 @@ class TPEController(Controller):
                 system_attrs = dict(self.study.get_trials(deepcopy=False)[ot.number].system_attrs)
         else:
             # a trial this controller did not issue (e.g. replayed after a resume): add it as finished
-            params, dists_obj = {}, {}
-            for d in trial.asked:
-                name, dist, by_index = self._param(d)
-                params[name] = _to_param(d, trial.values[d.name], by_index)
-                dists_obj[name] = dist
+            params, dists_obj = self.names.params(trial.asked, trial.values)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ft = optuna.trial.create_trial(
                     params=params, distributions=dists_obj, values=values,
                     state=optuna.trial.TrialState.COMPLETE if values is not None else optuna.trial.TrialState.FAIL,
-                    user_attrs={"constraint": constraint})
+                    user_attrs={"constraint": constraint, **attrs})
                 self.study.add_trial(ft)
             dists = {k: optuna.distributions.distribution_to_json(v) for k, v in dists_obj.items()}
             system_attrs, number = {}, len(self.study.get_trials(deepcopy=False)) - 1
@@ -252,7 +214,7 @@ class TPEController(Controller):
             rngs[path] = [name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)]
         return {**super().state_dict(), "study_name": self.study_name,
                 "storage": None if self.storage is None else str(self.storage),
-                "objective": "pareto" if self.pareto else "accuracy", "dists": dict(self.dists),
+                "objective": "pareto" if self.pareto else "accuracy", "dists": dict(self.names.first),
                 "sampler_rngs": rngs, "trials": list(self.memory_trials) if self.storage is None else None,
                 "study_system_attrs": (dict(self.study._storage.get_study_system_attrs(self.study._study_id))
                                        if self.storage is None else None)}
@@ -264,12 +226,14 @@ class TPEController(Controller):
             raise RunError(f"{self.name}: the saved search used objective {state.get('objective')!r}; "
                            "resume it with the same --objective")
         super().load_state_dict(state)
-        self.dists = dict(state.get("dists", {}))
+        self.names = ParamNames(state.get("dists", {}))
         if state.get("storage") is not None:
-            url = _storage_url(state["storage"])
+            # the study where the run folder is now (the folder may have moved since it was saved)
+            storage = self.storage if self.storage is not None else state["storage"]
+            url = storage_url(storage)
             if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-                raise RunError(f"{self.name}: the study database {state['storage']} is missing; cannot resume")
-            self.storage, self.study_name = state["storage"], state["study_name"]
+                raise RunError(f"{self.name}: the study database {storage} is missing; cannot resume")
+            self.storage, self.study_name = storage, state["study_name"]
             self.sampler = self._make_sampler()
             self.study = self._open_study()
             # trials asked but never told died with the previous process

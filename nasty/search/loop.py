@@ -78,8 +78,11 @@ class SearchLoop:
     """Propose (with the budget check), record, tell: the controller's side of a search."""
 
     def __init__(self, s: Settings, folder: RunFolder, space, controller, budget, data_shape, classes,
-                 progress=None, records=None, samples=0, told=0, deadline=None, slots=1, images=(0, 0)):
+                 progress=None, records=None, samples=0, told=0, deadline=None, slots=1, images=(0, 0),
+                 study=None):
         self.s, self.folder, self.space, self.controller, self.budget = s, folder, space, controller, budget
+        self.study = study                          # a StudyLog: the run as an Optuna study (study.py)
+        self.lines = len(records or [])             # records in trials.jsonl, rejected ones included
         self.data_shape, self.classes = tuple(data_shape), classes
         self.progress = progress
         self.records: list[TrialRecord] = [r for r in (records or []) if r.status.counted]
@@ -115,6 +118,14 @@ class SearchLoop:
             return None
         return statistics.median(self.sec_per_unit) * proxy_macs * self.images_per_trial + 2.0
 
+    def _out_of_time(self) -> bool:
+        """Would a typical trial (the median proxy size so far) end after the time budget?"""
+        if self.deadline is None:
+            return False
+        sizes = [r.proxy.macs for r in self.records if r.status.scored and r.proxy]
+        est = self._estimate(statistics.median(sizes)) if sizes else None
+        return time.time() + (est or 0.0) > self.deadline
+
     # ------------------------------------------------------------ proposing
     def propose(self) -> Proposal | None:
         """The next within-budget sample to train, or None when the search should stop proposing.
@@ -135,6 +146,10 @@ class SearchLoop:
             if self.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS:
                 self.stop_reason = (f"{MAX_CONSECUTIVE_REJECTS} samples in a row were over budget; "
                                     "raise the budget or use --fit")
+                return None
+            if self._out_of_time():
+                # decided before asking, so that no proposal is asked and then dropped untold
+                self.stop_reason = "the time budget is spent"
                 return None
             t = self.controller.ask()
             self.samples += 1
@@ -168,10 +183,6 @@ class SearchLoop:
             except (Exception, SystemExit) as e:  # noqa: BLE001
                 self._failed_sample(t, values, e)
                 continue
-            est = self._estimate(pc.macs)
-            if self.deadline is not None and est is not None and time.time() + est > self.deadline:
-                self.stop_reason = "the time budget is spent"
-                return None
             n = self.next_trial
             self.next_trial += 1
             rec = TrialRecord(
@@ -287,19 +298,25 @@ class SearchLoop:
 
     # ------------------------------------------------------------ recording
     def _finish(self, rec: TrialRecord, ctrl_trial, res):
-        """Record (on disk first), then tell the controller and save its state."""
+        """Record (on disk first), then tell the controller, save its state, update the study."""
+        from .study import record_attrs
+        line = self.lines
         try:
             self.folder.append(rec)
         except RunError as e:
             self.fatal = e                  # the executor stops; the search ends with this error
             raise
+        self.lines += 1
         if rec.status.counted:
             self.records.append(rec)
+        res.metrics["attrs"] = record_attrs(rec, line)      # an Optuna-based controller files them
         try:
             self.controller.tell(ctrl_trial, res)
         finally:
             self.told += 1
             self.save_controller()
+        if self.study is not None:
+            self.study.record(rec, line, getattr(ctrl_trial, "asked", None))
         if self.progress:
             self.progress.finished(rec, best_of(self.records))
             self.progress.remaining = self.remaining_estimate()
@@ -318,12 +335,13 @@ class SearchLoop:
         write_results(self.folder, self.records, self.budget.macs, plots=plots)
 
     # ------------------------------------------------------------ resume
-    def replay(self, records: list[TrialRecord]):
+    def replay(self, records: list[TrialRecord], first_line: int):
         """Tell the controller the records it was not told before a crash (best effort: a record
         the space can no longer rebuild is skipped; the record itself is safe on disk)."""
         from ..controllers import Result
         from ..controllers.values import ReplayTrial
-        for rec in records:
+        from .study import record_attrs
+        for line, rec in enumerate(records, first_line):
             try:
                 t = ReplayTrial(rec.decisions)
                 self.space.sample(t)
@@ -334,6 +352,7 @@ class SearchLoop:
                     res = Result(None, Status.FAILED, {})
                 else:
                     res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc})
+                res.metrics["attrs"] = record_attrs(rec, line)
                 self.controller.tell(t, res)
             except Exception:  # noqa: BLE001
                 pass

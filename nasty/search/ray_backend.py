@@ -9,8 +9,6 @@ errors, retries, and the weights a trial sends back). The trainable is
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -101,11 +99,27 @@ def trainable(config, data=None):
     evaluate(config, data, tune.report)
 
 
-class TuneExecutor(Executor):
-    """Runs the loop's trials as Ray Tune trials, `slots` at a time."""
+TUNE_DIR = "tune"        # Ray Tune's results of a run: runs/<name>/tune/ (ExperimentAnalysis, TensorBoard)
 
-    def __init__(self, s: Settings, payload: dict, slots: int):
-        self.s, self.payload, self.slots = s, payload, slots
+
+def tune_loggers() -> list:
+    """Tune's JSON and CSV result loggers, and TensorBoard's when tensorboardX is installed."""
+    import importlib.util
+
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    out = [JsonLoggerCallback(), CSVLoggerCallback()]
+    if importlib.util.find_spec("tensorboardX") is not None:
+        from ray.tune.logger import TBXLoggerCallback
+        out.append(TBXLoggerCallback())
+    return out
+
+
+class TuneExecutor(Executor):
+    """Runs the loop's trials as Ray Tune trials, `slots` at a time; Tune's own results (per-trial
+    curves, as Tune's tools read them) stay in the run folder's tune/."""
+
+    def __init__(self, s: Settings, payload: dict, slots: int, run_dir: Path):
+        self.s, self.payload, self.slots, self.run_dir = s, payload, slots, Path(run_dir)
 
     def run(self, loop: SearchLoop) -> bool:
         from ray import tune
@@ -117,27 +131,30 @@ class TuneExecutor(Executor):
         if s.gpus_per_trial:
             resources["gpu"] = s.gpus_per_trial
         fn = tune.with_resources(tune.with_parameters(trainable, data=self.payload), resources)
-        storage = tempfile.mkdtemp(prefix="nasty-ray-")
         tuner = tune.Tuner(
             fn,
             tune_config=tune.TuneConfig(search_alg=_searcher_class()(loop), scheduler=scheduler, metric="val_acc",
                                         mode="max", num_samples=-1, reuse_actors=True,
                                         max_concurrent_trials=self.slots,
-                                        time_budget_s=(s.time_budget + 60.0) if s.time_budget else None),
-            run_config=tune.RunConfig(name="tune", storage_path=storage, verbose=0,
-                                      callbacks=[_callback_class()(loop)],
+                                        time_budget_s=(s.time_budget + 60.0) if s.time_budget else None,
+                                        trial_dirname_creator=_trial_dirname),
+            # our callback comes first: it takes the weights out of each result before the loggers see it
+            run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(self.run_dir.resolve()), verbose=0,
+                                      callbacks=[_callback_class()(loop), *tune_loggers()],
                                       stop=_stopper_class()(loop),
                                       failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)),
         )
-        try:
-            tuner.fit()        # Ctrl-C: Tune's handler stops the trials and returns (a second one aborts)
-        finally:
-            shutil.rmtree(storage, ignore_errors=True)
+        tuner.fit()        # Ctrl-C: Tune's handler stops the trials and returns (a second one aborts)
         stopped_early = bool(loop.running) or not (loop.exhausted or loop.stop_reason or loop.fatal)
         # trials cut before they finished (Ctrl-C, the hard time limit) are not recorded: a resume runs new ones
         for key in list(loop.running):
             loop.abandon(key)
         return stopped_early and not loop.fatal and (loop.deadline is None or time.time() < loop.deadline + 30)
+
+
+def _trial_dirname(trial) -> str:
+    """tune/trial_0007_<ray id>: named by the trial number of trials.jsonl (unique across resumes)."""
+    return f"trial_{int(trial.config.get('trial', 0)):04d}_{trial.trial_id}"
 
 
 def _guarded(loop: SearchLoop, call, *args):

@@ -192,6 +192,25 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
     return lines
 
 
+def sync_study(folder: RunFolder, cfg: dict, records) -> str:
+    """Bring runs/<name>/study.db up to date with trials.jsonl (the run's Optuna view); a note
+    when it cannot be (the view is optional, the records are the truth)."""
+    from ..space import load_space
+    from .budget import Budget
+    from .study import STUDY_FILE, StudyLog
+    try:
+        space = load_space(cfg["space"]) if cfg.get("space") else None
+    except Exception:  # noqa: BLE001 - a moved space file: the trials go in without their params
+        space = None
+    try:
+        log = StudyLog(folder.path / STUDY_FILE, folder.path.name, cfg.get("objective") == "pareto",
+                       Budget(cfg.get("budget_macs"), cfg.get("budget_params")))
+        log.sync(records, space)
+    except Exception as e:  # noqa: BLE001
+        return f"\n(the Optuna study {folder.path / STUDY_FILE} could not be updated: {type(e).__name__}: {e})"
+    return ""
+
+
 def report(run_dir, console=None, top: int = 20) -> str:
     """`nasty report`: the leaderboard of a run; rewrites its plots and result files. A damaged
     trials.jsonl is refused (RunError) before anything is written."""
@@ -207,6 +226,7 @@ def report(run_dir, console=None, top: int = 20) -> str:
         try:
             with folder.lock("report"):
                 write_results(folder, records, cfg.get("budget_macs"), plots=True)
+                note += sync_study(folder, cfg, records)
         except RunError as e:
             if "in use" not in str(e):
                 raise

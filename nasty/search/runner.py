@@ -169,11 +169,12 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         preflight(space, budget, s.fit, s.seed)
     data, train_idx, val_idx = load_data(s)          # a missing dataset fails here, before any folder
     controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective)
-    samples = told = 0
-    if ctrl_state:
+    if ctrl_state:                                   # a damaged state is refused before anything changes
         check_resume(ctrl_state["state"], s.controller)
-        controller.load_state_dict(ctrl_state["state"])
-        samples, told = ctrl_state.get("samples", 0), ctrl_state.get("told", 0)
+        state = ctrl_state["state"]
+        if keeps_study(controller):                  # checked without opening (and changing) its study
+            state = {**state, "storage": None, "trials": [], "study_system_attrs": None}
+        controller.load_state_dict(state)
     config = dataclasses.asdict(s)
     config.update(space_name=space.name, budget_macs=budget.macs, budget_params=budget.params,
                   target={"input": list(space.target.input), "classes": space.target.classes},
@@ -197,6 +198,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
             folder.create(config)
             hold.enter_context(folder.lock())
+        controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
+        samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
         title = f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
         progress = Progress(title, s.trials, console=console, live=live)
@@ -205,8 +208,9 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             slots = min(slots, max(1, int(resources.get("GPU", 0) // s.gpus_per_trial)))
         deadline = time.time() + s.time_budget if s.time_budget else None
         loop = SearchLoop(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
-                          records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)))
-        loop.replay(records[told:])                  # records the controller was not told before a crash
+                          records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
+                          study=study)
+        loop.replay(records[told:], told)            # records the controller was not told before a crash
         loop.save_controller()
         interrupted = False
         if loop.done() >= s.trials:
@@ -214,7 +218,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         else:
             with progress:
                 progress.remaining = s.time_budget
-                interrupted = (executor or TuneExecutor(s, payload, slots)).run(loop)
+                interrupted = (executor or TuneExecutor(s, payload, slots, folder.path)).run(loop)
         if loop.fatal:
             raise loop.fatal
         loop.write(plots=True)
@@ -234,6 +238,34 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             from .ray_backend import stop_ray
             stop_ray()
     return summary
+
+
+def keeps_study(controller) -> bool:
+    """Does this controller keep an Optuna study of its own (it takes a `storage`)?"""
+    import inspect
+    return "storage" in inspect.signature(type(controller).__init__).parameters
+
+
+def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked, ctrl_state, records):
+    """The controller (restored on resume) and the run's Optuna study. A controller that keeps an
+    Optuna study (tpe, nsga2) keeps it in the run's study.db, so resume reopens it; for the others
+    the StudyLog mirrors each record there. `checked`: the same controller, built (and its options
+    checked) before the run folder existed."""
+    from ..controllers import make_controller
+    from .study import STUDY_FILE, StudyLog
+    path = folder.path / STUDY_FILE
+    writes = keeps_study(checked)
+    controller = checked                              # restored already, if resumed
+    if writes:
+        controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
+                                     storage=path, study_name=folder.path.name)
+        if ctrl_state:
+            controller.load_state_dict(ctrl_state["state"])
+    study = StudyLog(path, folder.path.name, s.objective == "pareto", budget, controller_writes=writes,
+                     names=getattr(controller, "names", None))
+    if not writes:
+        study.sync(records, space)              # records written before a crash, or by an older nasty
+    return controller, study
 
 
 # ------------------------------------------------------------------ the end of a run

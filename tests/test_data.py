@@ -145,11 +145,11 @@ def test_cifar10_python_version_loads_with_safe_unpickler(tmp_path, protocol):
 
 def test_binary_version_is_preferred_over_pickles(tmp_path):
     for i in range(1, 6):
-        (tmp_path / f"data_batch_{i}.bin").write_bytes(_cifar_records([7], 1))
+        (tmp_path / f"data_batch_{i}.bin").write_bytes(_cifar_records([7, 7], 1))
         (tmp_path / f"data_batch_{i}").write_bytes(b"not even a pickle")
     (tmp_path / "test_batch.bin").write_bytes(_cifar_records([7], 1))
     (tmp_path / "test_batch").write_bytes(b"not even a pickle")
-    assert load_dataset("cifar10", tmp_path).train_y.tolist() == [7] * 5
+    assert load_dataset("cifar10", tmp_path).train_y.tolist() == [7] * 10
 
 
 class _Exploit:
@@ -180,3 +180,61 @@ def test_safe_unpickler_refuses_code_execution(tmp_path):
 def test_unknown_dataset_lists_choices():
     with pytest.raises(DatasetError, match="fashion-mnist"):
         load_dataset("imagenet")
+
+
+def test_idx_header_whose_dimensions_overflow_int64_is_rejected(tmp_path):
+    # 65536**4 = 2**64 wraps to 0 in int64: the header would "need" 0 bytes and pass as empty
+    header = bytes([0, 0, 0x08, 4]) + struct.pack(">4I", 65536, 65536, 65536, 65536)
+    (tmp_path / "crafted").write_bytes(header)
+    with pytest.raises(DatasetError, match="truncated or corrupt") as e:
+        read_idx(tmp_path / "crafted")
+    assert "\n" not in str(e.value)
+
+
+def test_empty_idx_training_set_is_refused(tmp_path):
+    _write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((0, 28, 28)))
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(0))
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((2, 28, 28)))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(2))
+    with pytest.raises(DatasetError, match="no training images"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_all_constant_images_are_a_data_error_not_a_nan_loss(tmp_path):
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", np.full((n, 28, 28), 7))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    with pytest.raises(DatasetError, match="same constant value .*nothing to learn") as e:
+        load_dataset("mnist", tmp_path)
+    assert "learning rate" not in str(e.value)
+
+
+def test_a_constant_channel_normalises_to_zero_not_nan():
+    # one channel never varies (an unused alpha or a blank band): std 1, not 0/0
+    from nasty.data import from_arrays
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (30, 2, 8, 8), dtype=np.uint8)
+    x[:, 1] = 200
+    data = from_arrays(x, np.arange(30) % 3)
+    assert data.std[1] == 1.0 and data.std[0] > 0
+    t, _ = to_device_tensors(data.train_x, data.train_y, "cpu", data.mean, data.std)
+    assert torch.isfinite(t).all() and t[:, 1].abs().max() == 0
+
+
+def test_image_size_is_refused_for_fixed_size_datasets():
+    with pytest.raises(DatasetError, match="--image-size applies to --dataset imagefolder only"):
+        load_dataset("fashion-mnist", image_size=32)
+
+
+def test_imagefolder_needs_a_data_dir():
+    with pytest.raises(DatasetError, match="needs --data-dir"):
+        load_dataset("imagefolder")
+
+
+def test_describe_says_what_the_data_was(fashion):
+    d = fashion.describe()
+    assert d["kind"] == "fashion-mnist" and d["source"] == "/usr/share/datasets/fashion-mnist"
+    assert d["shape"] == [1, 28, 28] and d["classes"] == 10 and d["n_train"] == 60000
+    assert d["n_test"] == 10000 and d["n_val"] is None
+    import json
+    assert json.loads(json.dumps(d)) == d

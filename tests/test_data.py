@@ -238,3 +238,175 @@ def test_describe_says_what_the_data_was(fashion):
     assert d["n_test"] == 10000 and d["n_val"] is None
     import json
     assert json.loads(json.dumps(d)) == d
+
+
+# ------------------------------------------------------------------ in-memory data
+
+from nasty.data import from_arrays, from_torch_dataset  # noqa: E402
+
+
+def _images(n=30, shape=(3, 8, 8), seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n,) + shape, dtype=np.uint8), np.arange(n) % 3
+
+
+def _one_line_without_data(e, *forbidden):
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < 300 and "array(" not in msg
+    for f in forbidden:
+        assert f not in msg
+    return msg
+
+
+def test_from_arrays_reads_nchw_nhwc_and_grey():
+    x, y = _images()
+    nchw = from_arrays(x, y)
+    nhwc = from_arrays(x.transpose(0, 2, 3, 1), y)
+    assert nchw.shape == nhwc.shape == (3, 8, 8)
+    assert np.array_equal(nchw.train_x, nhwc.train_x) and np.array_equal(nchw.test_x, nhwc.test_x)
+    assert nchw.describe()["layout"] == "NCHW" and nhwc.describe()["layout"] == "NHWC"
+    grey = from_arrays(x[:, 0], y)
+    assert grey.shape == (1, 8, 8)
+    # 20% of each class held out as the test set, seeded
+    assert len(nchw.test_x) == 6 and np.bincount(nchw.test_y).tolist() == [2, 2, 2]
+    d = nchw.describe()
+    assert (d["kind"], d["name"], d["dtype"], d["classes"], d["n_train"], d["n_test"]) == \
+        ("arrays", "arrays", "uint8", 3, 24, 6)
+    assert d["source"] == "numpy.ndarray" and d["test_fraction"] == 0.2
+
+
+def test_from_arrays_ambiguous_layout_asks_for_it():
+    x = np.random.default_rng(0).integers(0, 256, (12, 3, 8, 3), dtype=np.uint8)
+    with pytest.raises(DatasetError, match="cannot tell the channel axis.*layout='NCHW'") as e:
+        from_arrays(x, np.arange(12) % 2)
+    _one_line_without_data(e)
+    assert from_arrays(x, np.arange(12) % 2, layout="NHWC").shape == (3, 3, 8)
+    assert from_arrays(x, np.arange(12) % 2, layout="NCHW").shape == (3, 8, 3)
+    with pytest.raises(DatasetError, match="layout must be NCHW or NHWC"):
+        from_arrays(x, np.arange(12) % 2, layout="CHW")
+
+
+def test_from_arrays_float_images_in_unit_range_become_uint8():
+    x, y = _images()
+    f = x.astype(np.float32) / 255
+    data = from_arrays(f, y, test_x=f[:6], test_y=y[:6])
+    assert data.train_x.dtype == np.uint8 and np.array_equal(data.train_x, x)
+    assert np.array_equal(data.test_x, x[:6])
+    assert from_arrays(x.astype(np.int64), y).train_x.dtype == np.uint8  # integers in 0..255
+    from_tensors = from_arrays(torch.from_numpy(f), torch.from_numpy(y))  # torch tensors too
+    assert np.array_equal(from_tensors.train_x, from_arrays(x, y).train_x)
+    assert from_tensors.describe()["source"] == "torch.Tensor"
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda x: (x.astype(np.float32) - 128) / 64, r"float images must lie in \[0, 1\], these span .*normalis"),
+    (lambda x: x.astype(np.float64), r"float images must lie in \[0, 1\].*divide by 255"),
+    (lambda x: np.where(x > 100, np.nan, x / 255.0), "NaN or infinite"),
+    (lambda x: x.astype(np.int32) * 3, r"integer images must lie in 0..255, these span 0..76"),
+    (lambda x: x > 3, "dtype bool"),
+    (lambda x: x.reshape(len(x), -1), "2-D 30x192.*reshape flattened images"),
+    (lambda x: x[:0], "holds no images"),
+])
+def test_from_arrays_bad_images_are_one_line_without_the_array(bad, match):
+    x, y = _images()
+    with pytest.raises(DatasetError, match=match) as e:
+        from_arrays(bad(x), y[:len(bad(x))])
+    _one_line_without_data(e, "[[", "...")
+
+
+@pytest.mark.parametrize("labels, match", [
+    (lambda y: np.eye(3)[y], "looks one-hot.*argmax"),
+    (lambda y: y[:-1], "29 labels for 30 images"),
+    (lambda y: y - 1, "negative label -1"),
+    (lambda y: y + 0.5, "dtype float64; labels must be whole numbers"),
+])
+def test_from_arrays_bad_labels_are_one_line(labels, match):
+    x, y = _images()
+    with pytest.raises(DatasetError, match=match) as e:
+        from_arrays(x, labels(y))
+    _one_line_without_data(e, "[[")
+
+
+def test_from_arrays_labels_and_class_names():
+    x, y = _images()
+    names = np.array(["cat", "dog", "emu"])[y]
+    data = from_arrays(x, names)  # string labels: sorted distinct names are the classes
+    assert data.classes == ("cat", "dog", "emu")
+    for images, labels in ((data.train_x, data.train_y), (data.test_x, data.test_y)):
+        assert (np.array(data.classes)[labels] == names[_origin(x, images)]).all()
+    assert from_arrays(x, y.astype(float), classes=["a", "b", "c"]).classes == ("a", "b", "c")
+    assert from_arrays(x, y).classes == ("0", "1", "2")
+    with pytest.raises(DatasetError, match="label 2 is out of range for the 2 classes given"):
+        from_arrays(x, y, classes=["a", "b"])
+    with pytest.raises(DatasetError, match="test_x was given without test_y"):
+        from_arrays(x, y, test_x=x)
+
+
+def _origin(x, images):
+    """Where in x each of ``images`` came from (random images are all distinct)."""
+    return np.array([int(np.flatnonzero((x == im).all(axis=(1, 2, 3)))[0]) for im in images])
+
+
+def test_from_arrays_val_split_is_honoured():
+    x, y = _images()
+    data = from_arrays(x[:20], y[:20], x[20:25], y[20:25], val_x=x[25:], val_y=y[25:])
+    train_idx, val_idx = split_train_val(data)
+    assert np.array_equal(data.train_x[val_idx], x[25:]) and np.array_equal(data.train_x[train_idx], x[:20])
+    assert data.describe()["n_val"] == 5 and data.describe()["n_train"] == 20
+    with pytest.raises(DatasetError, match="training images are 3x8x8 but val images are 3x4x4"):
+        from_arrays(x, y, val_x=x[:5, :, :4, :4], val_y=y[:5])
+
+
+def test_from_torch_dataset_matches_from_arrays():
+    from torch.utils.data import TensorDataset
+    x, y = _images()
+    ds = TensorDataset(torch.from_numpy(x).float() / 255, torch.from_numpy(y))
+    data = from_torch_dataset(ds, name="mine")
+    ref = from_arrays(x, y)
+    assert np.array_equal(data.train_x, ref.train_x) and np.array_equal(data.test_y, ref.test_y)
+    d = data.describe()
+    assert d["kind"] == "torch-dataset" and d["name"] == "mine"
+    assert d["source"] == "torch.utils.data.dataset.TensorDataset"
+
+
+class _PilDataset(torch.utils.data.Dataset):
+    """A torchvision-style dataset with no transform: PIL images and int labels, named classes."""
+    classes = ["zero", "one"]
+
+    def __init__(self, n=10, normalise=False):
+        self.n, self.normalise = n, normalise
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        from PIL import Image
+        if self.normalise:  # what a Normalize transform gives
+            return torch.full((1, 4, 4), -0.5 + i / 10), i % 2
+        return Image.new("L", (5, 4), 20 * i), i % 2
+
+
+def test_from_torch_dataset_reads_pil_images_and_dataset_classes():
+    data = from_torch_dataset(_PilDataset(), test=_PilDataset(4))
+    assert data.shape == (1, 4, 5) and data.classes == ("zero", "one")
+    assert sorted(data.train_x[:, 0, 0, 0].tolist()) == [20 * i for i in range(10)]
+    assert data.test_y.tolist() == [0, 1, 0, 1] and data.describe()["name"] == "_PilDataset"
+
+
+def test_from_torch_dataset_errors_are_one_line():
+    with pytest.raises(DatasetError, match=r"image 0 of _PilDataset: float images must lie in \[0, 1\].*normalis") as e:
+        from_torch_dataset(_PilDataset(normalise=True))
+    _one_line_without_data(e, "tensor(")
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            yield torch.zeros(1, 4, 4), 0
+
+    with pytest.raises(DatasetError, match="not a map-style dataset"):
+        from_torch_dataset(Stream())
+    with pytest.raises(DatasetError, match="item 0 of list is a Tensor, not an \\(image, label\\) pair"):
+        from_torch_dataset([torch.zeros(1, 4, 4)])
+    with pytest.raises(DatasetError, match="label 0 of list is float"):
+        from_torch_dataset([(torch.zeros(1, 4, 4), 0.5)])
+    with pytest.raises(DatasetError, match="image 1 of list is 1x5x5 but image 0 is 1x4x4"):
+        from_torch_dataset([(torch.zeros(1, 4, 4), 0), (torch.zeros(1, 5, 5), 1)])

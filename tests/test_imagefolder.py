@@ -318,3 +318,19 @@ def test_an_imagefolder_dataset_trains_a_compiled_genotype(tmp_path):
                    train_idx, val_idx)
     assert 0 <= result.final_val_acc <= 1 and np.isfinite(result.history[-1]["train_loss"])
     assert 0 <= evaluate_test_set(model, data) <= 1
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("## Your own images and arrays")
+    block = re.compile(r"```python\n(.*?)```", re.S).search(readme, start).group(1)
+    monkeypatch.chdir(tmp_path)
+    make_folder(tmp_path / "pets", n=5, size=(40, 30), classes=("cat", "dog"))
+    Image.new("RGB", (100, 80), (1, 2, 3)).save(tmp_path / "pets" / "dog" / "big.jpg")
+    scope = {}
+    exec(block, scope)
+    d = scope["data"].describe()
+    assert (d["kind"], d["shape"], d["classes"]) == ("imagefolder", [3, 64, 64], 2)
+    assert d["source"] == str((tmp_path / "pets").resolve())

@@ -384,7 +384,8 @@ def load_image_folder(root: str | Path, image_size: int | tuple[int, int] | None
     is dropped, 16-bit values are scaled to 8 bits. Size: ``image_size`` (N, or (H, W))
     resizes every image to exactly that size (bilinear with antialiasing, the aspect
     ratio is not kept, as in downsampled ImageNet); without it all files must share one
-    size. ``threads`` decode in parallel (Pillow releases the GIL while decoding).
+    size. ``threads`` (default: the CPUs, at most 8) decode in parallel, as Pillow's
+    decoders release the GIL.
     """
     root = Path(root)
     if not root.is_dir():
@@ -669,6 +670,7 @@ def from_arrays(x, y, test_x=None, test_y=None, *, val_x=None, val_y=None, name:
     (seeded by ``seed``). ``val_x``/``val_y`` give the dataset its own validation split.
     """
     layout = _check_layout(layout)
+    _check_name(name)
     parts = {"train": (x, y), "val": (val_x, val_y), "test": (test_x, test_y)}
     images, labels = {}, {}
     for split, (xs, ys) in parts.items():
@@ -700,6 +702,8 @@ def from_torch_dataset(ds, test=None, *, val=None, name: str | None = None, clas
     label, else the label numbers. With no ``test`` dataset, ``test_fraction`` of each
     class is held out (seeded by ``seed``); ``val`` gives the dataset its own validation split.
     """
+    if name is not None:
+        _check_name(name)
     label = name or type(ds).__name__
     images, labels = {}, {}
     for split, d in (("train", ds), ("val", val), ("test", test)):
@@ -742,9 +746,12 @@ def _from_uint8(name, classes, images, labels, seed, test_fraction, source, wher
         val_idx = np.arange(len(train_x), len(train_x) + len(images["val"]))
         train_x = np.concatenate([train_x, images["val"]])
         train_y = np.concatenate([train_y, labels["val"]])
+    return _checked(name, classes, where, train_x, train_y, test_x, test_y, val_idx=val_idx, source=source)
+
+
+def _check_name(name) -> None:
     if not isinstance(name, str) or not name.strip():
         raise DatasetError(f"the dataset name must be a non-empty string, got {type(name).__name__}")
-    return _checked(name, classes, where, train_x, train_y, test_x, test_y, val_idx=val_idx, source=source)
 
 
 def _check_layout(layout):
@@ -871,7 +878,6 @@ def _read_torch_dataset(ds, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Every item of a map-style dataset as uint8 (N, C, H, W) images and int64 labels."""
     try:
         n = len(ds)
-        ds[0] if n else None
     except TypeError:
         raise DatasetError(f"{what} is not a map-style dataset (it needs __len__ and __getitem__); "
                            "an IterableDataset cannot be indexed, collect it into arrays and use "

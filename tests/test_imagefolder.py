@@ -228,14 +228,23 @@ def test_corrupt_file_among_many_is_named_with_threads(tmp_path):
         load_image_folder(tmp_path, threads=2)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file_is_named(tmp_path):
+def test_unreadable_file_is_named(tmp_path, monkeypatch):
     make_folder(tmp_path, n=3)
     f = tmp_path / "cat" / "001.png"
-    f.chmod(0)
+    if os.name == "posix" and os.geteuid() != 0:
+        f.chmod(0)
+    else:  # root reads any file: make the open fail as it would for another user
+        real_open = Image.open
+
+        def denied(path, *args, **kwargs):
+            if str(path) == str(f):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+        monkeypatch.setattr(Image, "open", denied)
     try:
-        with pytest.raises(DatasetError, match="cannot read .*001.png: Permission denied"):
+        with pytest.raises(DatasetError, match="cannot read .*001.png: Permission denied") as e:
             load_image_folder(tmp_path)
+        one_line(e)
     finally:
         f.chmod(0o644)
 

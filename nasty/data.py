@@ -117,7 +117,7 @@ class Dataset:
         type); the rest are counts as loaded. ``n_val`` is the dataset's own validation
         split, or None when a search holds one out of the training images.
         """
-        n_val = None if self.val_idx is None else int(len(self.val_idx))
+        n_val = None if self.val_idx is None else len(self.val_idx)
         return {
             "kind": self.source.get("kind", self.name),
             "name": self.name,
@@ -125,9 +125,9 @@ class Dataset:
             "shape": [int(d) for d in self.shape],
             "classes": self.num_classes,
             "class_names": list(self.classes),
-            "n_train": int(len(self.train_x)) - (n_val or 0),
+            "n_train": len(self.train_x) - (n_val or 0),
             "n_val": n_val,
-            "n_test": int(len(self.test_x)),
+            "n_test": len(self.test_x),
         }
 
 

@@ -20,7 +20,7 @@ cell (`branch`: relu sep bn relu sep bn) is an op of its caller, drawn as a box 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NastyError
@@ -183,11 +183,10 @@ class _CellGraph:
         if when is None:
             return ""
         try:
-            if evaluate(when, self.env):
-                return ""
-        except GenotypeError:
-            pass
-        return f"if {format_value(when)}"
+            on = evaluate(when, self.env)
+        except GenotypeError:  # depends on the cell's parameters: holds in some uses
+            return f"if {format_value(when)}"
+        return "" if on else f"if {format_value(when)} (off here)"
 
     def _ref(self, name: str) -> int:
         if name not in self.names:  # `prev` read by a one-input cell: the checker allows it
@@ -494,9 +493,7 @@ def _text_width(s: str, size: float) -> float:
 
 def _sizes(V) -> None:
     for v in V:
-        if v.kind == "dummy":
-            v.w, v.h = 0.0, _DUMMY_H
-        elif v.kind == "combine" and v.family != "cat":
+        if _round(v):
             v.w = v.h = _CIRCLE
         else:
             v.w, v.h = max(0.5, _text_width(v.label, _FONT) + 0.24), _BOX_H
@@ -532,22 +529,21 @@ def draw_cell(genotype: Genotype, name: str):
 
     top = min(v.y - v.h / 2 for v in V)
     bottom = max(v.y + v.h / 2 for v in V)
+    params = ", ".join(p.name for p in cell.params)
+    title = f"{genotype.name}: cell {cell.name}" + (f"({params})" if params else "")
     title_h = 0.45
     margin = 0.2
-    width_in = max(x - _GAP_X + 2 * margin, 2.5)
+    width_in = max(x - _GAP_X + 2 * margin, _text_width(title, _FONT + 1) * 1.1 + 0.3)
     height_in = bottom - top + 2 * margin + title_h
-    params = ", ".join(p.name for p in cell.params)
     fig = Figure(figsize=(width_in, height_in))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(-margin, width_in - margin)
     ax.set_ylim(bottom + margin, top - margin - title_h)  # y grows downwards
     ax.axis("off")
-    ax.text(-margin + 0.12, top - margin - title_h + 0.12,
-            f"{genotype.name}: cell {cell.name}" + (f"({params})" if params else ""),
+    ax.text(-margin + 0.12, top - margin - title_h + 0.12, title,
             fontsize=_FONT + 1, fontweight="bold", va="top", ha="left")
 
-    patches = {}
-    for i, v in enumerate(V):
+    for v in V:
         if v.kind == "dummy":
             continue
         fill, edge = _STYLE.get(v.family, _STYLE["other"])
@@ -563,7 +559,6 @@ def draw_cell(genotype: Genotype, name: str):
             ax.text(v.x, v.cy, v.label, ha="center", va="center", fontsize=_FONT,
                     fontweight=weight, zorder=4)
         ax.add_patch(patch)
-        patches[i] = patch
         shape_h = _CIRCLE if _round(v) else _BOX_H
         if v.tag:
             ax.text(v.x, v.cy - shape_h / 2 - 0.03, v.tag, ha="center", va="bottom",

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from nasty.data import (load_dataset, read_cifar_binary, read_idx, safe_unpickle,
-                        split_train_val, to_device_tensors)
+from nasty.data import (
+    from_arrays,
+    from_torch_dataset,
+    load_dataset,
+    read_cifar_binary,
+    read_idx,
+    safe_unpickle,
+    split_train_val,
+    to_device_tensors,
+)
 from nasty.errors import DatasetError, NastyError
 
 
@@ -211,7 +219,6 @@ def test_all_constant_images_are_a_data_error_not_a_nan_loss(tmp_path):
 
 def test_a_constant_channel_normalises_to_zero_not_nan():
     # one channel never varies (an unused alpha or a blank band): std 1, not 0/0
-    from nasty.data import from_arrays
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (30, 2, 8, 8), dtype=np.uint8)
     x[:, 1] = 200
@@ -241,9 +248,6 @@ def test_describe_says_what_the_data_was(fashion):
 
 
 # ------------------------------------------------------------------ in-memory data
-
-from nasty.data import from_arrays, from_torch_dataset  # noqa: E402
-
 
 def _images(n=30, shape=(3, 8, 8), seed=0):
     rng = np.random.default_rng(seed)

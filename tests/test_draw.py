@@ -79,7 +79,7 @@ def test_layout_keeps_shapes_apart_and_edges_flowing_right():
             for route in routes:
                 layers = [V[i].layer for i in route]
                 assert layers == list(range(layers[0], layers[0] + len(layers))), (name, cell)
-            for layer in set(v.layer for v in V):
+            for layer in {v.layer for v in V}:
                 column = sorted((v for v in V if v.layer == layer), key=lambda v: v.y)
                 for a, b in zip(column, column[1:]):
                     assert b.y - a.y >= (a.h + b.h) / 2 + 0.15, (name, cell)

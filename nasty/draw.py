@@ -143,7 +143,8 @@ _MAIN = frozenset({"conv", "dwconv", "sep", "maxpool", "avgpool", "gap", "gmp", 
                    "shortcut", "identity", "scale", "slice", "shuffle", "pad"})
 _KERNEL_NAMES = {"conv": "conv", "sep": "sep", "dwconv": "dw", "maxpool": "max", "avgpool": "avg"}
 _FAMILY = {"conv": "conv", "sep": "conv", "dwconv": "conv", "fc": "conv", "shortcut": "conv",
-           "maxpool": "pool", "avgpool": "pool", "gap": "pool", "gmp": "pool", "apool": "pool"}
+           "maxpool": "pool", "avgpool": "pool", "gap": "pool", "gmp": "pool", "apool": "pool",
+           "identity": "identity"}
 
 
 class _CellGraph:
@@ -279,13 +280,12 @@ def _text(v, env) -> str:
         return format_value(v)
     if isinstance(x, float):
         return str(int(x)) if x.is_integer() else f"{x:.4g}"
-    return format_value(x) if not isinstance(x, str) else x
+    return format_value(x)
 
 
 def _segments(ops, env) -> list[tuple[str, str]]:
     """(label, colour family) per box of a chain of ops: one box per main op."""
-    boxes = [(_op_label(op, env), _FAMILY.get(op.kind, "identity" if op.kind == "identity" else "other"))
-             for op in ops if op.kind in _MAIN]
+    boxes = [(_op_label(op, env), _FAMILY.get(op.kind, "other")) for op in ops if op.kind in _MAIN]
     if boxes:
         return boxes
     # only bn / activations / dropout: one box naming them
@@ -327,7 +327,7 @@ def _op_label(op: Op, env) -> str:
     if kind == "pad":
         sides = [_text(op.get(k, 0), env) for k in ("l", "r", "t", "b")]
         neg = any(s.startswith("-") for s in sides)
-        pos = any(s not in ("0",) and not s.startswith("-") for s in sides)
+        pos = any(s != "0" and not s.startswith("-") for s in sides)
         return "shift" if neg and pos else "crop" if neg else "pad"
     if kind == "shortcut":
         s = _text(op.get("s", 1), env)

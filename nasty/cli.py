@@ -14,7 +14,7 @@ import sys
 
 from .errors import NastyError
 
-COMMANDS = ["show", "zoo", "build", "search", "train", "report", "scale", "bench"]
+COMMANDS = ["show", "zoo", "build", "search", "train", "report", "scale", "bench", "draw"]
 
 
 def _available():

@@ -125,9 +125,32 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    if device == "auto":
+    """"auto" (cuda when available, else cpu), "cpu", "cuda", "cuda:N", "mps" or "xpu" as a
+    torch.device this machine has; anything else is a one-line TrainingError, before any
+    data is uploaded (torch would fail later, deep inside a trial, with a long traceback)."""
+    if isinstance(device, str) and device.strip().lower() == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    use = "use --device auto, cpu or cuda[:N]"
+    try:
+        d = torch.device(device.strip().lower() if isinstance(device, str) else device)
+    except (RuntimeError, TypeError, ValueError):
+        raise TrainingError(f"unknown device {device!r}; {use}") from None
+    if d.type == "cpu":
+        return d
+    backends = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
+    if d.type not in backends:
+        raise TrainingError(f"nasty cannot train on {d.type!r} devices; {use}")
+    backend = backends[d.type]
+    if backend is None or not backend.is_available():
+        why = ("this torch is a CPU-only build" if d.type == "cuda" and torch.version.cuda is None
+               else f"no {d.type.upper()} device is visible on this machine")
+        raise TrainingError(f"device {str(device)!r} is not available: {why}; {use}")
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if d.index is not None and d.index >= count:
+        raise TrainingError(f"device {str(device)!r} does not exist: this machine has {count} "
+                            f"{d.type.upper()} device{'s' if count != 1 else ''} "
+                            f"({d.type}:0{f'..{d.type}:{count - 1}' if count > 1 else ''})")
+    return d
 
 
 def _take(idx: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:

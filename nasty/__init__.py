@@ -5,12 +5,13 @@
     model = nasty.build("resnet50")          # a plain torch.nn.Module
     c = nasty.cost("resnet50")               # params, MACs, FLOPs, memory, per-layer table
     nasty.port_weights(torchvision_model, model)
+    result = nasty.search("nasnet", budget="600MFLOPs", trials=10)   # a search, as `nasty search`
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import zoo
+from . import search, zoo
 from .errors import NastyError
 from .genotype import Genotype, GenotypeError, ParseError, format, parse, validate
 # Imported eagerly and renamed: the submodule `nasty.cost` would otherwise shadow
@@ -18,7 +19,18 @@ from .genotype import Genotype, GenotypeError, ParseError, format, parse, valida
 from .cost import cost as _cost
 
 __all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format",
-           "load", "parse", "port_weights", "resolve", "validate", "zoo"]
+           "load", "parse", "port_weights", "resolve", "search", "validate", "zoo", "__version__"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("nasty")
+    except PackageNotFoundError:          # a source tree on sys.path without an install
+        return "0+unknown"
+
+
+__version__ = _version()
 
 
 def load(path) -> Genotype:

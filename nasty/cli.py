@@ -31,6 +31,8 @@ def make_parser() -> argparse.ArgumentParser:
         prog="nasty",
         description="Neural architecture search on one genotype language. "
                     "FLOP convention: one multiply-add = one FLOP (MACs, MAdds are synonyms).")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"nasty {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, mod in _available():

@@ -204,6 +204,9 @@ def _time_limit(seconds: float, what):
             signal.setitimer(signal.ITIMER_REAL, old_timer[0])
 
 
+LARGE_INPUT = 128
+
+
 @dataclass(frozen=True)
 class NetSpec:
     """Which network a space function is asked to build."""
@@ -214,6 +217,12 @@ class NetSpec:
     @property
     def target(self) -> bool:
         return not self.proxy
+
+    @property
+    def large(self) -> bool:
+        """Images of at least LARGE_INPUT pixels a side: the built-in spaces then use their
+        ImageNet skeleton (early downsampling); smaller ones get their CIFAR skeleton."""
+        return min(self.input[1:]) >= LARGE_INPUT
 
 
 @dataclass

@@ -335,12 +335,12 @@ def _up_to_ray():
     import nasty.search.runner
     real = nasty.search.runner.load_data
 
-    def load_data(s):
+    def load_data(s, data=None):
         key = repr((s.dataset, s.data_dir, s.val_fraction, s.seed, s.subset, s.val_subset))
         if key not in _LOADED:
             if len(_LOADED) >= 3:                  # a few datasets in memory at most
                 _LOADED.pop(next(iter(_LOADED)))
-            _LOADED[key] = real(s)
+            _LOADED[key] = real(s, data)
         return _LOADED[key]
 
     with mock.patch("nasty.search.ray_backend.start_ray", side_effect=_RayWouldStart), \

@@ -207,9 +207,9 @@ def test_the_serial_executor_runs_real_standalone_trials_without_ray(tmp_path):
     real = runner.load_data
     payload = {}
 
-    def load_and_keep(s):
+    def load_and_keep(s, data=None):
         from nasty.search.standalone import make_payload
-        data, tr, va = real(s)
+        data, tr, va = real(s, data)
         payload.update(make_payload(data, tr, va))
         return data, tr, va
 
@@ -239,8 +239,10 @@ def test_every_setting_has_a_flag_and_every_flag_a_setting():
     flags = {a.dest: a for a in parser._actions if a.option_strings and a.dest not in ("help", "resume")}
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     assert set(flags) == set(fields)
+    from nasty.search.settings import flag_of
     for name, a in flags.items():
-        assert a.option_strings == [f"--{name.replace('_', '-')}"] and a.help
+        assert a.option_strings == [flag_of(name)] and a.help
+    assert flag_of("target_kind") == "--target"
     # defaults are written once: a CPU/GPU-dependent default appears in the help from the field
     assert "default 48 on CPU, 200 with a GPU" in flags["trials"].help
     assert Settings().resolved(gpu=False).trials == 48 and Settings().resolved(gpu=True).trials == 200
@@ -311,8 +313,8 @@ def test_a_run_folder_written_before_the_search_package_still_reads_and_resumes(
     payload = {}
     real = runner.load_data
 
-    def load_and_keep(s):
-        data, tr, va = real(s)
+    def load_and_keep(s, data=None):
+        data, tr, va = real(s, data)
         payload.update(make_payload(data, tr, va))
         return data, tr, va
 

@@ -9,14 +9,19 @@
     ray_backend.py   TuneExecutor: the loop's trials as Ray Tune trials (the only Ray import)
     results.py       ranking, Pareto front, leaderboard, plots, summary, `nasty report`
     progress.py      the live display of a running search
-    runner.py        search(): one search from settings to summary, new or resumed
+    runner.py        search(settings): one search from settings to summary, new or resumed
+    api.py           nasty.search(space, budget=..., ...): the Python API, a SearchResult
+    study.py         the run as an Optuna study (study.db)
 
-The package is importable without Ray or torch (they are imported where they are used).
+The package itself is callable: `nasty.search(space, budget="600MFLOPs", ...)` is `api.search`.
+It is importable without Ray or torch (they are imported where they are used).
 """
 from __future__ import annotations
 
+import sys
+import types
 
-__all__ = ["Settings", "Status", "TrialRecord", "RunFolder", "search", "report"]
+__all__ = ["Settings", "Status", "TrialRecord", "RunFolder", "SearchResult", "report"]
 
 
 def __getattr__(name):
@@ -30,10 +35,21 @@ def __getattr__(name):
     if name == "RunFolder":
         from .folder import RunFolder
         return RunFolder
-    if name == "search":
-        from .runner import search
-        return search
+    if name == "SearchResult":
+        from .api import SearchResult
+        return SearchResult
     if name == "report":
         from .results import report
         return report
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _SearchModule(types.ModuleType):
+    """The module `nasty.search`, callable as the Python API of a search (api.search)."""
+
+    def __call__(self, space=None, budget=None, data=None, controller="random", **settings):
+        from .api import search
+        return search(space, budget, data, controller, **settings)
+
+
+sys.modules[__name__].__class__ = _SearchModule

@@ -30,13 +30,36 @@ from .settings import Settings
 
 
 # ------------------------------------------------------------------ data
-def load_data(s: Settings):
+IN_MEMORY = "in-memory"           # Settings.dataset of a search given its data from Python
+
+
+def as_dataset(data):
+    """A nasty Dataset from what `nasty.search(data=...)` accepts: a Dataset, (x, y) or
+    (x, y, test_x, test_y) arrays, or a map-style torch Dataset."""
+    from ..data import Dataset, from_arrays, from_torch_dataset
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        return from_arrays(*data)
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
+        return from_torch_dataset(data)
+    raise RunError(f"data must be a nasty Dataset, (x, y) or (x, y, test_x, test_y) arrays, or a torch "
+                   f"Dataset; got {type(data).__name__}")
+
+
+def load_data(s: Settings, data=None):
     """(dataset, train indices, validation indices) for a search: the validation split is
     held out of train and ranks architectures; the test set is only for the winner."""
     import numpy as np
 
     from ..data import load_dataset, split_train_val
-    data = load_dataset(s.dataset, s.data_dir)
+    if data is not None:
+        data = as_dataset(data)
+    elif s.dataset == IN_MEMORY:
+        raise RunError("this run searched on data given from Python (nasty.search(data=...)); resume it "
+                       "from Python with the same data")
+    else:
+        data = load_dataset(s.dataset, s.data_dir, image_size=s.image_size)
     train_idx, val_idx = split_train_val(data, s.val_fraction, seed=s.seed)
     rng = np.random.default_rng(s.seed)
     if s.subset is not None and s.subset < len(train_idx):
@@ -44,6 +67,21 @@ def load_data(s: Settings):
     if s.val_subset is not None and s.val_subset < len(val_idx):
         val_idx = np.sort(rng.choice(val_idx, s.val_subset, replace=False))
     return data, train_idx, val_idx
+
+
+def with_target(space, s: Settings, data):
+    """The space with the target budgets apply to: its own (default), the data's (--target data),
+    or --target-input / --target-classes."""
+    from ..space import NetSpec
+    from .settings import parse_input
+    if s.target_kind == "data":
+        spec = NetSpec(False, tuple(data.shape), data.num_classes)
+    elif s.target_input or s.target_classes:
+        spec = NetSpec(False, parse_input(s.target_input) if s.target_input else space.target.input,
+                       s.target_classes or space.target.classes)
+    else:
+        return space
+    return dataclasses.replace(space, target=spec)
 
 
 def check_gpus(s: Settings, resources=None):
@@ -72,8 +110,9 @@ def check_resources(s: Settings, resources: dict):
                        f"has ({gpus:g} GPUs); ask for at most {gpus:g}")
 
 
-def open_space(s: Settings):
-    """(space, budget) of a search; a one-line error for a missing or broken space."""
+def open_space(s: Settings, given=None):
+    """(space, budget) of a search; a one-line error for a missing or broken space. `given`:
+    the Space object a search from Python was handed (its settings hold only its name)."""
     from ..space import load_space
     budget = Budget.parse(s.budget, s.params)
     if s.controller == "compound":
@@ -85,7 +124,13 @@ def open_space(s: Settings):
     else:
         if s.baseline:
             raise RunError("--baseline is for --controller compound")
-        space = load_space(s.space)
+        if given is not None:
+            space = given
+        elif str(s.space).startswith("python:"):
+            raise RunError(f"this run's space ({s.space[7:]}) was given from Python as a Space object; resume "
+                           "it from Python: nasty.search(space, resume=RUN_DIR)")
+        else:
+            space = load_space(s.space)
     if s.fit and not space.width_decision:
         raise RunError(f"--fit needs a width decision, and space {space.name!r} declares none "
                        "(@space(..., width_decision='NAME'))")
@@ -136,26 +181,29 @@ def _fresh_or_resume(s: Settings, resume: str | None):
 
 
 def search(s: Settings, resume: str | None = None, console=None, live: bool | None = None,
-           executor: Executor | None = None) -> dict:
+           executor: Executor | None = None, data=None, space=None) -> dict:
     """Run (or resume) a search; returns the summary (also in runs/<name>/best.json).
 
     `executor` runs the trials (default: Ray Tune, `ray_backend.TuneExecutor`). A Ctrl-C
     stops the trials, keeps every finished record and re-raises KeyboardInterrupt. The run
-    folder is locked for the whole search: a second process on it is refused."""
+    folder is locked for the whole search: a second process on it is refused. `data`: images
+    given from Python instead of --dataset (see `as_dataset`)."""
     with contextlib.ExitStack() as hold:
         s.check()
         if resume:
             hold.enter_context(RunFolder(resume).lock())     # before anything is read: one writer
-        return _search(s, resume, console, live, executor, hold)
+        if data is not None:
+            s = dataclasses.replace(s, dataset=IN_MEMORY, data_dir=None)
+        return _search(s, resume, console, live, executor, hold, data, space)
 
 
-def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitStack) -> dict:
+def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitStack, data, given) -> dict:
     t_start = time.time()
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
     if resume and not folder.writable():
         raise RunError(f"run folder {folder} is read-only; a resume appends to it: make it writable, "
                        "or copy it and resume the copy")
-    space, budget = open_space(s)
+    space, budget = open_space(s, given)
     from ..controllers import REGISTRY, check_resume, make_controller
     if s.controller not in REGISTRY:
         raise RunError(f"unknown --controller {s.controller!r}; choose one of {', '.join(sorted(REGISTRY))}")
@@ -165,9 +213,10 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     if s.gpus_per_trial and not torch.cuda.is_available() and not s.address:
         check_gpus(s)
     s.check()
+    data, train_idx, val_idx = load_data(s, data)    # a missing dataset fails here, before any folder
+    space = with_target(space, s, data)
     if not resume:
         preflight(space, budget, s.fit, s.seed)
-    data, train_idx, val_idx = load_data(s)          # a missing dataset fails here, before any folder
     controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective)
     if ctrl_state:                                   # a damaged state is refused before anything changes
         check_resume(ctrl_state["state"], s.controller)
@@ -178,7 +227,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     config = dataclasses.asdict(s)
     config.update(space_name=space.name, budget_macs=budget.macs, budget_params=budget.params,
                   target={"input": list(space.target.input), "classes": space.target.classes},
-                  proxy={"input": list(data.shape), "classes": data.num_classes},
+                  proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   flop_convention="one multiply-add = one FLOP")
     from .standalone import make_payload
     payload = make_payload(data, train_idx, val_idx)

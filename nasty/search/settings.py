@@ -14,11 +14,18 @@ from ..errors import RunError
 
 
 def setting(default=None, help: str = "", *, cpu=None, gpu=None, metavar: str | None = None,
-            choices: tuple | None = None, resumable: bool = False, flag: bool = True):
+            choices: tuple | None = None, resumable: bool = False, flag: str | None = None):
     """A Settings field. `cpu`/`gpu`: the default where it depends on a GPU being used (the field's
-    own default is then None, meaning "resolve"); `resumable`: may change on `--resume`."""
+    own default is then None, meaning "resolve"); `resumable`: may change on `--resume`; `flag`:
+    the option's name when it is not the field's (`--target` for target_kind)."""
     return field(default=default, metadata=dict(help=help, cpu=cpu, gpu=gpu, metavar=metavar, choices=choices,
                                                 resumable=resumable, flag=flag))
+
+
+def flag_of(name: str) -> str:
+    """The `nasty search` option of a Settings field."""
+    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    return f.metadata.get("flag") or f"--{name.replace('_', '-')}"
 
 
 @dataclass
@@ -50,8 +57,17 @@ class Settings:
     time_budget: float | None = setting(
         None, "seconds of searching: no trial starts that would end after it (so that a default search ends "
               "within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
-    dataset: str = setting("fashion-mnist", "fashion-mnist, mnist, cifar10, cifar100")
+    dataset: str = setting("fashion-mnist", "fashion-mnist, mnist, cifar10, cifar100, or imagefolder (your own "
+                                            "images: --data-dir with one folder per class)")
     data_dir: str | None = setting(None, "directory with the dataset's files (default /usr/share/datasets/NAME)")
+    image_size: int | None = setting(None, "with --dataset imagefolder: resize every image to N x N (default: the "
+                                           "files' own size when they all agree)", metavar="N")
+    target_kind: str | None = setting(None, "where budgets apply: 'space' (the space's declared target, e.g. "
+                                            "the ImageNet mobile network at 3x224x224 for nasnet) or 'data' (the "
+                                            "dataset's own input and classes: the network you would deploy on "
+                                            "these images)", choices=("space", "data"), flag="--target")
+    target_input: str | None = setting(None, "budgets apply at this input instead, e.g. 3x64x64", metavar="CxHxW")
+    target_classes: int | None = setting(None, "budgets apply with this many classes instead", metavar="N")
     cpus_per_trial: float | None = setting(None, "CPUs per trial; concurrency follows from the resources",
                                            cpu=1.0, gpu=2.0, resumable=True)
     gpus_per_trial: float | None = setting(None, "GPUs per trial; fractional packs trials (0.25: four per GPU)",
@@ -112,6 +128,29 @@ class Settings:
             raise RunError(f"--seed must be a whole number from 0 to 2^31-1, got {self.seed!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
             raise RunError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+        for k in ("image_size", "target_classes"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100_000):
+                raise RunError(f"--{_flag(k)} must be a whole number from 1 to 100000, got {v!r}")
+        if self.target_kind not in (None, "space", "data"):
+            raise RunError(f"--target must be 'space' or 'data', got {self.target_kind!r}")
+        if self.target_kind == "data" and (self.target_input or self.target_classes):
+            raise RunError("--target data takes the dataset's input and classes; leave out --target-input "
+                           "and --target-classes (or give them without --target data)")
+        if self.target_input is not None:
+            parse_input(self.target_input)
+
+
+def parse_input(text: str) -> tuple[int, int, int]:
+    """'3x64x64' -> (3, 64, 64), or a one-line error."""
+    parts = str(text).lower().replace(" ", "").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or not all(1 <= v <= 8192 for v in shape):
+        raise RunError(f"--target-input {text!r} must be CxHxW with sizes from 1 to 8192, e.g. 3x64x64")
+    return shape
 
 
 def _flag(name: str) -> str:
@@ -128,8 +167,6 @@ def add_arguments(parser: argparse.ArgumentParser):
     None on the parser (argparse.SUPPRESS), so the caller sees only what the user gave."""
     for f in dataclasses.fields(Settings):
         m = f.metadata
-        if not m.get("flag", True):
-            continue
         help_text = m["help"]
         if m.get("cpu") is not None:
             cpu, gpu = m["cpu"], m["gpu"]
@@ -138,13 +175,13 @@ def add_arguments(parser: argparse.ArgumentParser):
             help_text += f" (default {f.default})"
         kw = dict(help=help_text, default=argparse.SUPPRESS, dest=f.name)
         if str(f.type) == "bool":
-            parser.add_argument(f"--{_flag(f.name)}", action="store_true", **kw)
+            parser.add_argument(flag_of(f.name), action="store_true", **kw)
             continue
         if m.get("metavar"):
             kw["metavar"] = m["metavar"]
         if m.get("choices"):
             kw["choices"] = list(m["choices"])
-        parser.add_argument(f"--{_flag(f.name)}", type=_arg_type(f), **kw)
+        parser.add_argument(flag_of(f.name), type=_arg_type(f), **kw)
 
 
 def from_arguments(args: argparse.Namespace) -> Settings:

@@ -20,6 +20,10 @@ PROXY: NetworkCIFAR's skeleton (a 3x3 stem conv with 3C filters read as both inp
 the first cell), strided once (after zero padding to a multiple of 8, as DARTS's
 factorized reduction needs even sizes) for 28x28 images, at C=8 and L=5 (normal, reduction,
 normal, reduction, normal).
+
+The skeleton follows the input size (NetSpec.large: the ImageNet one from 128 px a side, the small-image
+one below) and the sizes follow `net.proxy`, so `--target data` budgets a full-size network at the data's
+own resolution.
 """
 import itertools
 
@@ -168,12 +172,14 @@ def darts(t, net):
     body = _CELLS.format(normal=cell_text("normal_cell", cells["normal"], False),
                          reduce=cell_text("reduction_cell", cells["reduce"], True))
     c, h, w = net.input
-    if net.target:
+    if net.proxy:
+        C, L = PROXY_C, PROXY_L
+    if net.large:
         text = f"let C={C} L={L} imagenet=1\n{body}{_TARGET}"
     else:
         # DARTS's factorized reduction needs even sizes: pad to a multiple of 8 (28 -> 32 -> 16, 8, 4)
         ph, pw = -h % 8, -w % 8
         pad = f"pad l={pw // 2} r={pw - pw // 2} t={ph // 2} b={ph - ph // 2} " if ph or pw else ""
-        text = f"let C={PROXY_C} L={PROXY_L}\n{body}{_PROXY.format(pad=pad)}"
+        text = f"let C={C} L={L}\n{body}{_PROXY.format(pad=pad)}"
     return nasty.parse(f"net darts input {c}x{h}x{w} classes {net.classes}\n"
                        "defaults conv.bias=0 maxpool.p=1 sep.bias=0\n" + text, "searchspaces/darts.py")

@@ -14,6 +14,10 @@ head conv to 1280 (4 x W(320)). EfficientNet-B0 is a point (Space.canonical
 
 PROXY: the same blocks at a quarter of the width, strided only twice after the stem
 (28x28 -> 14 -> 7 -> 4), at most two layers per stage, no dropout or stochastic depth.
+
+The skeleton follows the input size (NetSpec.large: the ImageNet one from 128 px a side, the small-image
+one below) and the sizes follow `net.proxy`, so `--target data` budgets a full-size network at the data's
+own resolution.
 """
 import nasty
 from nasty.space import space
@@ -62,7 +66,7 @@ def mbconv(t, net):
         se = t.choice(f"s{i}_se", (False, True))
         n = t.int(f"s{i}_layers", 1, 4)
         c = t.choice(f"s{i}_width", stage_widths(base))
-        stages.append((e, c, k, stride if net.target else PROXY_STRIDES[i - 1], n if net.target else min(n, 2), se))
+        stages.append((e, c, k, stride if net.large else PROXY_STRIDES[i - 1], n if net.target else min(n, 2), se))
 
     ch, h, w = net.input
     scale = width if net.target else width / 4

@@ -23,6 +23,10 @@ reduction, N) with the same two cells, shrunk to N=1 and F=PROXY_F so that a 2-c
 machine trains a few dozen of them in minutes. The search ranks cells on the proxy and
 the budget picks N and F on the target, which is how NASNet transferred from CIFAR-10
 to ImageNet; `--fit` scales F to the largest value within budget, as NASNet did.
+
+The skeleton follows the input size (NetSpec.large: the ImageNet one from 128 px a side, the small-image
+one below) and the sizes follow `net.proxy`, so `--target data` budgets a full-size network at the data's
+own resolution.
 """
 import nasty
 from nasty.space import space
@@ -178,7 +182,9 @@ def nasnet(t, net):
     c, h, w = net.input
     parts = [_HELPERS, cell_text("normal_cell", cells["normal"], reduction=False),
              cell_text("reduction_cell", cells["reduce"], reduction=True), _WRAPPERS]
-    if net.target:
+    if net.proxy:
+        N, F = PROXY_N, PROXY_F
+    if net.large:
         # the first stem cell reads the raw stem conv as h_{i-1}: pools on it need a 1x1 to F/4 filters
         fix = any(src == "prev" and op.startswith(("avg", "max"))
                   for i1, o1, i2, o2 in cells["reduce"] for src, op in ((i1, o1), (i2, o2)))
@@ -199,7 +205,7 @@ stage nasnet_normal(4 * F, 1, prev=skip) x N rest(prev=-2, red_prev=0)
 head  relu gap flatten fc c=classes
 """
     else:
-        header = f"let F={PROXY_F} N={PROXY_N} cip2=0"
+        header = f"let F={F} N={N} cip2=0"
         body = """
 stem  conv3x3/2 c=3 * F bn
 stage nasnet_normal(F, 0, prev=-1) x N rest(prev=-2)

@@ -7,6 +7,10 @@ zoo's `resnet50` (= torchvision's) costs; ResNeXt-50 32x4d and ResNet-34 are poi
 Target: the ImageNet skeleton of He et al. (7x7/2 stem, 3x3/2 max pool, four stages
 at strides 4, 8, 16, 32) at 224x224 with 1000 classes. Proxy: the same blocks and
 depths at a quarter of the width after a 3x3/2 stem, for small images such as 28x28.
+
+The skeleton follows the input size (NetSpec.large: the ImageNet one from 128 px a side, the small-image
+one below) and the sizes follow `net.proxy`, so `--target data` budgets a full-size network at the data's
+own resolution.
 """
 import nasty
 from nasty.space import space
@@ -63,12 +67,8 @@ def resnet(t, net):
     se = t.choice("se", (False, True))
 
     c, h, w = net.input
-    if net.target:
-        width_ = width
-        stem = f"conv7x7/2 c={width_} bn relu maxpool3x3/2 p=1"
-    else:
-        width_ = max(8, width // 4)
-        stem = f"conv3x3/2 c={width_} bn relu"
+    width_ = width if net.target else max(8, width // 4)
+    stem = f"conv7x7/2 c={width_} bn relu maxpool3x3/2 p=1" if net.large else f"conv3x3/2 c={width_} bn relu"
     head = ("bn relu " if block == "preact" else "") + "gap flatten fc c=classes"
     text = f"""net resnet_{block} input {c}x{h}x{w} classes {net.classes}
 defaults conv.bias=0

@@ -9,11 +9,21 @@ def add_parser(sub):
                                    "best.nasty and plots/*.png from its trial records.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, e.g. runs/nasnet-20250101-120000")
     p.add_argument("--top", type=int, default=20, help="rows of the leaderboard to print (default 20)")
+    p.add_argument("--json", action="store_true",
+                   help="print the run as JSON on stdout (settings, counts, winner, leaderboard) instead of tables")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import json
+    import sys
+
     from rich.console import Console
-    from ..search.results import report
+
+    from ..search.results import report, report_json
+    if args.json:
+        report(args.run_dir, console=None, top=args.top)       # rewrites the files, prints nothing
+        sys.stdout.write(json.dumps(report_json(args.run_dir, top=args.top), indent=1) + "\n")
+        return 0
     report(args.run_dir, console=Console(highlight=False), top=args.top)
     return 0

@@ -15,6 +15,8 @@ def add_parser(sub):
     p.add_argument("--trial", type=int, help="with a run folder: train this trial instead of the winner")
     p.add_argument("--dataset", help="fashion-mnist (default, or the run's), mnist, cifar10, cifar100")
     p.add_argument("--data-dir", help="directory with the dataset's files")
+    p.add_argument("--image-size", type=int, metavar="N",
+                   help="with --dataset imagefolder: resize every image to N x N (default: the run's, or the files' size)")
     p.add_argument("--subset", type=int, help="train on at most this many images (default: all)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the run's, else 128)")
     p.add_argument("--lr", type=float, help="peak learning rate of one-cycle SGD (default: the run's, else 0.1)")
@@ -85,9 +87,15 @@ def run(args) -> int:
     if args.save:
         _check_destination(args.save)          # before training: a bad path must not cost the weights
     g, label, cfg = resolve_target(args.target, args.trial)
+    from ..train import resolve_device
+    resolve_device(args.device)                # a device this machine lacks fails before the data loads
     dataset = args.dataset or (cfg or {}).get("dataset") or "fashion-mnist"
+    if dataset == "in-memory":
+        raise NastyError(f"{args.target} searched on data given from Python; train its winner from Python, or "
+                         "pass --dataset and --data-dir")
     data_dir = args.data_dir or ((cfg or {}).get("data_dir") if not args.dataset else None)
-    data = load_dataset(dataset, data_dir)
+    image_size = args.image_size or ((cfg or {}).get("image_size") if not args.dataset else None)
+    data = load_dataset(dataset, data_dir, image_size=image_size)
     train_idx, val_idx = split_train_val(data, args.val_fraction, seed=args.seed)
     import torch
     torch.manual_seed(args.seed)

@@ -103,14 +103,15 @@ class SearchLoop:
         return sum(1 for r in self.records if r.status.counted)
 
     def remaining_estimate(self):
+        """Seconds left, from the measured trial times (None until a trial has finished); never
+        beyond the time budget plus one trial."""
         left = self.s.trials - self.done()
         durs = [r.timings.total_s for r in self.records if r.timings and r.timings.total_s]
-        est = None
-        if durs:
-            est = statistics.median(durs) * max(0, left) / max(1, self.slots)
+        if not durs:
+            return None
+        est = statistics.median(durs) * max(0, left) / max(1, self.slots)
         if self.deadline is not None:
-            cap = max(0.0, self.deadline - time.time())
-            est = cap if est is None else min(est, cap + (statistics.median(durs) if durs else 0))
+            est = min(est, max(0.0, self.deadline - time.time()) + statistics.median(durs))
         return est
 
     def _estimate(self, proxy_macs: int) -> float | None:

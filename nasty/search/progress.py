@@ -21,16 +21,24 @@ def clock(seconds: float | None) -> str:
 class Progress:
     """Fed by the search driver; renders with rich when the console is a terminal."""
 
-    def __init__(self, title: str, total: int, console=None, live: bool | None = None):
+    def __init__(self, title: str, total: int, console=None, live: bool | None = None, records=(),
+                 verbosity: int = 1):
+        """`records`: those of a resumed run (counted from the start); `verbosity`: 0 quiet (no live
+        panel, no line per trial), 1 a line per finished trial, 2 also a line per epoch."""
+        import sys
+
         from rich.console import Console
-        self.console = console or Console(stderr=False, highlight=False)
-        self.title, self.total = title, total
+        # on a terminal the panel shares stdout; when stdout is a file or a pipe it goes to stderr
+        self.console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
+        self.title, self.total, self.verbosity = title, total, verbosity
         self.start = time.time()
         self.done = self.failed = self.rejected = self.stopped = 0
+        for r in records:
+            self._count(r)
         self.running: dict[int, str] = {}
         self.best: dict | None = None
         self.eta: float | None = None        # wall-clock time the search is expected to end
-        self.use_live = self.console.is_terminal if live is None else live
+        self.use_live = (self.console.is_terminal if live is None else live) and verbosity > 0
         self._live = None
 
     # ---------------------------------------------------------------- events
@@ -52,20 +60,28 @@ class Progress:
 
     def epoch(self, n: int, epoch: int, epochs: int, val_acc: float):
         self.running[n] = f"#{n} epoch {epoch}/{epochs} val {val_acc:.3f}"
+        if self.verbosity >= 2:
+            self.console.print(f"[{clock(time.time() - self.start)}] trial #{n} epoch {epoch}/{epochs}: "
+                               f"val {val_acc:.4f}", soft_wrap=True, highlight=False, markup=False)
 
-    def finished(self, record: TrialRecord, best: TrialRecord | None):
-        self.running.pop(record.trial, None)
+    def _count(self, record: TrialRecord):
         if record.status is Status.OK:
             self.done += 1
         elif record.status is Status.FAILED:
             self.failed += 1
         elif record.status is Status.REJECTED:
             self.rejected += 1
-            return
         else:
             self.stopped += 1
+
+    def finished(self, record: TrialRecord, best: TrialRecord | None):
+        self.running.pop(record.trial, None)
+        self._count(record)
+        if record.status is Status.REJECTED:
+            return
         self.best = best
-        self.console.print(self._line(record), soft_wrap=True, highlight=False, markup=False)
+        if self.verbosity >= 1:
+            self.console.print(self._line(record), soft_wrap=True, highlight=False, markup=False)
 
     @property
     def remaining(self):
@@ -76,7 +92,8 @@ class Progress:
         self.eta = None if seconds is None else time.time() + seconds
 
     def note(self, text: str):
-        self.console.print(text, soft_wrap=True)
+        if self.verbosity >= 1:
+            self.console.print(text, soft_wrap=True, highlight=False, markup=False)
 
     # ---------------------------------------------------------------- rendering
     def _line(self, r: TrialRecord) -> str:
@@ -107,7 +124,9 @@ class Progress:
                                  f"target {human(t.macs)}MACs, {human(t.params)} params")
         else:
             grid.add_row("best", "-")
-        grid.add_row("time", f"{clock(elapsed)} elapsed · ~{clock(self.remaining)} remaining")
+        left = self.remaining
+        grid.add_row("time", f"{clock(elapsed)} elapsed · "
+                     + (f"~{clock(left)} remaining" if left is not None else "estimating the time left"))
         for what in list(self.running.values())[:8]:
             grid.add_row("", what)
         return Panel(grid, title=self.title, expand=False)

@@ -186,9 +186,12 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
                  f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
-    lines.append(f"files: {folder}/best.nasty (target genotype), best_proxy.nasty, best.json, leaderboard.txt, "
-                 f"trials.jsonl, plots/*.png")
-    lines.append(f"next: `nasty train {folder} --epochs 10` trains the winner and reports test accuracy")
+    if best is not None:
+        lines.append(f"files: {folder}/best.nasty (target genotype), best_proxy.nasty, best.json, leaderboard.txt, "
+                     f"trials.jsonl, study.db (Optuna), plots/")
+        lines.append(f"next: `nasty train {folder} --epochs 10` trains the winner and reports test accuracy")
+    else:
+        lines.append(f"files: {folder}/trials.jsonl, leaderboard.txt, study.db (Optuna)")
     return lines
 
 
@@ -209,6 +212,17 @@ def sync_study(folder: RunFolder, cfg: dict, records) -> str:
     except Exception as e:  # noqa: BLE001
         return f"\n(the Optuna study {folder.path / STUDY_FILE} could not be updated: {type(e).__name__}: {e})"
     return ""
+
+
+def report_json(run_dir, top: int | None = None) -> dict:
+    """The run as data: its settings, counts, winner (best.json) and leaderboard rows."""
+    from .record import jsonable
+    folder = RunFolder(run_dir)
+    cfg = folder.config()
+    records = folder.records()
+    rows = leaderboard_rows(records)
+    return jsonable({"run": str(folder), "config": cfg, "counts": counts(records),
+                     "best": folder.read_json("best.json"), "leaderboard": rows[:top] if top else rows})
 
 
 def report(run_dir, console=None, top: int = 20) -> str:

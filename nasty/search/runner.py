@@ -181,7 +181,8 @@ def _fresh_or_resume(s: Settings, resume: str | None):
 
 
 def search(s: Settings, resume: str | None = None, console=None, live: bool | None = None,
-           executor: Executor | None = None, data=None, space=None) -> dict:
+           executor: Executor | None = None, data=None, space=None, verbosity: int = 1,
+           summary_console=None) -> dict:
     """Run (or resume) a search; returns the summary (also in runs/<name>/best.json).
 
     `executor` runs the trials (default: Ray Tune, `ray_backend.TuneExecutor`). A Ctrl-C
@@ -194,11 +195,21 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
             hold.enter_context(RunFolder(resume).lock())     # before anything is read: one writer
         if data is not None:
             s = dataclasses.replace(s, dataset=IN_MEMORY, data_dir=None)
-        return _search(s, resume, console, live, executor, hold, data, space)
+        return _search(s, resume, console, live, executor, hold, data, space, verbosity, summary_console)
 
 
-def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitStack, data, given) -> dict:
+def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitStack, data, given,
+            verbosity, summary_console) -> dict:
+    import sys
+
+    from rich.console import Console
     t_start = time.time()
+    console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)   # progress
+    summary_console = summary_console or console
+
+    def say(text):
+        if verbosity >= 1:
+            console.print(text, soft_wrap=True, highlight=False, markup=False)
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
     if resume and not folder.writable():
         raise RunError(f"run folder {folder} is read-only; a resume appends to it: make it writable, "
@@ -213,6 +224,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     if s.gpus_per_trial and not torch.cuda.is_available() and not s.address:
         check_gpus(s)
     s.check()
+    say(f"nasty search: {'resuming ' + str(resume) if resume else (s.space or s.baseline)} — loading "
+        f"{s.dataset if s.dataset != IN_MEMORY else 'the data given'}…")
     data, train_idx, val_idx = load_data(s, data)    # a missing dataset fails here, before any folder
     space = with_target(space, s, data)
     if not resume:
@@ -234,6 +247,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     started_ray = False
     if executor is None:
         from .ray_backend import TuneExecutor, start_ray
+        say(f"nasty search: {'joining the Ray cluster at ' + s.address if s.address else 'starting Ray'} "
+            "(a few seconds)…")
         started_ray, resources = start_ray(s, payload["x"].nbytes + payload["y"].nbytes)
     else:
         resources = {"CPU": float(os.cpu_count() or 1)}
@@ -251,7 +266,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
         title = f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
-        progress = Progress(title, s.trials, console=console, live=live)
+        progress = Progress(title, s.trials, console=console, live=live, records=records, verbosity=verbosity)
+        progress.best = best_of(records)
         slots = max(1, int(resources.get("CPU", 1) // s.cpus_per_trial))
         if s.gpus_per_trial:
             slots = min(slots, max(1, int(resources.get("GPU", 0) // s.gpus_per_trial)))
@@ -266,19 +282,17 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             progress.note(f"{folder}: all {s.trials} trials are done; pass --trials N to run more")
         else:
             with progress:
-                progress.remaining = s.time_budget
                 interrupted = (executor or TuneExecutor(s, payload, slots, folder.path)).run(loop)
         if loop.fatal:
             raise loop.fatal
         loop.write(plots=True)
         if interrupted:
             raise KeyboardInterrupt
-        summary = finalize(folder, s, loop.records, data, budget, progress.console, loop.stop_reason,
+        summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
                            time.time() - t_start)
     except KeyboardInterrupt:
         if folder.exists:
-            from rich.console import Console
-            (console or Console(stderr=True)).print(
+            console.print(
                 f"interrupted: finished trials are saved in {folder}; continue with "
                 f"`nasty search --resume {folder}`", soft_wrap=True, highlight=False, markup=False)
         raise
@@ -346,7 +360,8 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
     info = score_winner(folder, records, data)
     best = best_of(records)
-    n = counts(folder.records())
+    every = folder.records()                          # rejected samples included
+    n = counts(every)
     overheads = [r.timings.total_s - r.timings.train_s for r in records
                  if r.status is Status.OK and r.timings and r.timings.train_s]
     summary = {"run": str(folder),
@@ -354,7 +369,7 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
                "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
-    for line in summary_lines(folder, records, info.get("test_acc"), budget.describe() if budget else None,
+    for line in summary_lines(folder, every, info.get("test_acc"), budget.describe() if budget else None,
                               stop_reason, wall):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     return summary

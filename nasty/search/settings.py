@@ -184,7 +184,72 @@ def add_arguments(parser: argparse.ArgumentParser):
         parser.add_argument(flag_of(f.name), type=_arg_type(f), **kw)
 
 
+# Keys of a run's config.json that are not settings but facts the run derived (ignored by --config)
+DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created"}
+
+
+def read_config(path) -> dict:
+    """The settings of a `--config` file: YAML or JSON with the keys of config.json. A run's own
+    config.json re-runs its search as a new run (its `name` is dropped; its derived facts ignored)."""
+    from pathlib import Path
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunError(f"cannot read --config {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        if p.suffix.lower() == ".json":
+            import json
+            doc = json.loads(text)
+        else:
+            import yaml                               # PyYAML: JSON is YAML too
+            doc = yaml.safe_load(text)
+    except Exception as e:  # noqa: BLE001 - a malformed file, whatever the parser raises
+        raise RunError(f"--config {path} is not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: "
+                       f"{' '.join(str(e).split())[:200]}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise RunError(f"--config {path} must hold a mapping of settings (e.g. `budget: 600MFLOPs`), "
+                       f"not a {type(doc).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    out = {}
+    for k, v in doc.items():
+        key = str(k).replace("-", "_")
+        if key in DERIVED:
+            continue
+        if key not in fields:
+            import difflib
+            hint = difflib.get_close_matches(key, fields, 1)
+            raise RunError(f"--config {path}: unknown setting {k!r}"
+                           + (f"; did you mean {hint[0]!r}?" if hint else "; see `nasty search --help`"))
+        if str(fields[key].type) == "str | None" and isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)                               # `budget: 600M` in YAML is a string already; 6e8 is not
+        out[key] = v
+    if "created" in doc:                             # a run's own config.json: a new run, a new name
+        out.pop("name", None)
+    return out
+
+
 def from_arguments(args: argparse.Namespace) -> Settings:
-    """Settings from parsed flags: the fields the user gave, defaults for the rest."""
+    """Settings from parsed flags over a --config file's: the fields given, defaults for the rest."""
     names = {f.name for f in dataclasses.fields(Settings)}
-    return Settings(**{k: v for k, v in vars(args).items() if k in names})
+    given = read_config(args.config) if getattr(args, "config", None) else {}
+    given.update({k: v for k, v in vars(args).items() if k in names})
+    s = Settings(**given)
+    _check_types(s)
+    return s
+
+
+def _check_types(s: Settings):
+    """A setting of the wrong type (from a config file) is a one-line error naming it."""
+    for f in dataclasses.fields(Settings):
+        v = getattr(s, f.name)
+        t = str(f.type)
+        ok = (v is None and "None" in t) or (
+            isinstance(v, bool) if t == "bool" else
+            isinstance(v, str) if t.startswith("str") else
+            isinstance(v, int) and not isinstance(v, bool) if t.startswith("int") else
+            isinstance(v, (int, float)) and not isinstance(v, bool) if t.startswith("float") else True)
+        if not ok:
+            raise RunError(f"setting {f.name} must be {t}, got {v!r}")

@@ -207,8 +207,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)   # progress
     summary_console = summary_console or console
 
-    def say(text):
-        if verbosity >= 1:
+    def say(text):                               # start-up steps, for a person watching a terminal
+        if verbosity >= 1 and console.is_terminal or verbosity >= 2:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
     if resume and not folder.writable():

@@ -34,9 +34,10 @@ class SearchResult:
 
     @property
     def leaderboard(self) -> list[TrialRecord]:
-        """Trained trials, best first (as leaderboard.txt ranks them)."""
+        """Trained trials, best first (as leaderboard.txt ranks them: confirmed ones first)."""
+        from .folder import RunFolder
         from .results import ranked
-        return ranked(self.records)
+        return ranked(self.records, RunFolder(self.run).confirmations())
 
     @property
     def best(self) -> TrialRecord | None:

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import RunError
-from .record import RecordError, TrialRecord, jsonable
+from .record import ConfirmRecord, RecordError, TrialRecord, jsonable
 
 TRIALS = "trials.jsonl"
+CONFIRMS = "confirm.jsonl"          # the confirmation stage's records (record.ConfirmRecord)
+DECODERS = {TRIALS: TrialRecord.from_json, CONFIRMS: ConfirmRecord.from_json}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
@@ -148,10 +150,10 @@ class RunFolder:
         return cfg
 
     # ------------------------------------------------------------ trial records
-    def append(self, record: TrialRecord):
+    def append(self, record, name: str = TRIALS):
         """Append one record, on disk (fsync) before this returns; a failure is a RunError."""
         line = record.to_json() + "\n"
-        p = self.path / TRIALS
+        p = self.path / name
         try:
             with open(p, "a", encoding="utf-8") as f:
                 f.write(line)
@@ -162,9 +164,10 @@ class RunFolder:
                            f"to {p}: {e.strerror or e}; the search stops so that no result is lost "
                            "silently (earlier records are intact)") from None
 
-    def _scan(self) -> tuple[list[TrialRecord], bytes, str | None]:
+    def _scan(self, name: str = TRIALS) -> tuple[list, bytes, str | None]:
         """(records, raw bytes, what repair() would do: None, 'cut' or 'newline')."""
-        p = self.path / TRIALS
+        p = self.path / name
+        decode = DECODERS[name]
         if not p.exists():
             return [], b"", None
         try:
@@ -175,7 +178,7 @@ class RunFolder:
         out = []
         for n, line in enumerate(lines, 1):
             try:
-                out.append(TrialRecord.from_json(line))
+                out.append(decode(line))
             except RecordError as e:
                 raise RunError(f"{p} line {n} is damaged ({e}: {_short(line)}); a crash can only cut the "
                                "last line, so the run folder is left as it is: remove or fix that line, "
@@ -183,7 +186,7 @@ class RunFolder:
         fix = None
         if tail:
             try:
-                out.append(TrialRecord.from_json(tail))
+                out.append(decode(tail))
                 fix = "newline"                       # a whole record whose newline never made it
             except RecordError:
                 fix = "cut"                           # torn by a crash mid-append
@@ -194,10 +197,18 @@ class RunFolder:
         mid-append), which is left out here and cut by `repair()`."""
         return self._scan()[0]
 
-    def repair(self) -> str | None:
-        """Mend what a crash mid-append leaves (see the module docstring); says what it did."""
-        _, raw, fix = self._scan()
-        p = self.path / TRIALS
+    def confirmations(self) -> list[ConfirmRecord]:
+        """The confirmation stage's records (confirm.jsonl), read as records() reads trials."""
+        return self._scan(CONFIRMS)[0]
+
+    def repair(self, name: str | None = None) -> str | None:
+        """Mend what a crash mid-append leaves (see the module docstring); says what it did.
+        Without `name`: trials.jsonl and confirm.jsonl (returns what was done to trials.jsonl)."""
+        if name is None:
+            self.repair(CONFIRMS)
+            name = TRIALS
+        _, raw, fix = self._scan(name)
+        p = self.path / name
         if fix == "cut":
             with open(p, "r+b") as f:
                 f.truncate(raw.rfind(b"\n") + 1)

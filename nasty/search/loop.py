@@ -60,11 +60,49 @@ class _Running:
     weights_error: str | None = None
 
 
-class Executor(abc.ABC):
-    """Runs the trials a SearchLoop proposes, somewhere."""
+class TrialSource(abc.ABC):
+    """What an Executor runs: the search loop, or the confirmation stage (confirm.py). The
+    executor calls these, and only these, in this order for each trial it runs."""
+
+    running: dict                     # executor key -> the source's view of a dispatched trial
+    exhausted: bool = False           # everything asked for has been proposed
+    stop_reason: str | None = None    # why it stopped proposing early (time budget, ...)
+    fatal: Exception | None = None    # a failure that must end the search (a record not written)
+    deadline: float | None = None
 
     @abc.abstractmethod
-    def run(self, loop: "SearchLoop") -> bool:
+    def propose(self):
+        """The next thing to run, or None when there is nothing more (now or ever). Called
+        whenever the executor has a free slot."""
+
+    @abc.abstractmethod
+    def dispatch(self, key: str, proposal) -> dict:
+        """Called once a proposal is about to run under the executor's `key`: the config that
+        the evaluator (standalone.evaluate) trains from."""
+
+    @abc.abstractmethod
+    def epoch(self, key: str, result: dict):
+        """Called for every result the running trial reports (one per epoch)."""
+
+    @abc.abstractmethod
+    def complete(self, key: str, result: dict | None, error: str | None = None):
+        """Called once when the trial is over: its last result, or the error that ended it."""
+
+    def save_weights(self, key: str, blob: bytes):
+        """Called with the final weights a trial sent back (before `complete`)."""
+
+    def retry(self, key: str, reason: str):
+        """Called when the executor runs the trial again from scratch (its worker died)."""
+
+    def abandon(self, key: str):
+        """Called for a trial cut before it finished (Ctrl-C, the hard time limit): not recorded."""
+
+
+class Executor(abc.ABC):
+    """Runs the trials a TrialSource proposes, somewhere."""
+
+    @abc.abstractmethod
+    def run(self, loop: TrialSource) -> bool:
         """Drive `loop` until it stops proposing and every dispatched trial is over.
 
         Call `loop.propose()` whenever a slot is free (None: nothing more to run), then
@@ -74,12 +112,17 @@ class Executor(abc.ABC):
         epoch are then `loop.abandon`ed."""
 
 
-class SearchLoop:
-    """Propose (with the budget check), record, tell: the controller's side of a search."""
+class SearchLoop(TrialSource):
+    """Propose (with the budget check), record, tell: the controller's side of a search.
+
+    `rows`: which rows of the executor's data payload a trial trains and validates on;
+    `reserve()`: seconds to keep free at the end of the time budget (the confirmation stage)."""
 
     def __init__(self, s: Settings, folder: RunFolder, space, controller, budget, data_shape, classes,
                  progress=None, records=None, samples=0, told=0, deadline=None, slots=1, images=(0, 0),
-                 study=None):
+                 study=None, rows: dict | None = None, reserve=None):
+        self.rows = rows
+        self.reserve = reserve or (lambda: 0.0)
         self.s, self.folder, self.space, self.controller, self.budget = s, folder, space, controller, budget
         self.study = study                          # a StudyLog: the run as an Optuna study (study.py)
         self.lines = len(records or [])             # records in trials.jsonl, rejected ones included
@@ -125,7 +168,7 @@ class SearchLoop:
             return False
         sizes = [r.proxy.macs for r in self.records if r.status.scored and r.proxy]
         est = self._estimate(statistics.median(sizes)) if sizes else None
-        return time.time() + (est or 0.0) > self.deadline
+        return time.time() + (est or 0.0) + self.reserve() > self.deadline
 
     # ------------------------------------------------------------ proposing
     def propose(self) -> Proposal | None:
@@ -212,7 +255,7 @@ class SearchLoop:
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
               "subset": None, "val_subset": None}
         return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
-                "threads": self.s.cpus_per_trial, "keep_weights": True,
+                "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
                 "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
 
     # ------------------------------------------------------------ what trials report

@@ -64,6 +64,15 @@ class Progress:
             self.console.print(f"[{clock(time.time() - self.start)}] trial #{n} epoch {epoch}/{epochs}: "
                                f"val {val_acc:.4f}", soft_wrap=True, highlight=False, markup=False)
 
+    def confirmed(self, rec):
+        """A confirmation (confirm.py) finished."""
+        self.running.pop(rec.trial, None)
+        if self.verbosity >= 1:
+            what = f"val {rec.val_acc:.4f}" if rec.val_acc is not None else f"{rec.status}: {rec.reason}"
+            self.console.print(f"[{clock(time.time() - self.start)}] confirmed #{rec.trial} (seed {rec.seed + 1}): "
+                               f"{what} on {rec.fidelity.get('val_images')} images", soft_wrap=True,
+                               highlight=False, markup=False)
+
     def _count(self, record: TrialRecord):
         if record.status is Status.OK:
             self.done += 1

@@ -1,5 +1,5 @@
 """The Ray Tune side of a search: starting (or joining) Ray, and `TuneExecutor`, which runs
-the trials a SearchLoop proposes as Ray Tune trials on this machine or a cluster.
+the trials a SearchLoop (or the confirmation stage) proposes as Ray Tune trials on this machine or a cluster.
 
 Tune sees the loop only through two small adapters: `LoopSearcher` (Tune's Searcher
 protocol: suggest, on_trial_result, on_trial_complete) and `LoopCallback` (a Tune Callback:
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import RunError
-from .loop import Executor, SearchLoop
+from .loop import Executor, TrialSource
 from .settings import Settings
 from .standalone import take_weights
 
@@ -118,10 +118,10 @@ class TuneExecutor(Executor):
     """Runs the loop's trials as Ray Tune trials, `slots` at a time; Tune's own results (per-trial
     curves, as Tune's tools read them) stay in the run folder's tune/."""
 
-    def __init__(self, s: Settings, payload: dict, slots: int, run_dir: Path):
-        self.s, self.payload, self.slots, self.run_dir = s, payload, slots, Path(run_dir)
+    def __init__(self, s: Settings, payload: dict, slots: int, run_dir: Path, name: str = TUNE_DIR):
+        self.s, self.payload, self.slots, self.run_dir, self.name = s, payload, slots, Path(run_dir), name
 
-    def run(self, loop: SearchLoop) -> bool:
+    def run(self, loop: TrialSource) -> bool:
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
         s = self.s
@@ -139,7 +139,7 @@ class TuneExecutor(Executor):
                                         time_budget_s=(s.time_budget + 60.0) if s.time_budget else None,
                                         trial_dirname_creator=_trial_dirname),
             # our callback comes first: it takes the weights out of each result before the loggers see it
-            run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(self.run_dir.resolve()), verbose=0,
+            run_config=tune.RunConfig(name=self.name, storage_path=str(self.run_dir.resolve()), verbose=0,
                                       callbacks=[_callback_class()(loop), *tune_loggers()],
                                       stop=_stopper_class()(loop),
                                       failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)),
@@ -157,7 +157,7 @@ def _trial_dirname(trial) -> str:
     return f"trial_{int(trial.config.get('trial', 0)):04d}_{trial.trial_id}"
 
 
-def _guarded(loop: SearchLoop, call, *args):
+def _guarded(loop: TrialSource, call, *args):
     """Call into the loop from a Tune hook; a fatal error (a record that cannot be written) is kept
     on the loop, where the stopper and the runner see it, instead of being lost inside Tune."""
     if loop.fatal:
@@ -173,9 +173,9 @@ def _searcher_class():
     from ray.tune.search import Searcher
 
     class LoopSearcher(Searcher):
-        """Ray Tune's Searcher protocol around a SearchLoop."""
+        """Ray Tune's Searcher protocol around a TrialSource (the search loop or the confirmation stage)."""
 
-        def __init__(self, loop: SearchLoop):
+        def __init__(self, loop: TrialSource):
             super().__init__()
             self.loop = loop
 
@@ -208,7 +208,7 @@ def _callback_class():
     from ray.tune import Callback
 
     class LoopCallback(Callback):
-        def __init__(self, loop: SearchLoop):
+        def __init__(self, loop: TrialSource):
             self.loop = loop
 
         def __getstate__(self):
@@ -235,7 +235,7 @@ def _stopper_class():
     class LoopStopper(Stopper):
         """Stops every trial once the loop has a fatal error (a record it could not write)."""
 
-        def __init__(self, loop: SearchLoop):
+        def __init__(self, loop: TrialSource):
             self.loop = loop
 
         def __call__(self, trial_id, result):

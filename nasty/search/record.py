@@ -181,6 +181,48 @@ class TrialRecord:
         return cls.from_dict(d)
 
 
+@dataclass(frozen=True)
+class ConfirmRecord:
+    """One line of confirm.jsonl: a trial trained again at a higher fidelity (more images and
+    epochs, another seed) before the winner is named; the trial's record itself is unchanged."""
+    trial: int                               # the trial of trials.jsonl it confirms
+    seed: int                                # 0, 1, ...: the confirmation's seed index
+    status: Status                           # ok, failed, or timeout
+    val_acc: float | None = None             # on the confirmation's validation images
+    epochs: tuple[Epoch, ...] = ()
+    fidelity: dict = field(default_factory=dict)   # {"epochs", "train_images", "val_images"}
+    reason: str | None = None
+    timings: Timings | None = None
+
+    def to_json(self) -> str:
+        d = {"trial": self.trial, "seed": self.seed, "status": self.status.value, "val_acc": self.val_acc,
+             "epochs": [_compact(e) for e in self.epochs], "fidelity": self.fidelity}
+        if self.reason:
+            d["reason"] = self.reason
+        if self.timings:
+            d["timings"] = _compact(self.timings)
+        return json.dumps(jsonable(d), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> "ConfirmRecord":
+        try:
+            d = json.loads(line)
+        except (ValueError, RecursionError) as e:
+            raise RecordError(f"not JSON ({type(e).__name__})") from None
+        if not isinstance(d, dict):
+            raise RecordError(f"a record is a JSON object, not {type(d).__name__}")
+        try:
+            status = Status(d.get("status"))
+        except ValueError:
+            raise RecordError(f"unknown status {_short(d.get('status'))}") from None
+        for k in ("trial", "seed"):
+            if type(d.get(k)) is not int or not 0 <= d[k] < 2**53:
+                raise RecordError(f"{k!r} is {_short(d.get(k))}, not a whole number")
+        return cls(d["trial"], d["seed"], status, _opt(d, "val_acc", float),
+                   tuple(_part(Epoch, e, "epochs") for e in _list(d, "epochs")), _dict(d, "fidelity"),
+                   _opt(d, "reason", str), _part(Timings, d["timings"], "timings") if d.get("timings") else None)
+
+
 def _compact(part) -> dict:
     return {k: v for k, v in dataclasses.asdict(part).items() if v is not None}
 

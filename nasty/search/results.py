@@ -14,14 +14,20 @@ from .record import Status, TrialRecord
 KEEP_WEIGHTS = 3                   # proxy weights kept for the best trials (the winner's test accuracy)
 
 
-def ranked(records) -> list[TrialRecord]:
-    """Trials with a validation accuracy, best first (complete ones before stopped ones)."""
+def ranked(records, confirmations=()) -> list[TrialRecord]:
+    """Trials with a validation accuracy, best first: those the confirmation stage trained again
+    first, by their mean confirmed accuracy; then the others by the search's score (complete ones
+    before stopped ones)."""
+    from .confirm import confirmed
+    conf = confirmed(confirmations)
     rs = [r for r in records if r.status.scored and r.val_acc is not None]
-    return sorted(rs, key=lambda r: (r.status is not Status.OK, -r.val_acc, r.target.macs, r.trial))
+    return sorted(rs, key=lambda r: (r.trial not in conf, -conf[r.trial].mean if r.trial in conf else 0.0,
+                                     r.status is not Status.OK, -r.val_acc, r.target.macs, r.trial))
 
 
-def best_of(records) -> TrialRecord | None:
-    r = ranked(records)
+def best_of(records, confirmations=()) -> TrialRecord | None:
+    """The winner: the best confirmed trial when there are confirmations, else the search's best."""
+    r = ranked(records, confirmations)
     return r[0] if r else None
 
 
@@ -44,14 +50,21 @@ def pareto(records) -> list[TrialRecord]:
     return front
 
 
-def leaderboard_text(records, top: int | None = 20) -> str:
+def leaderboard_text(records, top: int | None = 20, confirmations=()) -> str:
     """The ranked trials as a table, then the counts by status and the first failures."""
-    rk = ranked(records)
-    rows = [(i, f"#{r.trial}", f"{r.val_acc:.4f}", human(r.target.macs), human(r.target.params),
+    from .confirm import confirmed
+    conf = confirmed(confirmations)
+    rk = ranked(records, confirmations)
+
+    def shown(r):
+        c = conf.get(r.trial)
+        return "" if c is None else f"{c.mean:.4f}" + (f" ±{c.spread:.4f}" if len(c.accs) > 1 else "")
+
+    rows = [(i, f"#{r.trial}", f"{r.val_acc:.4f}", shown(r), human(r.target.macs), human(r.target.params),
              human(r.proxy.macs if r.proxy else 0), len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}")
             for i, r in enumerate(rk[:top] if top else rk, 1)]
-    lines = [text_table(("rank", "trial", "val acc", "target MACs", "params", "proxy MACs", "epochs", "status",
-                         "train s"), rows, align=["right"] * 7 + ["left", "right"]), ""]
+    lines = [text_table(("rank", "trial", "val acc", "confirmed", "target MACs", "params", "proxy MACs", "epochs",
+                         "status", "train s"), rows, align=["right"] * 8 + ["left", "right"]), ""]
     n = counts(records)
     lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(n.items()) if v))
     for r in [r for r in records if r.status is Status.FAILED][:10]:
@@ -59,10 +72,14 @@ def leaderboard_text(records, top: int | None = 20) -> str:
     return "\n".join(lines)
 
 
-def leaderboard_rows(records) -> list[dict]:
+def leaderboard_rows(records, confirmations=()) -> list[dict]:
+    from .confirm import confirmed
+    conf = confirmed(confirmations)
     return [{"trial": r.trial, "val_acc": r.val_acc, "best_val_acc": r.best_val_acc, "status": r.status.value,
+             **({"confirmed_val_acc": conf[r.trial].mean, "confirmed_accs": list(conf[r.trial].accs)}
+                if r.trial in conf else {}),
              **{k: v for k, v in r.to_dict().items() if k in ("target", "proxy", "decisions")}}
-            for r in ranked(records)]
+            for r in ranked(records, confirmations)]
 
 
 # ------------------------------------------------------------------ plots
@@ -140,9 +157,10 @@ def _save_fig(fig, path: Path) -> Path:
 def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
     """Leaderboard, best genotype and (optionally) plots from the records."""
     records = [r for r in records if r.status.counted]
-    folder.write_json("leaderboard.json", leaderboard_rows(records))
-    folder.write_text("leaderboard.txt", leaderboard_text(records, top=None) + "\n")
-    b = best_of(records)
+    confirmations = folder.confirmations()
+    folder.write_json("leaderboard.json", leaderboard_rows(records, confirmations))
+    folder.write_text("leaderboard.txt", leaderboard_text(records, None, confirmations) + "\n")
+    b = best_of(records, confirmations)
     if b is not None:
         head = (f"# best of run {folder.path.name}: trial #{b.trial}, proxy val acc {b.val_acc:.4f}, "
                 f"target {b.target.macs:,} MACs (one multiply-add = one FLOP), "
@@ -154,24 +172,40 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
         d = b.to_dict()
         info = {k: d.get(k) for k in ("trial", "val_acc", "best_val_acc", "status", "target", "proxy",
                                       "decisions", "epochs")}
-        if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev:
+        info.update(confirmation_info(b.trial, confirmations))
+        if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev \
+                and prev.get("confirmed") == info.get("confirmed"):
             info["test_acc"] = prev["test_acc"]
         folder.write_json("best.json", info)
     if plots:
         write_plots(folder, records, budget_macs)
 
 
+def confirmation_info(trial: int, confirmations) -> dict:
+    """best.json's part about the confirmation of the winner (empty when it was not confirmed)."""
+    from .confirm import confirmed
+    c = confirmed(confirmations).get(trial)
+    if c is None:
+        return {}
+    fid = next((x.fidelity for x in confirmations if x.trial == trial), {})
+    return {"confirmed": {"val_acc": c.mean, "accs": list(c.accs), "fidelity": fid}}
+
+
 def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | None, stop_reason=None,
                   wall=None) -> list[str]:
     """The end-of-run summary a person reads: the winner, its cost, the counts, the files."""
-    best = best_of(records)
+    confirmations = folder.confirmations()
+    best = best_of(records, confirmations)
     n = counts(records)
     lines = [""]
     if best is None:
         lines.append(f"no trial finished training; see {folder.path / 'trials.jsonl'}")
     else:
         t = best.target
-        lines.append(f"best architecture: trial #{best.trial} — proxy val acc {best.val_acc:.4f}"
+        c = confirmation_info(best.trial, confirmations).get("confirmed")
+        lines.append(f"best architecture: trial #{best.trial} — proxy val acc {best.val_acc:.4f} in the search"
+                     + (f", {c['val_acc']:.4f} confirmed ({len(c['accs'])} seed(s), {c['fidelity'].get('val_images')} "
+                        f"validation images)" if c else "")
                      + (f", test acc {test_acc:.4f}" if test_acc is not None else ""))
         lines.append(f"  target {'x'.join(map(str, t.input or ()))}, {t.classes} classes: "
                      f"{t.macs:,} MACs ({human(t.macs)}FLOPs, one multiply-add = one FLOP), "

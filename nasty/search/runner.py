@@ -25,7 +25,8 @@ from .budget import Budget, preflight
 from .folder import RunFolder, check_name
 from .loop import Executor, SearchLoop
 from .record import Status
-from .results import best_of, counts, summary_lines
+from .confirm import ConfirmLoop, cost_ratio, fidelity, picks, reserve_seconds
+from .results import best_of, counts, ranked, summary_lines
 from .settings import Settings
 
 
@@ -67,6 +68,21 @@ def load_data(s: Settings, data=None):
     if s.val_subset is not None and s.val_subset < len(val_idx):
         val_idx = np.sort(rng.choice(val_idx, s.val_subset, replace=False))
     return data, train_idx, val_idx
+
+
+def confirmation_indices(s: Settings, data, train_idx, val_idx):
+    """(more training rows, more validation rows) a confirmation adds to a search trial's: training
+    images up to --confirm-subset (a superset of the search's), and the whole validation split."""
+    import numpy as np
+
+    from ..data import split_train_val
+    if not s.confirm:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    full_train, full_val = split_train_val(data, s.val_fraction, seed=s.seed)
+    rest = np.setdiff1d(full_train, train_idx)
+    n = max(0, min(len(rest), (s.confirm_subset or len(full_train)) - len(train_idx)))
+    more_train = np.sort(np.random.default_rng(s.seed + 1).choice(rest, n, replace=False))
+    return more_train, np.setdiff1d(full_val, val_idx)
 
 
 def with_target(space, s: Settings, data):
@@ -243,7 +259,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   flop_convention="one multiply-add = one FLOP")
     from .standalone import make_payload
-    payload = make_payload(data, train_idx, val_idx)
+    payload = make_payload(data, train_idx, val_idx, *confirmation_indices(s, data, train_idx, val_idx))
     started_ray = False
     if executor is None:
         from .ray_backend import TuneExecutor, start_ray
@@ -272,22 +288,49 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         if s.gpus_per_trial:
             slots = min(slots, max(1, int(resources.get("GPU", 0) // s.gpus_per_trial)))
         deadline = time.time() + s.time_budget if s.time_budget else None
+        rows = payload["rows"]
         loop = SearchLoop(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
                           records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
-                          study=study)
+                          study=study, rows=rows["search"])
+        ratio = cost_ratio(s, rows["search"], rows["confirm"])
+        loop.reserve = lambda: reserve_seconds(s, loop.records, slots, ratio)
         loop.replay(records[told:], told)            # records the controller was not told before a crash
         loop.save_controller()
+
+        def run(source, phase):
+            if executor is not None:
+                return executor.run(source)
+            ps = s if phase == "tune" else dataclasses.replace(
+                s, scheduler="fifo", epochs=s.confirm_epochs,
+                time_budget=max(30.0, deadline - time.time()) if deadline else None)
+            return TuneExecutor(ps, payload, slots, folder.path, name=phase).run(source)
+
         interrupted = False
         if loop.done() >= s.trials:
             progress.note(f"{folder}: all {s.trials} trials are done; pass --trials N to run more")
         else:
             with progress:
-                interrupted = (executor or TuneExecutor(s, payload, slots, folder.path)).run(loop)
+                interrupted = run(loop, "tune")
         if loop.fatal:
             raise loop.fatal
         loop.write(plots=True)
         if interrupted:
             raise KeyboardInterrupt
+        if s.confirm:
+            chosen = picks(ranked(loop.records), s.confirm)
+            stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
+                                fidelity(s, rows["confirm"]), deadline, progress)
+            if stage.jobs:
+                progress.note(f"confirming the top {len(chosen)}: {s.confirm_seeds} seed(s) each, "
+                              f"{stage.fidelity['train_images']} training and {stage.fidelity['val_images']} "
+                              f"validation images, {s.confirm_epochs} epoch(s)")
+                with progress:
+                    interrupted = run(stage, "tune-confirm")
+                if stage.fatal:
+                    raise stage.fatal
+                loop.write(plots=True)
+                if interrupted:
+                    raise KeyboardInterrupt
         summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
                            time.time() - t_start)
     except KeyboardInterrupt:
@@ -333,13 +376,18 @@ def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked
 
 # ------------------------------------------------------------------ the end of a run
 def score_winner(folder: RunFolder, records, data) -> dict:
-    """best.json with the winner's test accuracy (only the winner ever sees the test set)."""
-    best = best_of(records)
+    """best.json with the winner's test accuracy (only the winner ever sees the test set): the
+    mean over its confirmations' weights when it was confirmed, else its search trial's weights."""
+    confirmations = folder.confirmations()
+    best = best_of(records, confirmations)
     info = folder.read_json("best.json", {}) or {}
     if best is None or "test_acc" in info:
         return info
-    w = folder.weights(best.trial)
-    if not w.is_file():
+    from .confirm import confirm_weights
+    seeds = sorted({c.seed for c in confirmations if c.trial == best.trial and c.status is Status.OK})
+    files = [confirm_weights(folder, best.trial, k) for k in seeds] or [folder.weights(best.trial)]
+    files = [f for f in files if f.is_file()]
+    if not files:
         return info
     try:
         import torch
@@ -347,9 +395,14 @@ def score_winner(folder: RunFolder, records, data) -> dict:
         from .. import parse
         from ..compile import compile_genotype
         from ..train import evaluate_test_set
-        model = compile_genotype(parse(best.proxy_genotype), input=data.shape, classes=data.num_classes)
-        model.load_state_dict(torch.load(w, map_location="cpu", weights_only=True))
-        info["test_acc"] = evaluate_test_set(model, data)
+        accs = []
+        for f in files:
+            model = compile_genotype(parse(best.proxy_genotype), input=data.shape, classes=data.num_classes)
+            model.load_state_dict(torch.load(f, map_location="cpu", weights_only=True))
+            accs.append(evaluate_test_set(model, data))
+        info["test_acc"] = statistics.mean(accs)
+        if len(accs) > 1:
+            info["test_accs"] = accs
         folder.write_json("best.json", info)
     except Exception as e:  # noqa: BLE001 - the search's results stand without it
         info["test_acc_error"] = f"{type(e).__name__}: {e}"
@@ -359,13 +412,14 @@ def score_winner(folder: RunFolder, records, data) -> dict:
 def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
     info = score_winner(folder, records, data)
-    best = best_of(records)
+    best = best_of(records, folder.confirmations())
     every = folder.records()                          # rejected samples included
     n = counts(every)
     overheads = [r.timings.total_s - r.timings.train_s for r in records
                  if r.status is Status.OK and r.timings and r.timings.train_s]
     summary = {"run": str(folder),
                "best": best and {"trial": best.trial, "val_acc": best.val_acc,
+                                 "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
                "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}

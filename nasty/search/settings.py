@@ -54,6 +54,12 @@ class Settings:
     val_fraction: float = setting(0.1, "share of the training set held out for validation")
     batch_size: int | None = setting(None, "proxy batch size", cpu=64, gpu=256)
     lr: float | None = setting(None, "peak learning rate (one-cycle SGD)", cpu=0.05, gpu=0.1)
+    confirm: int = setting(5, "before naming the winner, train the top K trials again at a higher fidelity "
+                              "(--confirm-subset images, the whole validation split, --confirm-seeds seeds); the "
+                              "winner is the best confirmed one. 0 skips this", metavar="K")
+    confirm_seeds: int = setting(2, "seeds per confirmed trial")
+    confirm_epochs: int | None = setting(None, "epochs of a confirmation", cpu=2, gpu=10)
+    confirm_subset: int | None = setting(None, "training images of a confirmation", cpu=12000, gpu=40000)
     time_budget: float | None = setting(
         None, "seconds of searching: no trial starts that would end after it (so that a default search ends "
               "within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
@@ -104,7 +110,10 @@ class Settings:
         """One-line errors for values no search can use (called before anything is created)."""
         if self.scheduler not in ("fifo", "asha"):
             raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo or asha")
-        for k in ("trials", "epochs", "batch_size", "subset", "val_subset"):
+        if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or not 0 <= self.confirm <= 100:
+            raise RunError(f"--confirm must be a whole number from 0 to 100, got {self.confirm!r}")
+        for k in ("trials", "epochs", "batch_size", "subset", "val_subset", "confirm_seeds", "confirm_epochs",
+                  "confirm_subset"):
             v = getattr(self, k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
                 raise RunError(f"--{_flag(k)} must be a whole number, got {v!r}")

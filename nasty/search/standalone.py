@@ -14,16 +14,25 @@ import os
 import time
 
 
-def make_payload(data, train_idx, val_idx) -> dict:
-    """The images one trial needs, compact enough for Ray's object store."""
+def make_payload(data, train_idx, val_idx, more_train=(), more_val=()) -> dict:
+    """The images the trials need, compact enough for Ray's object store, in one array:
+
+        [search train | more train (confirmation) | search val | more val (confirmation)]
+
+    and `rows`: which ranges a search trial and a confirmation train and validate on (a
+    trial's config carries its own; see `evaluate`)."""
     import numpy as np
-    idx = np.concatenate([train_idx, val_idx])
+    parts = [np.asarray(train_idx), np.asarray(more_train, dtype=np.int64), np.asarray(val_idx),
+             np.asarray(more_val, dtype=np.int64)]
+    a, b, c, d = (len(p) for p in parts)
+    idx = np.concatenate(parts)
     return {"name": data.name, "classes": list(data.classes), "mean": list(data.mean), "std": list(data.std),
             "x": np.ascontiguousarray(data.train_x[idx]), "y": np.ascontiguousarray(data.train_y[idx]),
-            "n_train": len(train_idx)}
+            "n_train": a, "rows": {"search": {"train": [0, a], "val": [a + b, a + b + c]},
+                                   "confirm": {"train": [0, a + b], "val": [a + b, a + b + c + d]}}}
 
 
-def _dataset_from_payload(p):
+def _dataset_from_payload(p, rows=None):
     import numpy as np
     from ..data import Dataset
     x, y = p["x"], p["y"]
@@ -31,8 +40,8 @@ def _dataset_from_payload(p):
     # keep the statistics of the full training set, as the test evaluation uses them
     object.__setattr__(ds, "mean", tuple(p["mean"]))
     object.__setattr__(ds, "std", tuple(p["std"]))
-    n = p["n_train"]
-    return ds, np.arange(n), np.arange(n, len(y))
+    rows = rows or p.get("rows", {}).get("search") or {"train": [0, p["n_train"]], "val": [p["n_train"], len(y)]}
+    return ds, np.arange(*rows["train"]), np.arange(*rows["val"])
 
 
 # ------------------------------------------------------------------ the trial
@@ -47,7 +56,7 @@ def evaluate(config: dict, data: dict, report) -> None:
         from .. import parse
         from ..compile import compile_genotype
         from ..train import TrainConfig, train
-        ds, train_idx, val_idx = _dataset_from_payload(data)
+        ds, train_idx, val_idx = _dataset_from_payload(data, config.get("rows"))
         g = parse(config["proxy"])
         torch.manual_seed(config["seed"])
         model = compile_genotype(g, input=ds.shape, classes=ds.num_classes)

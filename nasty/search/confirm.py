@@ -1,0 +1,191 @@
+"""Confirm before crowning: the top trials of a search, trained again at a higher fidelity.
+
+A search ranks its trials on proxies trained briefly on a few thousand images and scored on a
+few thousand more: the standard error of such a score (about 0.5-0.8 pp) is as large as the
+spread among the best trials, so the search's own best is partly luck. Before a run names its
+winner, the top K trials (--confirm K, default 5) are trained again with more images, on the
+whole validation split, with --confirm-seeds seeds (default 2), as trials of the same executor
+(Ray Tune). The winner is the trial with the best mean confirmed accuracy; both scores are kept:
+the search's in trials.jsonl, the confirmations in confirm.jsonl (record.ConfirmRecord).
+
+The confirmation stage is part of the time budget: the search loop keeps `reserve()` seconds
+free for it, estimated from the search's own measured trial times.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from .folder import CONFIRMS, RunFolder, atomic_write
+from .loop import TrialSource
+from .record import ConfirmRecord, Epoch, Status, Timings, TrialRecord
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """What the confirmations of one trial say."""
+    trial: int
+    mean: float
+    accs: tuple[float, ...]
+
+    @property
+    def spread(self) -> float:
+        """Half the range of the seeds' accuracies (0 with one seed)."""
+        return (max(self.accs) - min(self.accs)) / 2 if len(self.accs) > 1 else 0.0
+
+
+def confirmed(confirmations) -> dict[int, Confirmed]:
+    """{trial: Confirmed} from confirm.jsonl's records (finished ones only)."""
+    accs: dict[int, list[float]] = {}
+    for c in confirmations:
+        if c.status is Status.OK and c.val_acc is not None:
+            accs.setdefault(c.trial, []).append(c.val_acc)
+    return {t: Confirmed(t, statistics.mean(a), tuple(a)) for t, a in accs.items()}
+
+
+def picks(ranked_records: list[TrialRecord], k: int) -> list[TrialRecord]:
+    """The trials to confirm: the top k trained ones (complete ones only; stopped early, no)."""
+    return [r for r in ranked_records if r.status is Status.OK][:k]
+
+
+@dataclass
+class _Job:
+    record: TrialRecord
+    seed: int
+
+    @property
+    def trial(self) -> int:
+        return self.record.trial
+
+
+@dataclass
+class _Running:
+    job: _Job
+    dispatched: float
+    epochs: list = field(default_factory=list)
+
+
+class ConfirmLoop(TrialSource):
+    """The confirmation stage as something an Executor runs (the same protocol as SearchLoop)."""
+
+    def __init__(self, s: Settings, folder: RunFolder, chosen: list[TrialRecord], done: list[ConfirmRecord],
+                 rows: dict, fidelity: dict, deadline: float | None, progress=None):
+        self.s, self.folder, self.rows, self.fidelity = s, folder, rows, fidelity
+        self.deadline, self.progress = deadline, progress
+        finished = {(c.trial, c.seed) for c in done if c.status in (Status.OK, Status.FAILED)}
+        # seed 0 of every pick first, then seed 1...: when time runs short, every pick has one score
+        self.jobs = [_Job(r, k) for k in range(s.confirm_seeds) for r in chosen if (r.trial, k) not in finished]
+        self.records: list[ConfirmRecord] = list(done)
+        self.running: dict[str, _Running] = {}
+        self.exhausted = False
+        self.stop_reason: str | None = None
+        self.fatal: Exception | None = None
+        self.seconds: list[float] = []
+
+    def propose(self):
+        if self.fatal or self.stop_reason:
+            return None
+        if not self.jobs:
+            self.exhausted = True
+            return None
+        if self.deadline is not None and self.seconds and time.time() + statistics.median(self.seconds) > \
+                self.deadline:
+            self.stop_reason = "the time budget is spent"
+            return None
+        return self.jobs.pop(0)
+
+    def dispatch(self, key: str, job: _Job) -> dict:
+        self.running[key] = _Running(job, time.time())
+        if self.progress:
+            self.progress.started(job.trial, f"#{job.trial} confirming (seed {job.seed + 1})")
+        # another seed than the search's (s.seed + trial), and another per confirmation
+        seed = self.s.seed + job.trial + 100_003 * (job.seed + 1)
+        tc = {"epochs": self.fidelity["epochs"], "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": seed,
+              "subset": None, "val_subset": None}
+        return {"trial": job.trial, "seed": seed, "proxy": job.record.proxy_genotype, "train": tc,
+                "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
+                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+
+    def epoch(self, key: str, result: dict):
+        r = self.running.get(key)
+        if r is None or "val_acc" not in result or "epoch" not in result:
+            return
+        r.epochs.append(Epoch(int(result["epoch"]), float(result["val_acc"]), result.get("train_loss"),
+                              result.get("train_s"), result.get("images_per_s")))
+        if self.progress:
+            self.progress.epoch(r.job.trial, int(result["epoch"]), self.fidelity["epochs"], result["val_acc"])
+
+    def complete(self, key: str, result: dict | None, error: str | None = None):
+        r = self.running.get(key)
+        if r is None:
+            return
+        result = result or {}
+        if "val_acc" in result and "epoch" in result and int(result["epoch"]) not in [e.epoch for e in r.epochs]:
+            self.epoch(key, result)
+        self.running.pop(key)
+        now = time.time()
+        started = result.get("started")
+        timings = Timings(r.dispatched, started, now, now - r.dispatched, r.epochs[-1].train_s if r.epochs else None,
+                          (started - r.dispatched) if started else None)
+        if error is not None or result.get("failed"):
+            rec = ConfirmRecord(r.job.trial, r.job.seed, Status.FAILED, None, tuple(r.epochs), self.fidelity,
+                                error or result.get("reason"), timings)
+        elif not r.epochs:
+            return
+        else:
+            status = Status.OK if len(r.epochs) >= self.fidelity["epochs"] else Status.TIMEOUT
+            rec = ConfirmRecord(r.job.trial, r.job.seed, status, r.epochs[-1].val_acc, tuple(r.epochs),
+                                self.fidelity, None, timings)
+            self.seconds.append(timings.total_s)
+        self.folder.append(rec, CONFIRMS)
+        self.records.append(rec)
+        if self.progress:
+            self.progress.confirmed(rec)
+
+    def save_weights(self, key: str, blob: bytes):
+        r = self.running.get(key)
+        if r is not None:
+            try:
+                atomic_write(confirm_weights(self.folder, r.job.trial, r.job.seed), blob)
+            except OSError:
+                pass
+
+    def retry(self, key: str, reason: str):
+        r = self.running.get(key)
+        if r is not None:
+            r.epochs = []
+
+    def abandon(self, key: str):
+        self.running.pop(key, None)
+
+
+def reserve_seconds(s: Settings, records, slots: int, ratio: float) -> float:
+    """Seconds the confirmation stage will need, from the search's measured trial times (0 before
+    any), at most half the time budget (the search itself must have time to find candidates)."""
+    if not s.confirm:
+        return 0.0
+    durs = [r.timings.total_s for r in records if r.status is Status.OK and r.timings and r.timings.total_s]
+    if not durs:
+        return 0.0
+    waves = -(-s.confirm * s.confirm_seeds // max(1, slots))
+    need = waves * statistics.median(durs) * ratio
+    return min(need, 0.5 * s.time_budget) if s.time_budget else need
+
+
+def confirm_weights(folder: RunFolder, trial: int, seed: int):
+    return folder.path / "weights" / f"confirm_{trial:04d}_{seed}.pt"
+
+
+def fidelity(s: Settings, rows: dict) -> dict:
+    """What a confirmation trains on: epochs, training and validation images."""
+    tr, va = rows["train"], rows["val"]
+    return {"epochs": s.confirm_epochs, "train_images": tr[1] - tr[0], "val_images": va[1] - va[0]}
+
+
+def cost_ratio(s: Settings, search_rows: dict, confirm_rows: dict) -> float:
+    """How much longer a confirmation takes than a search trial (images x epochs)."""
+    def work(rows, epochs):
+        return (rows["train"][1] - rows["train"][0] + rows["val"][1] - rows["val"][0]) * epochs
+    return work(confirm_rows, s.confirm_epochs) / max(1, work(search_rows, s.epochs))

@@ -3,8 +3,8 @@
 import pytest
 
 import nasty
-from zoo_check import check_against_reference, check_self_consistent
-from zoo_notes import check_logits, check_round_trips
+from zoo_check import check_against_reference, check_self_consistent, check_logits
+from zoo_notes import check_round_trips
 
 TV = ["densenet121", "densenet161", "densenet169", "densenet201"]
 

@@ -5,8 +5,8 @@ params, MACs, logits, and the settings logits cannot see (BN, dropout, stochasti
 import pytest
 
 import nasty
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, printed
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import printed
 from zoo_settings import check_settings
 
 NAMES = [f"efficientnet_b{i}" for i in range(8)]

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 import nasty
 from nasty.genotype import elaborate, format, parse
 from nasty.weights import execution_order
-from zoo_check import check_self_consistent
-from zoo_notes import check_round_trips, randomize_bn
+from zoo_check import check_self_consistent, randomize_norms
+from zoo_notes import check_round_trips
 
 C, B = 4, 5
 WIDTHS = (64, 128, 256, 512, 512)
@@ -44,7 +44,7 @@ def test_joins_match_the_authors_generator():
     # The join structure does not depend on the widths: check it on a narrow copy (fast).
     g = nasty.zoo.get("fractalnet").with_header(lets={"w1": 8, "w2": 8, "w3": 16, "w4": 16, "w5": 16})
     torch.manual_seed(0)
-    model = randomize_bn(nasty.build(g)).eval()
+    model = randomize_norms(nasty.build(g)).eval()
     layers = [m for _, m in execution_order(model, g.input)]
     convs = [m for m in layers if isinstance(m, torch.nn.Conv2d)]
     bns = [m for m in layers if isinstance(m, torch.nn.BatchNorm2d)]

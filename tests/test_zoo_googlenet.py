@@ -5,8 +5,8 @@ import torch
 
 import nasty
 from nasty.genotype import format, parse
-from zoo_check import check_against_reference, check_self_consistent
-from zoo_notes import check_logits, printed
+from zoo_check import check_against_reference, check_self_consistent, check_logits
+from zoo_notes import printed
 
 K, M = 1024, 1e6      # the table's params are in units of 1024 weights (see below), its ops in 10^6 MACs
 

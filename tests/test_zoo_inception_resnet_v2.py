@@ -3,8 +3,8 @@ import pytest
 
 import nasty
 from nasty.genotype import elaborate, format, parse
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, printed
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import printed
 
 
 def test_inception_resnet_v2_counts_equal_timm():

@@ -4,8 +4,8 @@ import torch
 
 import nasty
 from nasty.genotype import format, parse
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, printed
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import printed
 
 
 def test_inception_v3_counts_equal_torchvision():

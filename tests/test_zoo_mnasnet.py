@@ -2,8 +2,7 @@
 (`scale width=`), BN momentum 1 - 0.9997 as torchvision."""
 import pytest
 
-from zoo_check import check_against_reference
-from zoo_notes import check_logits
+from zoo_check import check_against_reference, check_logits
 from zoo_settings import check_settings
 
 NAMES = ["mnasnet1_0", "mnasnet0_5", "mnasnet0_75", "mnasnet1_3"]

@@ -5,8 +5,8 @@ import pytest
 from torch import nn
 
 import nasty
-from zoo_check import check_against_reference, check_self_consistent
-from zoo_notes import check_logits, printed
+from zoo_check import check_against_reference, check_self_consistent, check_logits
+from zoo_notes import printed
 from zoo_settings import check_settings
 
 PAPER = ["mobilenet_v1_100", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025"]

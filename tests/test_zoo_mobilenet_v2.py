@@ -3,8 +3,8 @@ genotype; the figures of the notes' MobileNetV2 results table checked against th
 import pytest
 
 import nasty
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, printed
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import printed
 from zoo_settings import check_settings
 
 

@@ -5,8 +5,7 @@ from torch import nn
 
 import nasty
 from nasty.genotype.expr import make_divisible
-from zoo_check import check_against_reference
-from zoo_notes import check_logits
+from zoo_check import check_against_reference, check_logits
 from zoo_settings import check_settings
 
 

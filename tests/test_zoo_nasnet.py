@@ -12,8 +12,8 @@ import torch
 import nasty
 from nasty.genotype import GenotypeError, elaborate, format, parse
 from nasty.genotype.jsonform import from_json, to_json
-from zoo_check import check_against_reference, check_self_consistent, count_macs, count_params
-from zoo_notes import printed, randomize_bn
+from zoo_check import check_against_reference, check_self_consistent, check_logits, count_macs, count_params, randomize_norms
+from zoo_notes import printed
 
 CELL = ("cell nas(F) inputs 2:\n"
         "  p   = relu conv1x1 c=F bn <- prev\n"
@@ -78,7 +78,7 @@ def test_two_input_cell_inside_a_cell_reads_prev_from_a_node():
     assert (cw.params, cw.macs, cw.flops) == (ci.params, ci.macs, ci.flops)
     # the same network: the inlined build takes the wrapped build's weights and agrees exactly
     torch.manual_seed(0)
-    mw, mi = randomize_bn(nasty.build(wrapped)).eval(), nasty.build(inlined).eval()
+    mw, mi = randomize_norms(nasty.build(wrapped)).eval(), nasty.build(inlined).eval()
     nasty.port_weights(mw, mi)
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
@@ -104,25 +104,13 @@ SMALL = (3, 43, 43)   # feature maps 21, 11, 6, 3, 2: odd, odd, even, odd as at 
 
 
 def check_logits_at(name, input_shape, atol=1e-4):
-    """Eval logits of the zoo build equal the reference's (BN randomised) at `input_shape`.
+    """Eval logits of the zoo build equal the reference's (norms randomised) at `input_shape`.
 
     The references run at any size, and the sizes above keep 331's parity pattern, so the
     TF-'SAME' padding takes both its symmetric and its asymmetric (extra pixel bottom/right)
     form and the factorized reduction shifts an odd-sized map, as at the native resolution.
     """
-    g = nasty.zoo.get(name).with_header(input=tuple(input_shape))
-    torch.manual_seed(0)
-    ref = randomize_bn(nasty.zoo.reference(name)).eval()
-    with torch.device("meta"):          # every tensor is overwritten by port_weights: skip the init
-        model = nasty.build(g)
-    model = model.to_empty(device="cpu").eval()
-    assert nasty.port_weights(ref, model) == sum(1 for _ in model.state_dict().values())
-    x = torch.randn((2,) + tuple(input_shape))
-    with torch.no_grad():
-        want, got = ref(x), model(x)
-    diff = (got - want).abs().max().item()
-    assert diff <= atol and want.abs().max().item() > 0, diff
-    return diff
+    return check_logits(name, atol=atol, input=input_shape)
 
 
 @pytest.mark.slow

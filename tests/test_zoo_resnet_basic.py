@@ -1,8 +1,8 @@
 """ResNet-18/34 (resnet_basic.nasty): one basic-block genotype, equal to torchvision."""
 import pytest
 
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, check_round_trips
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import check_round_trips
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34"])

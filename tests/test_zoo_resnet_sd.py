@@ -4,8 +4,8 @@ import torch
 
 import nasty
 from nasty.compile import DropPath
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, check_round_trips
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import check_round_trips
 
 
 def test_equals_resnet50_at_eval():

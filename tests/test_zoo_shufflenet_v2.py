@@ -7,8 +7,7 @@ import torch
 import nasty
 from nasty.genotype import GenotypeError, elaborate, format, parse
 from nasty.genotype.jsonform import from_json, to_json
-from zoo_check import check_against_reference, check_self_consistent
-from zoo_notes import check_logits
+from zoo_check import check_against_reference, check_self_consistent, check_logits
 from zoo_settings import check_settings
 
 NAMES = ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"]

@@ -2,8 +2,8 @@
 import pytest
 
 import nasty
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, check_round_trips
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import check_round_trips
 
 
 @pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1"])

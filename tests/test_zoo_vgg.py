@@ -3,8 +3,8 @@ course notes' VGG-16 table checked row by row against the analytic per-layer cos
 import pytest
 
 import nasty
-from zoo_check import check_against_reference
-from zoo_notes import check_logits, check_round_trips, printed, table
+from zoo_check import check_against_reference, check_logits
+from zoo_notes import check_round_trips, printed, table
 
 M = 1e6
 NAMES = [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]

@@ -17,7 +17,8 @@ from nasty.weights import execution_order
 def _meta_pair(name):
     g = nasty.zoo.get(name)
     with torch.device("meta"):
-        return g, nasty.zoo.reference(name), nasty.build(g)
+        ours = nasty.build(g)
+    return g, nasty.zoo.reference(name, meta=True), ours
 
 
 def norm_settings(model, input_shape):

@@ -28,8 +28,7 @@ def reference_match(name, c) -> str:
     if not e.ref:
         return "-"
     try:
-        with torch.device("meta"):
-            ref = zoo.reference(name).eval()
+        ref = zoo.reference(name, meta=True).eval()
     except NastyError as err:
         return f"unavailable ({err})"
     params = sum(p.numel() for p in ref.parameters())

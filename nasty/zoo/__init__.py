@@ -12,6 +12,7 @@ and figures from the notes or the paper.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass, field
@@ -106,11 +107,13 @@ def get(name: str) -> Genotype:
     return g.with_header(**changes)
 
 
-def reference(name: str, **kwargs):
+def reference(name: str, meta: bool = False, **kwargs):
     """Build the reference implementation (torchvision or timm) of a zoo entry, untrained.
 
-    Returns None when the entry has no reference. Raises NastyError when the
-    reference library is not installed.
+    With `meta=True` its parameters and buffers live on the meta device: no memory, no init
+    arithmetic, enough to count params and MACs of the largest nets in milliseconds. Returns
+    None when the entry has no reference. Raises NastyError when the reference library is not
+    installed.
     """
     e = entry(name)
     if not e.ref:
@@ -118,12 +121,39 @@ def reference(name: str, **kwargs):
     lib, _, fn = e.ref.partition(":")
     kw = {**e.ref_kwargs, **kwargs}
     try:
-        if lib == "torchvision":
-            import torchvision
-            return getattr(torchvision.models, fn)(weights=None, **kw)
-        if lib == "timm":
-            import timm
-            return timm.create_model(fn, pretrained=False, **kw)
+        with _weights_on_meta() if meta else contextlib.nullcontext():
+            if lib == "torchvision":
+                import torchvision
+                return getattr(torchvision.models, fn)(weights=None, **kw)
+            if lib == "timm":
+                import timm
+                return timm.create_model(fn, pretrained=False, **kw)
     except ImportError as exc:
         raise NastyError(f"{name}'s reference needs {lib}: pip install {lib}") from exc
     raise NastyError(f"zoo {name}: unknown reference library {lib!r}")
+
+
+@contextlib.contextmanager
+def _weights_on_meta():
+    """Every parameter and buffer a module registers goes to the meta device as it is registered.
+
+    Not `with torch.device("meta")`: that makes *every* new tensor meta, and some references
+    compute their layout with torch ops (torchvision's RegNet quantizes its widths with
+    torch.arange/log/round, then calls .tolist()), which cannot read meta tensors.
+    """
+    from torch import nn
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def to_meta_parameter(self, pname, param):
+        if param is not None and not param.is_meta:
+            param = type(param)(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, pname, param)
+
+    def to_meta_buffer(self, bname, tensor, persistent=True):
+        register_buffer(self, bname, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = to_meta_parameter, to_meta_buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer

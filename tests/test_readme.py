@@ -2,6 +2,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 import nasty
 from nasty.space import FixedTrial, RandomTrial, load_space
 
@@ -39,3 +41,18 @@ def test_readme_custom_space_runs(tmp_path):
         # the conditional decision exists only when the expansion is above 1
         for i in range(3):
             assert (f"se{i}" in values) == (values[f"e{i}"] > 1)
+
+
+@pytest.mark.slow
+def test_readme_search_example_runs(tmp_path, monkeypatch):
+    """The "Searching" section's Python example, as written, from a folder holding tests/spaces."""
+    import shutil
+    code = _block("## Searching: the run, your tools, your budget", "python")
+    (tmp_path / "tests" / "spaces").mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "spaces" / "tiny.py", tmp_path / "tests" / "spaces" / "tiny.py")
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)          # the README's own code, not user input
+    result = scope["result"]
+    assert result.run == Path("runs/readme-api") and (tmp_path / "runs" / "readme-api" / "study.db").is_file()
+    assert len(scope["study"].trials) == len(result.records)

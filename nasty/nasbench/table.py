@@ -116,6 +116,7 @@ def build_table(out_dir, recipe: dict | None = None, limit: int | None = None,
             model.to(memory_format=torch.channels_last)
             test_acc = evaluate(model, x_test, y_test)
             row = {"live": key, "val_acc": res.final_val_acc, "test_acc": test_acc,
+                   "val_curve": [m["val_acc"] for m in res.history],     # per epoch: the multi-fidelity view
                    "params": c.params, "macs": c.macs, "train_seconds": round(time.perf_counter() - t0, 3),
                    "recipe": _recipe_key(recipe)}
             f.write(json.dumps(row) + "\n")
@@ -133,6 +134,7 @@ def build_table(out_dir, recipe: dict | None = None, limit: int | None = None,
         for a in members:
             rows.append({"arch": arch_str(a), "ops": list(a), "live": arch_str(live),
                          "val_acc": r["val_acc"], "test_acc": r["test_acc"],
+                         **({"val_curve": r["val_curve"]} if "val_curve" in r else {}),
                          "params": r["params"], "macs": r["macs"], "train_seconds": r["train_seconds"]})
     rows.sort(key=lambda r: r["arch"])
     info = {"space": "nb201mini", "ops": list(OPS), "edges": [list(e) for e in EDGES],

@@ -51,7 +51,8 @@ def _fake_table(path: Path, complete=True):
         live = space.live_edges(a)
         v = 0.5 + 0.05 * sum(w[e][o] for e, o in zip(space.EDGE_NAMES, live))
         rows.append({"arch": space.arch_str(a), "ops": list(a), "live": space.arch_str(live), "val_acc": v,
-                     "test_acc": v - 0.01 * rng.random(), "params": 1, "macs": 1})
+                     "test_acc": v - 0.01 * rng.random(), "params": 1, "macs": 1,
+                     "val_curve": [v - 0.2 + 0.05 * rng.random(), v - 0.05 + 0.02 * rng.random(), v]})
     if not complete:
         rows = rows[:100]
     path.mkdir(parents=True, exist_ok=True)
@@ -131,3 +132,25 @@ def test_controller_specs_and_dedupe(tmp_path):
     r = simulate(table, "evolution:population=5:sample=2", trials=40, seed=0, dedupe=True)
     assert len(set(r["archs"])) == 40                 # every counted trial is a new cell
     assert main(["bench", "run", "--table", str(tmp_path), "--controllers", "tpe:multivarate=1"]) == 2
+
+
+def test_multi_fidelity_schedulers_on_the_table(tmp_path):
+    """ASHA and Hyperband stop trials at epoch milestones: more trials start for the same epochs,
+    every pick is a fully trained trial, and the costs add up."""
+    from nasty.nasbench.fidelity import _brackets, run_fidelity_benchmark, simulate_scheduled
+    assert _brackets("asha", 3)[0] == [[1, 2]] and _brackets("hyperband", 3)[0] == [[1], []]
+    assert _brackets("fifo", 3) == ([[]], [1.0])
+    table = load_table(_fake_table(tmp_path))
+    fifo = simulate_scheduled(table, "random", "fifo", 90, seed=1)
+    asha = simulate_scheduled(table, "random", "asha", 90, seed=1)
+    assert fifo["trials"] == fifo["full"] == 30 and len(fifo["best_val"]) == 90
+    assert asha["trials"] > 30 and asha["full"] < asha["trials"]            # stopped trials cost less
+    opt = max(r["val_acc"] for r in table["rows"])
+    assert all(v <= opt for v in asha["best_val"] if v > -1)
+    bohb = simulate_scheduled(table, "tpe", "hyperband", 60, seed=2)        # TPE hears the pruned curves
+    assert bohb["trials"] >= 20
+    res = run_fidelity_benchmark(tmp_path, ("random",), ("fifo", "asha"), 60, seeds=3, at=(30, 60),
+                                 out_dir=tmp_path / "out", log=lambda s: None)
+    assert set(res["runs"]) == {"random+fifo", "random+asha"} and (tmp_path / "out" / "fidelity.md").is_file()
+    assert main(["bench", "run", "--table", str(tmp_path), "--controllers", "random", "--schedulers", "asha",
+                 "--budget-epochs", "30", "--seeds", "2", "--out", str(tmp_path / "cli")]) == 0

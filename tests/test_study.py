@@ -44,7 +44,9 @@ def _check_study_matches_records(folder: Path):
     assert len(trials) == len(recs) and [t.user_attrs["record"] for t in trials] == list(range(len(recs)))
     for t, r in zip(trials, recs):
         assert t.user_attrs["status"] == r.status.value and t.user_attrs["nasty_trial"] == r.trial
-        if r.status.scored:
+        if r.status in ("stopped", "timeout"):
+            assert t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values[len(r.epochs)] == r.val_acc
+        elif r.status.scored:
             assert t.state == optuna.trial.TrialState.COMPLETE and t.values == [r.val_acc]
             assert t.user_attrs["target_macs"] == r.target.macs
             assert set(t.params) >= {"width", "kernel"}         # the decisions are the params

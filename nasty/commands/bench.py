@@ -33,6 +33,11 @@ def add_parser(sub):
                    help="trials in flight: asked before any of them is told (default 1)")
     r.add_argument("--dedupe", action="store_true",
                    help="tell a repeated cell its known result without counting it as a trial")
+    r.add_argument("--schedulers", default=None,
+                   help="multi-fidelity instead: compare these schedulers (fifo,asha,hyperband) for every controller "
+                        "at equal training epochs, from the table's per-epoch curves")
+    r.add_argument("--budget-epochs", type=int, default=300,
+                   help="with --schedulers: training epochs per simulated search (default 300 = 100 full trials)")
     r.set_defaults(func=run_run)
 
 
@@ -67,6 +72,16 @@ def run_run(args) -> int:
         raise NastyError(f"--at must be comma-separated trial counts, got {args.at!r}") from None
     if args.trials < 1 or args.seeds < 1 or args.workers < 1:
         raise NastyError("--trials, --seeds and --workers must be at least 1")
+    if args.schedulers:
+        from ..nasbench.fidelity import run_fidelity_benchmark
+        if args.budget_epochs < 1:
+            raise NastyError(f"--budget-epochs must be at least 1, got {args.budget_epochs}")
+        scheds = [x.strip() for x in args.schedulers.split(",") if x.strip()]
+        at = [a for a in at if a <= args.budget_epochs] if args.at != "25,50,100" else \
+            [args.budget_epochs // 4, args.budget_epochs // 2, args.budget_epochs]
+        run_fidelity_benchmark(args.table, names, scheds, args.budget_epochs, args.seeds, at, args.out,
+                               log=lambda s: print(s, flush=True))
+        return 0
     run_benchmark(args.table, names, trials=args.trials, seeds=args.seeds,
                   out_dir=args.out, at=at, workers=args.workers,
                   dedupe=args.dedupe, log=lambda s: print(s, flush=True))

@@ -158,6 +158,13 @@ class TPEController(Controller):
         values = self._values(trial, result)
         constraint = self._constraint(trial, result)
         attrs = result.metrics.get("attrs") or {}          # the run's record: trial number, status, costs
+        # a trial a scheduler stopped early (ASHA, Hyperband) is a PRUNED trial with its per-epoch
+        # curve as intermediate values: TPE then learns from low-fidelity results as BOHB does,
+        # ranking them below the complete ones instead of mistaking them for full scores
+        curve = list(result.metrics.get("curve") or [])
+        pruned = bool(result.status in (Status.STOPPED, Status.TIMEOUT) and values is not None and curve
+                      and not self.pareto)
+        intermediate = {i: float(v) for i, v in enumerate(curve, 1)} if pruned else {}
         if isinstance(trial, OptunaTrial) and trial.controller is self:
             ot = trial.optuna_trial
             ot.set_user_attr("constraint", constraint)
@@ -165,6 +172,10 @@ class TPEController(Controller):
                 ot.set_user_attr(k, v)
             if values is None:
                 self.study.tell(ot, state=optuna.trial.TrialState.FAIL)
+            elif pruned:
+                for step, v in intermediate.items():
+                    ot.report(v, step)
+                self.study.tell(ot, state=optuna.trial.TrialState.PRUNED)
             else:
                 self.study.tell(ot, values)
             params = {k: v for k, v in ot.params.items()}
@@ -178,16 +189,18 @@ class TPEController(Controller):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ft = optuna.trial.create_trial(
-                    params=params, distributions=dists_obj, values=values,
-                    state=optuna.trial.TrialState.COMPLETE if values is not None else optuna.trial.TrialState.FAIL,
-                    user_attrs={"constraint": constraint, **attrs})
+                    params=params, distributions=dists_obj, values=None if pruned else values,
+                    state=(optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
+                           if values is not None else optuna.trial.TrialState.FAIL),
+                    intermediate_values=intermediate or None, user_attrs={"constraint": constraint, **attrs})
                 self.study.add_trial(ft)
             dists = {k: optuna.distributions.distribution_to_json(v) for k, v in dists_obj.items()}
             system_attrs, number = {}, len(self.study.get_trials(deepcopy=False)) - 1
         if self.storage is None:
             self.memory_trials.append({"number": number, "params": params, "distributions": dists,
-                                       "values": values, "constraint": constraint,
-                                       "system_attrs": system_attrs})
+                                       "values": None if pruned else values, "constraint": constraint,
+                                       "system_attrs": system_attrs,
+                                       **({"intermediate": list(intermediate.values())} if pruned else {})})
 
     # ------------------------------------------------------------ state
     def _rng_objects(self):
@@ -255,11 +268,12 @@ class TPEController(Controller):
                         continue
                     dists = {k: optuna.distributions.json_to_distribution(v)
                              for k, v in t["distributions"].items()}
+                    inter = {i: float(v) for i, v in enumerate(t.get("intermediate") or [], 1)}
                     ft = optuna.trial.create_trial(
                         params=t["params"], distributions=dists, values=t["values"],
-                        state=(optuna.trial.TrialState.COMPLETE if t["values"] is not None
-                               else optuna.trial.TrialState.FAIL),
-                        user_attrs={"constraint": t["constraint"]},
+                        state=(optuna.trial.TrialState.PRUNED if inter else optuna.trial.TrialState.COMPLETE
+                               if t["values"] is not None else optuna.trial.TrialState.FAIL),
+                        intermediate_values=inter or None, user_attrs={"constraint": t["constraint"]},
                         system_attrs=t.get("system_attrs") or {})
                     self.study.add_trial(ft)
                     self.memory_trials.append(dict(t))

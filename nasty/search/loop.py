@@ -304,7 +304,7 @@ class SearchLoop(TrialSource):
                 status = Status.STOPPED           # ASHA stopped it early
             rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs))
             res = Result(accs[-1], status, {"val_acc": accs[-1], "macs": rec.target.macs,
-                                            "params": rec.target.params, "epochs": len(r.epochs)})
+                                            "params": rec.target.params, "epochs": len(r.epochs), "curve": accs})
             if status is Status.OK and train_s and rec.proxy.macs and self.images_per_trial:
                 self.sec_per_unit.append(train_s / (rec.proxy.macs * self.images_per_trial))
         self._finish(rec, r.proposal.ctrl_trial, res)
@@ -395,7 +395,8 @@ class SearchLoop(TrialSource):
                 elif rec.status is Status.FAILED:
                     res = Result(None, Status.FAILED, {})
                 else:
-                    res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc})
+                    res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc,
+                                                           "curve": [e.val_acc for e in rec.epochs]})
                 res.metrics["attrs"] = record_attrs(rec, line)
                 self.controller.tell(t, res)
             except Exception:  # noqa: BLE001

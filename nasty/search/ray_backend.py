@@ -123,10 +123,8 @@ class TuneExecutor(Executor):
 
     def run(self, loop: TrialSource) -> bool:
         from ray import tune
-        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
         s = self.s
-        scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=s.epochs, grace_period=1,
-                                   reduction_factor=2) if s.scheduler == "asha" else FIFOScheduler())
+        scheduler = make_scheduler(s)
         resources = {"cpu": s.cpus_per_trial}
         if s.gpus_per_trial:
             resources["gpu"] = s.gpus_per_trial
@@ -150,6 +148,24 @@ class TuneExecutor(Executor):
         for key in list(loop.running):
             loop.abandon(key)
         return stopped_early and not loop.fatal and (loop.deadline is None or time.time() < loop.deadline + 30)
+
+
+def make_scheduler(s: Settings):
+    """FIFO, ASHA (successive halving, stopping at epoch milestones), or asynchronous Hyperband
+    (ASHA with several brackets, Li et al. 2020): Ray Tune's schedulers, on per-epoch accuracy.
+    Tune's synchronous HyperBandScheduler pauses trials and needs checkpoints to continue them;
+    the asynchronous form only stops trials, which is what our trials support."""
+    import math
+
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    if s.scheduler == "fifo" or s.epochs < 2:
+        return FIFOScheduler()
+    if s.scheduler == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=s.epochs, grace_period=1, reduction_factor=2)
+    eta = 3
+    brackets = max(1, int(math.log(s.epochs, eta) + 1e-9) + 1)
+    return ASHAScheduler(time_attr="training_iteration", max_t=s.epochs, grace_period=1, reduction_factor=eta,
+                         brackets=brackets)
 
 
 def _trial_dirname(trial) -> str:

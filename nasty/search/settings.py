@@ -80,8 +80,10 @@ class Settings:
                                            cpu=0.0, gpu=0.25, resumable=True)
     address: str | None = setting(None, "join an existing Ray cluster (e.g. 10.0.0.1:6379) instead of a local "
                                         "one", resumable=True)
-    scheduler: str = setting("fifo", "asha stops weak trials early (Ray Tune's ASHA on per-epoch accuracy)",
-                             choices=("fifo", "asha"))
+    scheduler: str = setting("fifo", "multi-fidelity: asha stops weak trials at epoch milestones (Ray Tune's ASHA, "
+                                     "successive halving); hyperband runs several ASHA brackets of different "
+                                     "aggressiveness (asynchronous Hyperband); with --controller tpe the stopped "
+                                     "trials' curves reach TPE (BOHB-style)", choices=("fifo", "asha", "hyperband"))
     seed: int = setting(0, "random seed of the controller, the data split and the trials")
     name: str | None = setting(None, "run folder name under --runs-dir (default SPACE-DATE-TIME)")
     runs_dir: str = setting("runs", "where run folders go")
@@ -108,8 +110,8 @@ class Settings:
     # ------------------------------------------------------------ validation
     def check(self):
         """One-line errors for values no search can use (called before anything is created)."""
-        if self.scheduler not in ("fifo", "asha"):
-            raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo or asha")
+        if self.scheduler not in ("fifo", "asha", "hyperband"):
+            raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo, asha or hyperband")
         if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or not 0 <= self.confirm <= 100:
             raise RunError(f"--confirm must be a whole number from 0 to 100, got {self.confirm!r}")
         for k in ("trials", "epochs", "batch_size", "subset", "val_subset", "confirm_seeds", "confirm_epochs",

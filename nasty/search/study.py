@@ -14,7 +14,8 @@ trials.jsonl, so Optuna's own tools open any run:
 - constraints (Optuna's feasibility, <= 0 feasible): target MACs / budget - 1 (and params).
   An over-budget sample is an infeasible COMPLETE trial: its value is a placeholder 0.0 that
   Optuna's best_trial, plots and dashboard leave out as infeasible; the constraint-aware
-  samplers need it to learn where the budget ends. A failed trial is FAIL.
+  samplers need it to learn where the budget ends. A failed trial is FAIL; a trial a scheduler
+  stopped early (ASHA, Hyperband) is PRUNED with its per-epoch accuracies as intermediate values.
 
 trials.jsonl stays the truth: the study is a view, written as records are appended, and
 brought up to date from trials.jsonl on resume and by `nasty report`.
@@ -117,7 +118,9 @@ def record_attrs(rec: TrialRecord, line: int) -> dict:
 
 
 def values_of(rec: TrialRecord, pareto: bool):
-    """The Optuna values of a record: None for a FAIL trial."""
+    """The Optuna values of a record: None for a FAIL or PRUNED trial."""
+    if rec.status in (Status.STOPPED, Status.TIMEOUT) and not pareto:
+        return None                                 # PRUNED: its curve is in the intermediate values
     if rec.status is Status.REJECTED:
         acc = 0.0                                   # a placeholder: the trial is infeasible
     elif rec.status.scored and rec.val_acc is not None:
@@ -155,15 +158,18 @@ class StudyLog:
         import optuna
         values = values_of(rec, self.pareto)
         params, dists = self.names.params(asked or [], rec.decisions)
+        pruned = values is None and rec.status in (Status.STOPPED, Status.TIMEOUT) and bool(rec.epochs)
         system = {}
         cons = constraints(rec.target, self.budget)
-        if cons and values is not None:
+        if cons and (values is not None or pruned):
             system[CONSTRAINTS_KEY] = cons
+        state = (optuna.trial.TrialState.PRUNED if pruned else
+                 optuna.trial.TrialState.COMPLETE if values is not None else optuna.trial.TrialState.FAIL)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = optuna.trial.create_trial(
-                params=params, distributions=dists, values=values,
-                state=optuna.trial.TrialState.COMPLETE if values is not None else optuna.trial.TrialState.FAIL,
+                params=params, distributions=dists, values=values, state=state,
+                intermediate_values={e.epoch: e.val_acc for e in rec.epochs} if pruned else None,
                 user_attrs=record_attrs(rec, line), system_attrs=system)
             self.study.add_trial(t)
 

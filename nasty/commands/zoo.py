@@ -43,7 +43,7 @@ def reference_match(name, c) -> str:
 def run(args) -> int:
     from .. import zoo
     from ..cost import cost
-    from ..display import human
+    from ..display import human, text_table
     names = args.names or zoo.names()
     rows = []
     try:
@@ -65,16 +65,11 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    table = [("name", "input", "params", "MACs", "year", "top-1 (notes)", "matches reference")]
-    for r in rows:
-        table.append((r["name"], "x".join(map(str, r["input"])), human(r["params"]), human(r["macs"]),
-                      str(r["year"] or ""), f"{r['top1']:.1f}" if r["top1"] is not None else "",
-                      r["matches_reference"]))
-    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-    for i, t in enumerate(table):
-        print("  ".join(f"{v:<{w}}" if j in (0, 1, 6) else f"{v:>{w}}" for j, (v, w) in enumerate(zip(t, widths))))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    table = [(r["name"], "x".join(map(str, r["input"])), human(r["params"]), human(r["macs"]),
+              str(r["year"] or ""), f"{r['top1']:.1f}" if r["top1"] is not None else "", r["matches_reference"])
+             for r in rows]
+    print(text_table(("name", "input", "params", "MACs", "year", "top-1 (notes)", "matches reference"), table,
+                     align=["left", "left", "right", "right", "right", "right", "left"]))
     print("\nMACs: one multiply-add = one FLOP (the notes' and the NAS papers' convention), at each net's native input.")
     return 0
 

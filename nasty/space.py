@@ -234,6 +234,10 @@ class Space:
     description: str = ""
     canonical: dict = field(default_factory=dict)   # name -> decisions of known members (e.g. NASNet-A)
     width_decision: str | None = None               # the decision `--fit` scales (F, width multiplier)
+    # Decisions the proxy does not reflect (it is built the same whatever their value). A search
+    # sets such a width by budget fitting (--fit is then on by default); any other unseen decision
+    # is pure noise to the controller, and a run says so.
+    proxy_ignores: tuple = ()
 
     def genotype(self, trial_or_values, proxy: bool = False, input=None, classes=None):
         """Build the target (default) or proxy genotype for a trial or a dict of decisions."""
@@ -270,14 +274,14 @@ class Space:
 
 
 def space(target: dict, proxy: dict, name: str | None = None, description: str = "",
-          canonical: dict | None = None, width_decision: str | None = None):
+          canonical: dict | None = None, width_decision: str | None = None, proxy_ignores=()):
     """Decorator: turn a define-by-run function `fn(t, net)` into a Space."""
     def wrap(fn):
         return Space(name or fn.__name__, fn,
                      NetSpec(False, tuple(target["input"]), int(target["classes"])),
                      NetSpec(True, tuple(proxy["input"]), int(proxy["classes"])),
                      description or (fn.__doc__ or "").strip().split("\n")[0],
-                     dict(canonical or {}), width_decision)
+                     dict(canonical or {}), width_decision, tuple(proxy_ignores))
     return wrap
 
 

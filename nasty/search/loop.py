@@ -206,11 +206,13 @@ class SearchLoop(TrialSource):
             values = dict(values)
             fitted_from = None
             reason = self.budget.check(c)
-            if reason and self.s.fit:
+            if self.s.fit and self.budget:
+                # the width is the budget's: the largest value within it, up or down from the sample's
                 from .budget import fit_width
                 fitted = fit_width(self.space, values, self.budget, Costed(values, g, c.macs, c.params))
                 if fitted is not None:
-                    fitted_from = values.get(self.space.width_decision)
+                    if fitted.values != values:
+                        fitted_from = values.get(self.space.width_decision)
                     values, g = fitted.values, fitted.genotype
                     c = cost(g)
                     reason = None

@@ -153,6 +153,20 @@ def open_space(s: Settings, given=None):
     return space, budget
 
 
+def resolve_fit(s: Settings, space, budget) -> Settings:
+    """--fit unset: on when the proxy does not see the space's width decision (the budget sets it)
+    and there is a budget to fit to."""
+    if s.fit is not None:
+        return s
+    return dataclasses.replace(s, fit=bool(budget and space.width_decision
+                                           and space.width_decision in space.proxy_ignores))
+
+
+def unseen_decisions(space, fit: bool) -> list[str]:
+    """Decisions neither the proxy sees nor the budget sets: noise to the controller."""
+    return [d for d in space.proxy_ignores if not (fit and d == space.width_decision)]
+
+
 # ------------------------------------------------------------------ a new run, or a resumed one
 def _fresh_or_resume(s: Settings, resume: str | None):
     """(settings, folder, records, controller state) for a new run or a resumed one. A resumed
@@ -231,6 +245,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         raise RunError(f"run folder {folder} is read-only; a resume appends to it: make it writable, "
                        "or copy it and resume the copy")
     space, budget = open_space(s, given)
+    s = resolve_fit(s, space, budget)
     from ..controllers import REGISTRY, check_resume, make_controller
     if s.controller not in REGISTRY:
         raise RunError(f"unknown --controller {s.controller!r}; choose one of {', '.join(sorted(REGISTRY))}")
@@ -257,6 +272,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     config.update(space_name=space.name, budget_macs=budget.macs, budget_params=budget.params,
                   target={"input": list(space.target.input), "classes": space.target.classes},
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
+                  unseen_decisions=unseen_decisions(space, s.fit),
                   flop_convention="one multiply-add = one FLOP")
     from .standalone import make_payload
     payload = make_payload(data, train_idx, val_idx, *confirmation_indices(s, data, train_idx, val_idx))

@@ -37,8 +37,9 @@ class Settings:
         None, "multiply-adds at the target (one multiply-add = one FLOP), e.g. 600MFLOPs, 600M, 1.2GMACs, "
               "600MMAdds", metavar="FLOPS")
     params: str | None = setting(None, "parameters at the target, e.g. 5M", metavar="N")
-    fit: bool = setting(False, "scale each sample's width (F, width multiplier) to the largest value within "
-                               "budget")
+    fit: bool | None = setting(None, "set each sample's width decision (F, width multiplier) by the budget: the "
+                                     "largest value within it (default: on when the space's proxy does not see "
+                                     "the width, as for nasnet's F and darts's C; --no-fit turns it off)")
     controller: str = setting("random", "search controller: random, reinforce, tpe, nsga2, evolution, compound")
     objective: str | None = setting(
         None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs; tpe, nsga2) "
@@ -188,6 +189,9 @@ def add_arguments(parser: argparse.ArgumentParser):
         if str(f.type) == "bool":
             parser.add_argument(flag_of(f.name), action="store_true", **kw)
             continue
+        if str(f.type) == "bool | None":          # --fit / --no-fit, unset meaning "the space decides"
+            parser.add_argument(flag_of(f.name), action=argparse.BooleanOptionalAction, **kw)
+            continue
         if m.get("metavar"):
             kw["metavar"] = m["metavar"]
         if m.get("choices"):
@@ -196,7 +200,8 @@ def add_arguments(parser: argparse.ArgumentParser):
 
 
 # Keys of a run's config.json that are not settings but facts the run derived (ignored by --config)
-DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created"}
+DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created",
+           "unseen_decisions"}
 
 
 def read_config(path) -> dict:
@@ -258,7 +263,7 @@ def _check_types(s: Settings):
         v = getattr(s, f.name)
         t = str(f.type)
         ok = (v is None and "None" in t) or (
-            isinstance(v, bool) if t == "bool" else
+            isinstance(v, bool) if t in ("bool", "bool | None") else
             isinstance(v, str) if t.startswith("str") else
             isinstance(v, int) and not isinstance(v, bool) if t.startswith("int") else
             isinstance(v, (int, float)) and not isinstance(v, bool) if t.startswith("float") else True)

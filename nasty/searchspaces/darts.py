@@ -36,7 +36,12 @@ OPS = PRIMITIVES[1:]                 # a discrete cell never keeps the zero op
 NODES = 4
 C_CHOICES = (16, 20, 24, 28, 32, 36, 40, 44, 48, 56, 64)
 L_CHOICES = (8, 11, 14, 17, 20)
-PROXY_C, PROXY_L = 8, 5
+PROXY_C = 8                    # the proxy's C; its L follows the decision (5..9 cells for L = 8..20)
+
+
+def proxy_l(l: int) -> int:
+    """The proxy's layers: one more per step of L (L_CHOICES 8, 11, 14, 17, 20 -> 5, 6, 7, 8, 9)."""
+    return 5 + L_CHOICES.index(l)
 
 # DARTS-V2 (cnn/genotypes.py): per node, (op, input) pairs, input 0 = c_{k-2}, 1 = c_{k-1}, 2+ = nodes
 DARTS_V2 = {
@@ -157,7 +162,7 @@ head  gap flatten fc c=classes
 @space(target=dict(input=(3, 224, 224), classes=1000),
        proxy=dict(input=(1, 28, 28), classes=10),
        canonical={"darts_v2": decisions_of(DARTS_V2, 48, 14)},
-       width_decision="C")
+       width_decision="C", proxy_ignores=("C",))
 def darts(t, net):
     """DARTS cells (Liu et al. 2019): 4 nodes, two distinct inputs and two ops each; C and L."""
     C = t.choice("C", C_CHOICES)
@@ -173,7 +178,7 @@ def darts(t, net):
                          reduce=cell_text("reduction_cell", cells["reduce"], True))
     c, h, w = net.input
     if net.proxy:
-        C, L = PROXY_C, PROXY_L
+        C, L = PROXY_C, proxy_l(L)
     if net.large:
         text = f"let C={C} L={L} imagenet=1\n{body}{_TARGET}"
     else:

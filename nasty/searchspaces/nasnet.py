@@ -36,7 +36,12 @@ OPS = ("identity", "conv1x3_3x1", "conv1x7_7x1", "dil3x3", "avg3x3", "max3x3", "
        "conv1x1", "conv3x3", "sep3x3", "sep5x5", "sep7x7")
 N_CHOICES = (2, 3, 4, 5, 6)
 F_CHOICES = (16, 20, 24, 28, 32, 36, 40, 44, 48, 56, 64, 72, 80, 96)    # multiples of 4: F/4, F/2 stem cells
-PROXY_N, PROXY_F = 1, 8
+PROXY_F = 8                    # the proxy's F; its N follows the decision: ceil(N / 2) normal cells per stack
+
+
+def proxy_n(n: int) -> int:
+    """The proxy's cells per stack: grows with N (1, 2, 2, 3, 3 for N = 2..6) at a third of the cost."""
+    return -(-n // 2)
 
 # The NASNet-A cells (paper Fig. 4; TensorFlow nasnet_utils.NasNetA*Cell) as decisions:
 # per block (input 1, op 1, input 2, op 2).
@@ -162,7 +167,7 @@ cell nasnet_stem1(F) inputs 2:
 @space(target=dict(input=(3, 224, 224), classes=1000),
        proxy=dict(input=(1, 28, 28), classes=10),
        canonical={"nasnet_a": decisions_of(NASNET_A, 4, 44)},
-       width_decision="F")
+       width_decision="F", proxy_ignores=("F",))
 def nasnet(t, net):
     """NASNet (Zoph et al. 2018): normal + reduction cells of 5 blocks, 13 ops; N and F."""
     N = t.choice("N", N_CHOICES)
@@ -183,7 +188,7 @@ def nasnet(t, net):
     parts = [_HELPERS, cell_text("normal_cell", cells["normal"], reduction=False),
              cell_text("reduction_cell", cells["reduce"], reduction=True), _WRAPPERS]
     if net.proxy:
-        N, F = PROXY_N, PROXY_F
+        N, F = proxy_n(N), PROXY_F
     if net.large:
         # the first stem cell reads the raw stem conv as h_{i-1}: pools on it need a 1x1 to F/4 filters
         fix = any(src == "prev" and op.startswith(("avg", "max"))

@@ -109,8 +109,7 @@ def check(g: Genotype) -> Genotype:
             else:
                 cell = cells.get(el.name)
                 if cell is None:
-                    opts = list(cells) + list(V.OPS)
-                    fail(where, f"unknown op or cell {el.name!r}{_suggest(el.name, opts)}")
+                    fail(where, f"unknown op or cell {el.name!r}{V.suggest_op(el.name, cells)}")
                 names = [p.name for p in cell.params]
                 if len(el.args) > len(names):
                     fail(where, f"cell {cell.name} takes {len(names)} argument(s), got {len(el.args)}")

@@ -158,7 +158,7 @@ def check(g: Genotype) -> Genotype:
                             fail(where, "cycle: " + " -> ".join([a for a, _ in cyc] + [cyc[0][0]]))
                         except nx.NetworkXNoCycle:
                             fail(where, f"uses {r!r} before it is defined; move {r!r} above it")
-                    fail(where, f"undefined input {r!r}{_suggest(r, list(seen))}")
+                    fail(where, f"undefined input {r!r}{V.suggest_input(r, list(seen), cell.inputs)}")
                 used.add(r)
             if node.when is not None:
                 check_names(node.when, where + " (if)", scope)

@@ -337,7 +337,7 @@ class _Elaborator:
                       f"needs the same HxW: give the paths the same stride (e.g. a strided conv or "
                       f"maxpool3x3/2 p=1 on the larger ones)")
         labels = [_describe(o) for o in self._operands] or [f"operand {i + 1}" for i in range(len(shapes))]
-        residual = [i for i, o in enumerate(self._operands) if _is_residual(o)]
+        residual = [i for i, o in enumerate(self._operands) if kind == "add" and _is_residual(o)]
         branch = [i for i in range(len(shapes)) if i not in residual] or [0]
         want = shapes[branch[0]]
         msg = f"{kind} needs equal shapes, got {desc}"
@@ -350,8 +350,12 @@ class _Elaborator:
         if residual and len(shapes[residual[0]]) == 3 and len(want) == 3:
             r = shapes[residual[0]]
             stride = r[1] // want[1] if want[1] and r[1] % want[1] == 0 else None
-            fix = f"shortcut c={want[0]}" + (f" s={stride}" if stride and stride > 1 else "")
-            msg += f"; project the residual input to match: {fix} <- {labels[residual[0]]}"
+            fix = f"c={want[0]}" + (f" s={stride}" if stride and stride > 1 else "")
+            op = self._operands[residual[0]]
+            if isinstance(op, Ref):
+                msg += f"; project the residual input to match: shortcut {fix} <- {op.name}"
+            else:
+                msg += f"; give the shortcut on {labels[residual[0]]} {fix}"
         elif shapes[odd][1:] != want[1:]:
             msg += "; give every path the same stride"
         else:

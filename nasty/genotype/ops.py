@@ -966,6 +966,36 @@ def _display(name: str) -> str:
     return f"{name}3x3" if name in KERNEL_OPS else name
 
 
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from a to b: Damerau-Levenshtein."""
+    d = [[i + j if not i * j else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def nearest(name: str, options) -> str | None:
+    """The option a mistyped `name` most likely meant. Short names (node names are often one or
+    two letters) need edit distance: difflib's ratio finds no neighbour for 'hq' among 'hp'."""
+    options = list(options)
+    scored = sorted((_distance(name.lower(), o.lower()), i) for i, o in enumerate(options))
+    if scored and scored[0][0] <= max(1, len(name) // 3):
+        return options[scored[0][1]]
+    close = difflib.get_close_matches(name, options, n=1)
+    return close[0] if close else None
+
+
+def suggest_input(name: str, defined, inputs: int = 1) -> str:
+    """A hint for an undefined input or node name inside a cell."""
+    if name == "prev" and inputs == 1:
+        return " ('prev' is the second input of a cell declared `cell NAME(...) inputs 2:`)"
+    pick = nearest(name, defined)
+    return f" (did you mean {pick!r}?)" if pick else f" (defined so far: {', '.join(sorted(defined))})"
+
+
 def suggest_op(name: str, cells=()) -> str:
     """A did-you-mean hint for an unknown op (or cell) name: the real neighbour, found among op
     names, the other names people use for ops (layernorm -> ln, concat -> cat) and the cells;

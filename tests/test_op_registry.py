@@ -150,3 +150,26 @@ def test_parse_errors_for_unknown_ops_name_real_neighbours():
             parse(f"net d input 3x8x8\nstem conv3x3 c=4 {wrong} c=3\n")
     with pytest.raises(GenotypeError, match="the activations are gelu, hsigmoid"):
         parse("net d input 3x8x8\nstem conv3x3 c=4 mish\n")
+
+
+def _language_examples():
+    section = README[README.index("## The genotype language"):README.index("## Python API")]
+    return re.findall(r"```nasty\n(.*?)```", section, re.S)
+
+
+@pytest.mark.parametrize("text", _language_examples(), ids=lambda t: t.split()[1])
+def test_readme_language_examples_build_exactly(text):
+    g = parse(text)
+    c = nasty.cost(g)
+    m = nasty.build(g).eval()
+    assert c.params == count_params(m) and c.macs == count_macs(m, g.input)
+    with torch.no_grad():
+        assert m(torch.randn((1,) + tuple(g.input))).shape == (1, 10)
+
+
+def test_readme_language_examples_cover_every_op_and_join():
+    used = " ".join(_language_examples())
+    for name, spec in V.SPECS.items():
+        spelled = rf"\b{name}(\d+x\d+)?\b" if spec.kernel else rf"\b{name}\b"
+        assert re.search(spelled, used) or name in ("tanh", "sigmoid", "silu", "swish", "gelu", "lrelu",
+                                                    "relu6", "hsigmoid", "gmp", "apool", "lrn"), name

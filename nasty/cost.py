@@ -1,8 +1,9 @@
 """The analytic cost model: params, MACs, FLOPs and memory from the genotype alone.
 
 No torch module is built. Costs are summed over the elaborated program (the
-same steps the compiler turns into modules), so they agree with the compiled
-network to the unit:
+same steps the compiler turns into modules), each step priced by its op's entry
+in the op registry (`genotype/ops.py`), so they agree with the compiled network
+to the unit (tests/test_op_registry.py proves it for every op):
 - params == sum(p.numel() for p in model.parameters())
 - macs   == torch.utils.flop_counter.FlopCounterMode total / 2
 

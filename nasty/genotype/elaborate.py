@@ -3,8 +3,10 @@
 This is nasty's shape inference. It evaluates every attribute expression,
 expands cells and repeats, infers every tensor shape and checks every join, so
 that a bad genotype fails here with a GenotypeError naming the node, never as a
-torch shape error later. The cost model and the compiler both walk the same
-`Program`, which is why their numbers agree by construction.
+torch shape error later. What each op does to a shape (and which attribute values
+it accepts) is its entry in the op registry (`ops.py`); this module runs those rules
+over the cells, repeats and joins. The cost model and the compiler both walk the
+same `Program`, which is why their numbers agree by construction.
 """
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ same `Program`, which is why their numbers agree by construction.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from . import ops as V

@@ -18,14 +18,19 @@ END = "<!-- end of op reference -->"
 
 def _attr_text(name: str, a: Attr) -> str:
     if a.default is REQUIRED:
-        return f"`{name}=` (required)"
-    if a.default is None:
-        return f"`{name}=`"
-    return f"`{name}={a.default:g}`" if isinstance(a.default, float) else f"`{name}={a.default}`"
+        text = f"`{name}=` (required"
+    elif a.default is None:
+        text = f"`{name}=` ("
+    else:
+        text = (f"`{name}={a.default:g}`" if isinstance(a.default, float) else f"`{name}={a.default}`") + " ("
+    dom = a.domain.short
+    if dom and dom != "integer":
+        text += ("; " if text.endswith("required") else "") + dom
+    return text + ")" if not text.endswith(" (") else text[:-2]
 
 
 def reference_markdown() -> str:
-    rows = ["| op | what it does | attributes (default) | compiles to | cost beyond params and MACs |",
+    rows = ["| op | what it does | attributes (default; valid values) | compiles to | cost beyond params and MACs |",
             "|---|---|---|---|---|"]
     for name, s in SPECS.items():
         if s.shape is None and s.lower is None:

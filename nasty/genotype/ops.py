@@ -39,6 +39,7 @@ class Domain:
     what: str
     convert: Callable[[Any], Any]
     words: tuple[str, ...] = ()        # bare words it accepts (they become value keywords)
+    short: str = ""                    # for the op reference: ">= 1", "[0, 1)", "nearest|bilinear"
 
     @property
     def must(self) -> str:             # "must be a positive integer", "must name an activation (...)"
@@ -55,7 +56,7 @@ def _integer(lo=None):
             raise BadValue
         return v
     what = {None: "an integer", 0: "an integer >= 0", 1: "a positive integer"}[lo]
-    return Domain(what, convert)
+    return Domain(what, convert, short={None: "integer", 0: ">= 0", 1: ">= 1"}[lo])
 
 
 def _number(lo=None, hi=None, lo_open=False, hi_open=False):
@@ -68,12 +69,13 @@ def _number(lo=None, hi=None, lo_open=False, hi_open=False):
             raise BadValue
         return float(v)
     if lo is None and hi is None:
-        what = "a number"
+        short = ""
     elif hi is None:
-        what = f"a number {'>' if lo_open else '>='} {lo:g}"
+        short = f"{'>' if lo_open else '>='} {lo:g}"
     else:
-        what = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-    return Domain(what, convert)
+        short = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    what = "a number" + (f" {short}" if hi is None and short else f" in {short}" if short else "")
+    return Domain(what, convert, short=short)
 
 
 def _flag_convert(v):
@@ -89,17 +91,17 @@ def _choice(*words):
         if v not in words:
             raise BadValue
         return v
-    return Domain("one of " + ", ".join(words), convert, words)
+    return Domain("one of " + ", ".join(words), convert, words, short="|".join(words))
 
 
 def _named(dom: Domain, phrase: str) -> Domain:
-    return Domain(f"{phrase} ({', '.join(dom.words)})", dom.convert, dom.words)
+    return Domain(f"{phrase} ({', '.join(dom.words)})", dom.convert, dom.words, short="an activation name")
 
 
 def _or_word(dom: Domain, word: str) -> Domain:
     def convert(v):
         return v if v == word else dom.convert(v)
-    return Domain(f"{dom.what} or {word}", convert, dom.words + (word,))
+    return Domain(f"{dom.what} or {word}", convert, dom.words + (word,), short=f"{dom.short} or {word}")
 
 
 INT = _integer()
@@ -109,7 +111,7 @@ NUMBER = _number()
 POSITIVE = _number(0, lo_open=True)
 PROB = _number(0, 1, hi_open=True)
 UNIT = _number(0, 1)
-FLAG = Domain("0/1 or true/false", _flag_convert, ("true", "false"))
+FLAG = Domain("0/1 or true/false", _flag_convert, ("true", "false"), short="0/1")
 PADDING = _or_word(NONNEG, "same")
 
 

@@ -1,8 +1,9 @@
 """The analytic cost model: params, MACs, FLOPs and memory from the genotype alone.
 
 No torch module is built. Costs are summed over the elaborated program (the
-same steps the compiler turns into modules), so they agree with the compiled
-network to the unit:
+same steps the compiler turns into modules), each step priced by its op's entry
+in the op registry (`genotype/ops.py`), so they agree with the compiled network
+to the unit (tests/test_op_registry.py proves it for every op):
 - params == sum(p.numel() for p in model.parameters())
 - macs   == torch.utils.flop_counter.FlopCounterMode total / 2
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .genotype import Genotype, elaborate
 from .genotype.elaborate import INPUT, Program, Step
+from .genotype.ops import SPECS
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
@@ -84,44 +86,9 @@ class Cost:
                 "layers": [l.as_dict() for l in self.layers]}
 
 
-def _adaptive_window_sum(length, out):
-    """Sum of the window sizes of torch's adaptive pooling along one axis."""
-    total = 0
-    for i in range(out):
-        start = (i * length) // out
-        end = -((-(i + 1) * length) // out)
-        total += end - start
-    return total
-
-
 def step_cost(st: Step) -> tuple[int, int, int, int]:
-    """(params, macs, pool_flops, other_flops) of one step."""
-    a, out = st.attrs, st.out
-    n_out = math.prod(out)
-    k = st.kind
-    if k == "conv":
-        per_out = (a["cin"] // a["g"]) * a["kh"] * a["kw"]
-        params = a["c"] * per_out + (a["c"] if a["bias"] else 0)
-        return params, n_out * per_out, 0, 0
-    if k == "fc":
-        return a["cin"] * a["c"] + (a["c"] if a["bias"] else 0), a["cin"] * a["c"], 0, 0
-    if k == "bn":
-        return (2 * a["c"] if a["affine"] else 0), 0, 0, 2 * n_out
-    if k in ("maxpool", "avgpool"):
-        return 0, 0, n_out * a["kh"] * a["kw"], 0
-    if k in ("gap", "gmp"):
-        return 0, 0, math.prod(st.in_shapes[0]), 0
-    if k == "apool":
-        c, h, w = st.in_shapes[0]
-        return 0, 0, c * _adaptive_window_sum(h, a["oh"]) * _adaptive_window_sum(w, a["ow"]), 0
-    if k == "lrn":
-        return 0, 0, 0, n_out * a["size"]
-    if k == "add":
-        return 0, 0, 0, n_out * (len(st.inputs) - 1)
-    if k in ("mul", "scale") or k in ("relu", "relu6", "tanh", "sigmoid", "silu", "hswish",
-                                       "hsigmoid", "gelu", "lrelu"):
-        return 0, 0, 0, n_out
-    return 0, 0, 0, 0     # flatten, cat, pad, slice, shuffle, dropout, droppath: no arithmetic at inference
+    """(params, macs, pool_flops, other_flops) of one step: its op's registry entry says how."""
+    return SPECS[st.kind].cost(st)
 
 
 def _peak_live(prog: Program, sizes: list[int]) -> int:
@@ -157,7 +124,7 @@ def cost_of_program(prog: Program, batch: int = 1, dtype: str = "float32") -> Co
     for st in prog.steps:
         c = seen.get(id(st.attrs))
         if c is None:
-            c = seen[id(st.attrs)] = step_cost(st)
+            c = seen[id(st.attrs)] = SPECS[st.kind].cost(st)
         params, macs, pool, other = params + c[0], macs + c[1], pool + c[2], other + c[3]
         per_step.append((st, c))
     return Cost(prog.genotype.name, prog.input, params, macs, macs + pool + other, pool, other,

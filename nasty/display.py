@@ -39,11 +39,11 @@ def human(n: float, base: int = 1000) -> str:
 
 
 def layer_table(cost, zero_rows: bool = True) -> str:
-    rows = [("layer", "op", "output", "params", "MACs", "FLOPs")]
+    rows = [("layer", "op", "output CxHxW", "params", "MACs", "FLOPs")]
     for l in cost.layers:
         if not zero_rows and not (l.params or l.flops):
             continue
-        shape = "(" + ",".join(str(d) for d in (l.output[1:] + l.output[:1] if len(l.output) == 3 else l.output)) + ")"
+        shape = "x".join(str(d) for d in l.output)      # CxHxW, as the header, the language and errors
         rows.append((l.name, l.op, shape, f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     align = ["<", "<", "<", ">", ">", ">"]

@@ -43,7 +43,7 @@ def test_show_lenet5_reproduces_the_notes_table(capsys):
 def test_show_table_text(capsys):
     code, out, _ = run(capsys, "show", "lenet5")
     assert code == 0
-    assert "stem.conv" in out and "61,706" in out and "(28,28,6)" in out
+    assert "stem.conv" in out and "61,706" in out and " 6x28x28 " in out
 
 
 def test_show_other_input_and_genotype_format(capsys, tmp_path):

@@ -19,24 +19,54 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def _check_outputs(args):
+    """Refuse, before any work, what the run could only fail at after compiling or porting."""
+    from ..errors import NastyError
+    if args.export and Path(args.export).suffix not in (".onnx", ".pt2"):
+        raise NastyError(f"--export must end in .onnx or .pt2, got {args.export!r}")
+    for flag, value in (("--save", args.save), ("--export", args.export)):
+        if value:
+            folder = Path(value).parent
+            if not folder.is_dir():
+                raise NastyError(f"{flag} {value}: folder {str(folder)!r} does not exist; create it first "
+                                 f"(mkdir -p {folder})")
+    if args.ref_weights and not Path(args.ref_weights).is_file():
+        raise NastyError(f"--ref-weights {args.ref_weights}: no such file")
+
+
+def _load_state_dict(path):
+    """A state dict from disk, loaded with weights_only=True (tensors only, never code)."""
+    import torch
+
+    from ..errors import NastyError
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:   # weights_only refuses anything but tensors and plain containers
+        raise NastyError(f"cannot load {path!r} as a state dict: {e}".splitlines()[0]) from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        what = type(state).__name__ if not isinstance(state, dict) else "a dict that is not name -> tensor"
+        raise NastyError(f"{path!r} holds {what}, not a state dict; save one with "
+                         f"torch.save(model.state_dict(), path)")
+    return state
+
+
 def run(args) -> int:
     import torch
 
     from .. import build, port_weights, resolve, zoo
     from ..errors import NastyError
     from .show import parse_shape
+    _check_outputs(args)
     g = resolve(args.target)
     shape = parse_shape(args.input) if args.input else tuple(g.input)
+    if args.ref_weights and (args.target not in zoo.names() or not zoo.entry(args.target).ref):
+        raise NastyError("--ref-weights needs a zoo name with a reference implementation (see `nasty zoo`)")
     model = build(g, num_classes=args.classes, input=shape).eval()
     n = sum(p.numel() for p in model.parameters())
     print(f"built {g.name}: {n:,} parameters, input {'x'.join(map(str, shape))}")
     if args.ref_weights:
-        if args.target not in zoo.names() or not zoo.entry(args.target).ref:
-            raise NastyError("--ref-weights needs a zoo name with a reference implementation (see `nasty zoo`)")
-        try:
-            state = torch.load(args.ref_weights, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, Exception) as e:   # weights_only refuses anything but tensors
-            raise NastyError(f"cannot load {args.ref_weights!r} as a state dict: {e}".splitlines()[0]) from None
+        state = _load_state_dict(args.ref_weights)
         ref = zoo.reference(args.target).eval()
         try:
             ref.load_state_dict(state)
@@ -52,13 +82,17 @@ def run(args) -> int:
         x = torch.randn((1,) + tuple(shape))
         path = Path(args.export)
         if path.suffix == ".onnx":
+            data = path.with_name(path.name + ".data")
+            before = data.stat().st_mtime_ns if data.exists() else None
             try:
                 torch.onnx.export(model, (x,), str(path), dynamo=True)
             except ImportError as e:
                 raise NastyError(f"ONNX export needs the onnx and onnxscript packages: {e}") from None
-        elif path.suffix == ".pt2":
-            torch.export.save(torch.export.export(model, (x,)), str(path))
+            if data.exists() and data.stat().st_mtime_ns != before:
+                print(f"exported to {path}, with the weights in {data} beside it (ONNX external data: "
+                      f"keep the two files together)")
+                return 0
         else:
-            raise NastyError(f"--export must end in .onnx or .pt2, got {args.export!r}")
+            torch.export.save(torch.export.export(model, (x,)), str(path))
         print(f"exported to {path}")
     return 0

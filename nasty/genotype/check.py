@@ -109,8 +109,7 @@ def check(g: Genotype) -> Genotype:
             else:
                 cell = cells.get(el.name)
                 if cell is None:
-                    opts = list(cells) + list(V.OPS)
-                    fail(where, f"unknown op or cell {el.name!r}{_suggest(el.name, opts)}")
+                    fail(where, f"unknown op or cell {el.name!r}{V.suggest_op(el.name, cells)}")
                 names = [p.name for p in cell.params]
                 if len(el.args) > len(names):
                     fail(where, f"cell {cell.name} takes {len(names)} argument(s), got {len(el.args)}")
@@ -159,7 +158,7 @@ def check(g: Genotype) -> Genotype:
                             fail(where, "cycle: " + " -> ".join([a for a, _ in cyc] + [cyc[0][0]]))
                         except nx.NetworkXNoCycle:
                             fail(where, f"uses {r!r} before it is defined; move {r!r} above it")
-                    fail(where, f"undefined input {r!r}{_suggest(r, list(seen))}")
+                    fail(where, f"undefined input {r!r}{V.suggest_input(r, list(seen), cell.inputs)}")
                 used.add(r)
             if node.when is not None:
                 check_names(node.when, where + " (if)", scope)

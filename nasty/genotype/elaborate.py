@@ -3,12 +3,13 @@
 This is nasty's shape inference. It evaluates every attribute expression,
 expands cells and repeats, infers every tensor shape and checks every join, so
 that a bad genotype fails here with a GenotypeError naming the node, never as a
-torch shape error later. The cost model and the compiler both walk the same
-`Program`, which is why their numbers agree by construction.
+torch shape error later. What each op does to a shape (and which attribute values
+it accepts) is its entry in the op registry (`ops.py`); this module runs those rules
+over the cells, repeats and joins. The cost model and the compiler both walk the
+same `Program`, which is why their numbers agree by construction.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from . import ops as V
@@ -40,49 +41,16 @@ class Program:
         return tuple(self.input) if h == INPUT else self.steps[h].out
 
 
-def _fmt(shape) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-def _bool(v, what):
-    if v in (0, 1, True, False):
-        return bool(v)
-    if v in ("true", "false"):
-        return v == "true"
-    raise GenotypeError(f"{what} must be 0/1 or true/false, got {v!r}")
+_fmt = V.fmt_shape
+conv_out, pool_out, same_pads = V.conv_out, V.pool_out, V.same_pads    # shape helpers, kept importable here
 
 
 def _int(v, what, lo=None):
-    if type(v) is int and (lo is None or v >= lo):    # the common case, first
-        return v
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise GenotypeError(f"{what} must be an integer, got {v!r}")
-    if lo is not None and v < lo:
-        raise GenotypeError(f"{what} must be at least {lo}, got {v}")
-    return v
-
-
-def conv_out(length, k, s, pad_total, d=1):
-    return (length + pad_total - d * (k - 1) - 1) // s + 1
-
-
-def pool_out(length, k, s, p, ceil):
-    num = length + 2 * p - k
-    if ceil:
-        o = -(-num // s) + 1
-        if (o - 1) * s >= length + p:   # torch: the last window must start inside the input
-            o -= 1
-        return o
-    return num // s + 1
-
-
-def same_pads(length, k, s, d=1):
-    """TensorFlow 'SAME': output ceil(L/s); the odd extra pixel goes bottom/right."""
-    out = -(-length // s)
-    total = max((out - 1) * s + (k - 1) * d + 1 - length, 0)
-    return total // 2, total - total // 2
+    try:
+        return (V.INT if lo is None else V._integer(lo)).convert(v)
+    except V.BadValue:
+        raise GenotypeError(f"{what} must be {'an integer' if lo is None else f'an integer >= {lo}'}, "
+                            f"got {v!r}") from None
 
 
 class _Elaborator:
@@ -100,6 +68,8 @@ class _Elaborator:
         self.where = ""
         self._calls: dict = {}   # (cell, args, input shapes) -> where its steps were emitted
         self._raw: dict = {}     # id(Op) -> resolved raw attributes; the genotype keeps its Ops alive
+        self._operands = ()      # the expressions joined by the current add/cat/...: for error hints
+        self._default: dict = {}  # (op, attr) -> its value where a genotype op does not give it
 
     # ---------------------------------------------------------------- helpers
     def fail(self, msg):
@@ -121,180 +91,99 @@ class _Elaborator:
         return len(self.prog.steps) - 1
 
     def attrs(self, op: Op, env):
-        """Explicit attrs, then genotype defaults, then the vocabulary's defaults; all evaluated."""
+        """Explicit attrs, then genotype defaults, then the registry's defaults; all evaluated
+        and checked against the attribute's domain (`bn eps=-1` fails here, by name)."""
         raw = self._raw.get(id(op))
         if raw is None:       # resolve the sources once per op of the genotype, not once per use
             raw = self._raw[id(op)] = self._resolve(op)
         out = {}
-        for key, val, literal in raw:
-            if literal:
+        for key, val, convert in raw:
+            if convert is None:          # a plain value, checked when resolved
                 out[key] = val
                 continue
             try:
-                out[key] = evaluate(val, env)
+                v = evaluate(val, env)
+                out[key] = v if v is None else convert(v)
             except GenotypeError as e:
                 self.fail(f"{op.kind} {key}=: {e}")
+            except V.BadValue:
+                self.checked(op.kind, key, v)    # fails with the message naming op and attribute
         return out
 
     def _resolve(self, op: Op):
-        """[(key, raw value, is it a plain number or None)] for every attribute of `op`."""
+        """[(key, value, None)] for every attribute of `op` with a plain value (a number, a word,
+        None), checked once here; [(key, expression, its domain's check)] for the others, which
+        are evaluated and checked at each use."""
         raw = []
         given = dict(op.attrs)
-        for key in V.OPS[op.kind]:
+        for key, attr in V.SPECS[op.kind].attrs.items():
             if key in given:
                 val = given[key]
             elif f"{op.kind}.{key}" in self.defaults:
                 val = self.defaults[f"{op.kind}.{key}"]
             else:
-                val = V.default(op.kind, key)
-                if val is None and V.required(op.kind, key):
+                val = attr.default
+                if val is V.REQUIRED:
                     self.fail(f"{op.kind} needs {key}=")
-            literal = val is None or (type(val) in (int, float))
-            raw.append((key, val, literal))
+            if val is None or type(val) in (int, float, str):
+                raw.append((key, self.checked(op.kind, key, val), None))
+            else:
+                raw.append((key, val, attr.domain.convert))
         return raw
 
-    # ---------------------------------------------------------------- ops
+    def checked(self, kind, key, val):
+        try:
+            return V.check_value(kind, key, val)
+        except V.BadValue as e:
+            self.fail(str(e))
+
+    # ---------------------------------------------------------------- ops (rules in ops.py)
     def op(self, op: Op, h: int, name: str, env) -> int:
-        a = self.attrs(op, env)
+        return self.run_op(V.SPECS[op.kind], self.attrs(op, env), h, name)
+
+    def apply(self, kind: str, attrs: dict, h: int, name: str) -> int:
+        """Apply op `kind` with concrete attrs; the missing ones come from the genotype's
+        defaults, then the registry's (how `shortcut` builds its conv and bn)."""
+        spec = V.SPECS[kind]
+        if len(attrs) != len(spec.attrs):
+            attrs = {key: attrs[key] if key in attrs else self.default(kind, key) for key in spec.attrs}
+        return self.run_op(spec, attrs, h, name)
+
+    def default(self, kind: str, key: str):
+        """Attribute `key` of op `kind` where the genotype does not give it: its `defaults` line,
+        else the registry's default."""
+        v = self._default.get((kind, key), self)
+        if v is self:
+            v = self._default[kind, key] = self._find_default(kind, key)
+        return v
+
+    def _find_default(self, kind: str, key: str):
+        v = self.defaults.get(f"{kind}.{key}")
+        if v is None:
+            v = V.default(kind, key)
+        elif type(v) not in (int, float, str):
+            try:
+                v = evaluate(v, self.env)
+            except GenotypeError as e:
+                self.fail(f"defaults {kind}.{key}=: {e}")
+        return self.checked(kind, key, v)
+
+    def run_op(self, spec: V.OpSpec, a: dict, h: int, name: str) -> int:
         shape = self.shape(h)
-        kind = op.kind
-        if kind == "act":           # activation named by a value (a cell parameter, a let)
-            kind = a["fn"]
-            if kind != "identity" and kind not in V.ACTIVATIONS:
-                self.fail(f"act fn= must name an activation ({', '.join(sorted(V.ACTIVATIONS))}, "
-                          f"identity), got {kind!r}")
-        if kind == "identity":
+        if spec.takes == "map" and len(shape) != 3:
+            self.fail(f"{spec.name} needs a CxHxW input, got the flat {_fmt(shape)}; remove the flatten before it")
+        if spec.takes == "flat" and len(shape) != 1:
+            self.fail(f"{spec.name} needs a flat input, got {_fmt(shape)}; add flatten (or gap flatten) "
+                      f"before it, or use linear c= for a linear layer at every position")
+        if spec.lower is not None:
+            return spec.lower(self, a, h, name)
+        rule = spec.shape(self, a, shape)
+        if rule is None:                # these attributes make it a no-op (slice of all channels)
             return h
-        spatial = len(shape) == 3
-        if kind in ("conv", "dwconv", "sep", "maxpool", "avgpool", "gap", "gmp", "apool", "pad", "lrn") \
-                and not spatial:
-            self.fail(f"{kind} needs a CxHxW input, got the flat {_fmt(shape)}; remove the flatten before it")
-        if kind == "fc" and spatial:
-            self.fail(f"fc needs a flat input, got {_fmt(shape)}; add flatten (or gap flatten) before it")
-        if kind in ("conv", "dwconv"):
-            return self.conv(a, h, name, dw=(kind == "dwconv"))
-        if kind == "sep":
-            cin = shape[0]
-            dw = dict(a, c=cin, g=cin)
-            h = self.conv(dw, h, name + ".dw", dw=False)
-            pw = dict(a, kh=1, kw=1, s=1, p=0, ph=None, pw=None, d=1, g=1)
-            return self.conv(pw, h, name + ".pw", dw=False)
-        if kind in ("maxpool", "avgpool"):
-            return self.pool(kind, a, h, name)
-        if kind in ("gap", "gmp"):
-            return self.emit(name, kind, [h], {}, (shape[0], 1, 1))
-        if kind == "apool":
-            o = a["o"]
-            oh = a["oh"] if a["oh"] is not None else o
-            ow = a["ow"] if a["ow"] is not None else o
-            if oh is None or ow is None:
-                self.fail("apool needs o= (or oh= and ow=)")
-            oh, ow = _int(oh, "apool oh", 1), _int(ow, "apool ow", 1)
-            return self.emit(name, kind, [h], {"oh": oh, "ow": ow}, (shape[0], oh, ow))
-        if kind == "flatten":
-            return self.emit(name, kind, [h], {}, (math.prod(shape),))
-        if kind == "fc":
-            c = _int(a["c"], "fc c", 1)
-            return self.emit(name, kind, [h], {"cin": shape[0], "c": c, "bias": _bool(a["bias"], "fc bias")}, (c,))
-        if kind == "bn":
-            return self.emit(name, kind, [h], {"c": shape[0], "eps": float(a["eps"]),
-                                               "momentum": float(a["momentum"]),
-                                               "affine": _bool(a["affine"], "bn affine")}, shape)
-        if kind == "lrn":
-            return self.emit(name, kind, [h], {k: a[k] for k in ("size", "alpha", "beta", "k")}, shape)
-        if kind in V.ACTIVATIONS:
-            kind = "silu" if kind == "swish" else kind
-            return self.emit(name, kind, [h], {"slope": a["slope"]} if kind == "lrelu" else {}, shape)
-        if kind in ("dropout", "droppath"):
-            p = float(a["p"])
-            if not 0.0 <= p < 1.0:
-                self.fail(f"{kind} p must be in [0, 1), got {p}")
-            return self.emit(name, kind, [h], {"p": p}, shape)
-        if kind == "pad":
-            l, r, t, b = (_int(a[k], f"pad {k}") for k in "lrtb")
-            return self.emit(name, kind, [h], {"l": l, "r": r, "t": t, "b": b},
-                             (shape[0], shape[1] + t + b, shape[2] + l + r))
-        if kind == "scale":
-            return self.emit(name, kind, [h], {"v": float(a["v"])}, shape)
-        if kind == "slice":         # channels [start, end): ShuffleNet's channel split
-            C = shape[0]
-            start = _int(a["start"], "slice start", 0)
-            end = C if a["end"] is None else _int(a["end"], "slice end", 1)
-            if not start < end <= C:
-                self.fail(f"slice start={start} end={end} must be a non-empty range of the input's {C} channels")
-            if (start, end) == (0, C):
-                return h
-            return self.emit(name, kind, [h], {"start": start, "end": end}, (end - start,) + tuple(shape[1:]))
-        if kind == "shuffle":
-            g = _int(a["g"], "shuffle g", 1)
-            if shape[0] % g:
-                self.fail(f"shuffle g={g} must divide the input's {shape[0]} channels")
-            return self.emit(name, kind, [h], {"g": g}, shape) if g > 1 else h
-        if kind == "shortcut":
-            c, s = _int(a["c"], "shortcut c", 1), _int(a["s"], "shortcut s", 1)
-            if not spatial:
-                self.fail("shortcut needs a CxHxW input")
-            if c == shape[0] and s == 1:
-                return h
-            h = self.conv({"c": c, "kh": 1, "kw": 1, "s": s, "p": 0, "ph": None, "pw": None,
-                           "d": 1, "g": 1, "bias": self.conv_bias_default()}, h, name + ".conv", dw=False)
-            if _bool(a["bn"], "shortcut bn"):
-                h = self.op(Op("bn"), h, name + ".bn", env)
-            return h
-        self.fail(f"unknown op {kind!r}")
+        return self.emit(name, spec.name, [h], rule[0], rule[1])
 
     def conv_bias_default(self):
-        v = self.defaults.get("conv.bias", 1)
-        return evaluate(v, self.env)
-
-    def conv(self, a, h, name, dw):
-        cin, H, W = self.shape(h)
-        kh, kw = _int(a["kh"], "kernel height", 1), _int(a["kw"], "kernel width", 1)
-        s, d = _int(a["s"], "stride", 1), _int(a["d"], "dilation", 1)
-        g = cin if dw else _int(a["g"], "groups", 1)
-        c = a["c"] if a["c"] is not None else cin
-        c = _int(c, "channels c", 1)
-        if cin % g or c % g:
-            self.fail(f"groups={g} must divide both input channels {cin} and output channels {c}")
-        p = a["p"]
-        if p == "same":
-            pt, pb = same_pads(H, kh, s, d)
-            pl, pr = same_pads(W, kw, s, d)
-            same = True
-        else:
-            same = False
-            ph = a["ph"] if a["ph"] is not None else (p if p is not None else d * (kh - 1) // 2)
-            pw = a["pw"] if a["pw"] is not None else (p if p is not None else d * (kw - 1) // 2)
-            ph, pw = _int(ph, "padding", 0), _int(pw, "padding", 0)
-            pt = pb = ph
-            pl = pr = pw
-        Ho, Wo = conv_out(H, kh, s, pt + pb, d), conv_out(W, kw, s, pl + pr, d)
-        attrs = {"cin": cin, "c": c, "kh": kh, "kw": kw, "s": s, "d": d, "g": g,
-                 "pads": (pt, pb, pl, pr), "same": same, "bias": _bool(a["bias"], "conv bias")}
-        return self.emit(name, "conv", [h], attrs, (c, Ho, Wo))
-
-    def pool(self, kind, a, h, name):
-        C, H, W = self.shape(h)
-        kh, kw = _int(a["kh"], "pool kernel", 1), _int(a["kw"], "pool kernel", 1)
-        s = a["s"]
-        sh, sw = (kh, kw) if s is None else (_int(s, "pool stride", 1),) * 2
-        ceil = _bool(a["ceil"], f"{kind} ceil")
-        attrs = {"kh": kh, "kw": kw, "sh": sh, "sw": sw, "ceil": ceil}
-        if kind == "avgpool":
-            attrs["cip"] = _bool(a["cip"], "avgpool cip")
-        if a["p"] == "same":
-            pt, pb = same_pads(H, kh, sh)
-            pl, pr = same_pads(W, kw, sw)
-            attrs.update(pads=(pt, pb, pl, pr), same=True, ph=0, pw=0)
-            Ho, Wo = pool_out(H + pt + pb, kh, sh, 0, ceil), pool_out(W + pl + pr, kw, sw, 0, ceil)
-        else:
-            ph = _int(a["ph"] if a["ph"] is not None else a["p"], "pool padding", 0)
-            pw = _int(a["pw"] if a["pw"] is not None else a["p"], "pool padding", 0)
-            if 2 * ph > kh or 2 * pw > kw:
-                self.fail(f"{kind} padding {ph}x{pw} must be at most half the kernel {kh}x{kw}")
-            attrs.update(pads=(ph, ph, pw, pw), same=False, ph=ph, pw=pw)
-            Ho, Wo = pool_out(H, kh, sh, ph, ceil), pool_out(W, kw, sw, pw, ceil)
-        return self.emit(name, kind, [h], attrs, (C, Ho, Wo))
+        return self.default("conv", "bias")
 
     # ---------------------------------------------------------------- structure
     def chain(self, chain, h, name, env, states=None, overrides=None, values=None):
@@ -364,12 +253,14 @@ class _Elaborator:
         saved = self.where
         self.where = (name, cell.name)
         values = dict(inputs)
+        skipped = set()
         for node in cell.nodes:
             self.where = (name, cell.name, node.name)
             if node.when is not None and not self.guard(node.when, cell_env):
-                values[node.name] = values[_first_ref(node.expr)]    # skipped node
+                values[node.name] = values[_first_ref(node.expr)]    # skipped: stands for its input
+                skipped.add(node.name)
                 continue
-            values[node.name] = self.expr(node.expr, values, f"{name}.{node.name}", cell_env)
+            values[node.name] = self.expr(node.expr, values, f"{name}.{node.name}", cell_env, skipped)
         self.where = saved
         return values["out"]
 
@@ -402,40 +293,75 @@ class _Elaborator:
             self.fail(f"if needs a number (0 skips the node), got {x!r}")
         return x != 0
 
-    def expr(self, e, values, name, env):
+    def expr(self, e, values, name, env, skipped=()):
         if isinstance(e, Ref):
             if e.name not in values:
                 self.fail(f"{e.name!r} is not defined before this node")
             return values[e.name]
         if isinstance(e, Apply):
-            src = self.expr(e.src, values, name, env)
+            src = self.expr(e.src, values, name, env, skipped)
             return self.chain(e.chain, src, name, env, values=values)
         if isinstance(e, Combine):
-            hs = [self.expr(a, values, f"{name}.{i}", env) for i, a in enumerate(e.args)]
-            return self.combine(e.kind, hs, f"{name}.{e.kind}")
+            args = list(enumerate(e.args))
+            if e.kind == "cat" and skipped:
+                # a member skipped by its `if` is left out: an optional branch adds no channels
+                args = [(i, a) for i, a in args if not (isinstance(a, Ref) and a.name in skipped)]
+                if not args:
+                    self.fail("every operand of cat(...) was skipped by its if guard")
+            hs = [self.expr(a, values, f"{name}.{i}", env, skipped) for i, a in args]
+            return self.combine(e.kind, hs, f"{name}.{e.kind}", [a for _, a in args])
         self.fail(f"bad expression {e!r}")
 
-    def combine(self, kind, hs, name):
-        shapes = [self.shape(h) for h in hs]
-        desc = ", ".join(_fmt(s) for s in shapes)
+    def combine(self, kind, hs, name, operands=()):
+        spec = V.SPECS[kind]
+        if spec.arity is not None and len(hs) != spec.arity:
+            self.fail(f"{kind}(...) takes {spec.arity} operands, got {len(hs)}")
         if len(hs) == 1:
             return hs[0]
-        if kind == "add":
-            if any(s != shapes[0] for s in shapes):
-                self.fail(f"add needs equal shapes, got {desc}; project the shortcut "
-                          f"(e.g. shortcut c=... s=...) or fix the stride/channels")
-            out = shapes[0]
-        elif kind == "cat":
-            if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
-                self.fail(f"cat needs equal spatial sizes, got {desc}")
-            out = (sum(s[0] for s in shapes),) + tuple(shapes[0][1:])
-        else:  # mul: equal shapes, or a C x 1 x 1 gate (squeeze-and-excitation)
-            big = max(shapes, key=math.prod)
-            for s in shapes:
-                if s != big and not (len(s) == 3 and s[0] == big[0] and s[1:] == (1, 1)):
-                    self.fail(f"mul needs equal shapes or a Cx1x1 gate, got {desc}")
-            out = big
-        return self.emit(name, kind, hs, {}, out)
+        shapes = [self.shape(h) for h in hs]
+        a = {key: self.default(kind, key) for key in spec.attrs} if spec.attrs else {}
+        self._operands = operands
+        attrs, out = spec.join(self, a, shapes)
+        return self.emit(name, kind, hs, attrs, out)
+
+    def fail_join(self, kind, shapes):
+        """A join whose operand shapes do not fit, with a hint that fits the construct."""
+        desc = ", ".join(_fmt(s) for s in shapes)
+        if kind == "mul":
+            self.fail(f"mul needs equal shapes or a Cx1x1 gate, got {desc}; a gate has the channels of "
+                      f"the map it scales (e.g. gap conv1x1 c=... sigmoid <- x)")
+        if len({len(s) for s in shapes}) > 1:
+            self.fail(f"{kind} needs {'equal spatial sizes' if kind == 'cat' else 'equal shapes'}, got "
+                      f"{desc}; one operand is flat (after flatten or fc): join before flattening")
+        if kind == "cat":
+            self.fail(f"cat needs equal spatial sizes, got {desc}; cat stacks channels, so every operand "
+                      f"needs the same HxW: give the paths the same stride (e.g. a strided conv or "
+                      f"maxpool3x3/2 p=1 on the larger ones)")
+        labels = [_describe(o) for o in self._operands] or [f"operand {i + 1}" for i in range(len(shapes))]
+        residual = [i for i, o in enumerate(self._operands) if kind == "add" and _is_residual(o)]
+        branch = [i for i in range(len(shapes)) if i not in residual] or [0]
+        want = shapes[branch[0]]
+        msg = f"{kind} needs equal shapes, got {desc}"
+        odd = next(i for i, s in enumerate(shapes) if s != want)
+        if shapes[odd][1:] != want[1:]:
+            msg += (f"; {labels[odd]} is {_fmt(shapes[odd][1:])} but {labels[branch[0]]} is "
+                    f"{_fmt(want[1:])}: one path downsamples and the other does not")
+        else:
+            msg += f"; {labels[odd]} has {shapes[odd][0]} channels but {labels[branch[0]]} has {want[0]}"
+        if residual and len(shapes[residual[0]]) == 3 and len(want) == 3:
+            r = shapes[residual[0]]
+            stride = r[1] // want[1] if want[1] and r[1] % want[1] == 0 else None
+            fix = f"c={want[0]}" + (f" s={stride}" if stride and stride > 1 else "")
+            op = self._operands[residual[0]]
+            if isinstance(op, Ref):
+                msg += f"; project the residual input to match: shortcut {fix} <- {op.name}"
+            else:
+                msg += f"; give the shortcut on {labels[residual[0]]} {fix}"
+        elif shapes[odd][1:] != want[1:]:
+            msg += "; give every path the same stride"
+        else:
+            msg += "; make the paths equally wide (e.g. conv1x1 c=... on one) or stack them with cat(...)"
+        self.fail(msg)
 
     def run(self):
         states = [INPUT]
@@ -460,6 +386,24 @@ class _Elaborator:
                 blocks += layer.section == "stage"
         self.prog.output = states[-1]
         return self.prog
+
+
+def _describe(e) -> str:
+    """How an error names an operand of a join: its node or input name, else its source."""
+    if isinstance(e, Ref):
+        return repr(e.name)
+    if isinstance(e, Apply):
+        return f"the path from {_describe(e.src)}"
+    return f"{e.kind}(...)"
+
+
+def _is_residual(e) -> bool:
+    """An operand that is a cell input, directly or through a shortcut: a residual connection."""
+    if isinstance(e, Ref):
+        return e.name in ("in", "prev")
+    if isinstance(e, Apply):
+        return any(isinstance(el, Op) and el.kind == "shortcut" for el in e.chain) and _is_residual(e.src)
+    return False
 
 
 def _first_ref(e) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from .errors import GenotypeError
-from .ops import ACTIVATIONS
+from .ops import WORDS
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Call:
 
 Value = Union[int, float, str, Sym, Bin, Neg, Call]
 
-# Bare words that are values, not names to look up (activation names are values of `act fn=`).
-KEYWORDS = frozenset({"same", "valid", "true", "false", "identity"} | ACTIVATIONS)
+# Bare words that are values, not names to look up (`p=same`, `act fn=relu`, `mode=bilinear`).
+KEYWORDS = WORDS
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

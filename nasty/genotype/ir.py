@@ -64,20 +64,21 @@ class Apply:
 
 @dataclass(frozen=True)
 class Combine:
-    """`add(a, b, ...)`, `cat(a, b, ...)` or `mul(a, b)`."""
+    """A join: `add(a, b, ...)`, `sub(a, b)`, `mul(a, b)`, `cat(a, b, ...)`, `upsample(x, like)`."""
     kind: str
     args: tuple["Expr", ...]
 
 
 Expr = Union[Ref, Apply, Combine]
-COMBINERS = ("add", "cat", "mul")
+from .ops import COMBINERS  # noqa: E402,F401  (the joins are registered ops: add, sub, mul, cat, upsample)
 
 
 @dataclass(frozen=True)
 class Node:
     """`name = expr [if cond]`. With a guard that evaluates to 0 (false), the node is
     skipped: it stands for the first node or input its expression names (`x = conv... <- in
-    if e` is `in` when e is 0; `out = add(p, in) if res` is `p`)."""
+    if e` is `in` when e is 0; `out = add(p, in) if res` is `p`), except as an operand of
+    `cat(...)`, where it is left out (an optional branch adds no channels)."""
     name: str
     expr: Expr
     when: Value | None = None

@@ -254,11 +254,7 @@ class _Parser:
             split = V.split_op_name(t.text)
             if split is None:
                 if cur.tok.kind == "name" and cur.peek().text == "=" or cur.at("/"):
-                    import difflib
-                    ops = [f"{k}3x3" if k in V.KERNEL_OPS else k for k in V.OPS]
-                    close = difflib.get_close_matches(t.text, ops, n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    raise ParseError(f"unknown op {t.text!r}{hint}; expected an op such as conv3x3, "
+                    raise ParseError(f"unknown op {t.text!r}{V.suggest_op(t.text)}; expected an op such as conv3x3, "
                                      f"or a cell call NAME(args)", t.line, t.col, self.source)
                 chain.append(CellCall(t.text))
                 continue
@@ -274,7 +270,10 @@ class _Parser:
                 cur.next()
                 key = kt.text
                 val = parse_value(cur)
-                if key == "k" and "kh" in V.OPS[kind]:
+                if key == "k" and V.SPECS[kind].kernel:
+                    if "kh" in attrs:      # conv3x3 k=5: the kernel is given twice
+                        raise ParseError(f"k= given twice: the kernel is already {format_value(attrs['kh'])}"
+                                         f"x{format_value(attrs['kw'])}", kt.line, kt.col, self.source)
                     attrs["kh"] = attrs["kw"] = val
                     continue
                 if key in attrs:

@@ -39,14 +39,8 @@ def human(n: float, base: int = 1000) -> str:
 
 
 def layer_table(cost, zero_rows: bool = True) -> str:
-    rows = [("layer", "op", "output CxHxW", "params", "MACs", "FLOPs")]
-    for l in cost.layers:
-        if not zero_rows and not (l.params or l.flops):
-            continue
-        shape = "x".join(str(d) for d in l.output)      # CxHxW, as the header, the language and errors
-        rows.append((l.name, l.op, shape, f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    align = ["<", "<", "<", ">", ">", ">"]
-    lines = ["  ".join(f"{v:{a}{w}}" for v, a, w in zip(r, align, widths)) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """The per-layer cost table of `nasty show` (shapes as CxHxW, as the header, the language and errors)."""
+    rows = [(l.name, l.op, "x".join(str(d) for d in l.output), f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}")
+            for l in cost.layers if zero_rows or l.params or l.flops]
+    return text_table(("layer", "op", "output CxHxW", "params", "MACs", "FLOPs"), rows,
+                      align=["left", "left", "left", "right", "right", "right"])

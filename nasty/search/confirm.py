@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .folder import CONFIRMS, RunFolder, atomic_write
-from .loop import TrialSource
-from .record import ConfirmRecord, Epoch, Status, Timings, TrialRecord
+from .loop import Proposal, Running, TrialSource
+from .record import ConfirmRecord, Status, TrialRecord
 from .settings import Settings
 
 
@@ -51,20 +51,9 @@ def picks(ranked_records: list[TrialRecord], k: int) -> list[TrialRecord]:
 
 
 @dataclass
-class _Job:
-    record: TrialRecord
-    seed: int
-
-    @property
-    def trial(self) -> int:
-        return self.record.trial
-
-
-@dataclass
-class _Running:
-    job: _Job
-    dispatched: float
-    epochs: list = field(default_factory=list)
+class ConfirmJob(Proposal):
+    """One confirmation to run: a search trial's record and the confirmation's seed index."""
+    seed: int = 0
 
 
 class ConfirmLoop(TrialSource):
@@ -76,9 +65,10 @@ class ConfirmLoop(TrialSource):
         self.deadline, self.progress = deadline, progress
         finished = {(c.trial, c.seed) for c in done if c.status in (Status.OK, Status.FAILED)}
         # seed 0 of every pick first, then seed 1...: when time runs short, every pick has one score
-        self.jobs = [_Job(r, k) for k in range(s.confirm_seeds) for r in chosen if (r.trial, k) not in finished]
+        self.jobs = [ConfirmJob(r, None, k) for k in range(s.confirm_seeds) for r in chosen
+                     if (r.trial, k) not in finished]
         self.records: list[ConfirmRecord] = list(done)
-        self.running: dict[str, _Running] = {}
+        self.running: dict[str, Running] = {}
         self.exhausted = False
         self.stop_reason: str | None = None
         self.fatal: Exception | None = None
@@ -96,8 +86,8 @@ class ConfirmLoop(TrialSource):
             return None
         return self.jobs.pop(0)
 
-    def dispatch(self, key: str, job: _Job) -> dict:
-        self.running[key] = _Running(job, time.time())
+    def dispatch(self, key: str, job: ConfirmJob) -> dict:
+        self.running[key] = Running(job, time.time())
         if self.progress:
             self.progress.started(job.trial, f"#{job.trial} confirming (seed {job.seed + 1})")
         # another seed than the search's (s.seed + trial), and another per confirmation
@@ -110,33 +100,24 @@ class ConfirmLoop(TrialSource):
 
     def epoch(self, key: str, result: dict):
         r = self.running.get(key)
-        if r is None or "val_acc" not in result or "epoch" not in result:
-            return
-        r.epochs.append(Epoch(int(result["epoch"]), float(result["val_acc"]), result.get("train_loss"),
-                              result.get("train_s"), result.get("images_per_s")))
-        if self.progress:
-            self.progress.epoch(r.job.trial, int(result["epoch"]), self.fidelity["epochs"], result["val_acc"])
+        if r is not None and r.add_epoch(result) and self.progress:
+            self.progress.epoch(r.proposal.trial, int(result["epoch"]), self.fidelity["epochs"], result["val_acc"])
 
     def complete(self, key: str, result: dict | None, error: str | None = None):
-        r = self.running.get(key)
+        r = self.running.pop(key, None)
         if r is None:
             return
         result = result or {}
-        if "val_acc" in result and "epoch" in result and int(result["epoch"]) not in [e.epoch for e in r.epochs]:
-            self.epoch(key, result)
-        self.running.pop(key)
-        now = time.time()
-        started = result.get("started")
-        timings = Timings(r.dispatched, started, now, now - r.dispatched, r.epochs[-1].train_s if r.epochs else None,
-                          (started - r.dispatched) if started else None)
+        timings = r.end(result)
+        job = r.proposal
         if error is not None or result.get("failed"):
-            rec = ConfirmRecord(r.job.trial, r.job.seed, Status.FAILED, None, tuple(r.epochs), self.fidelity,
+            rec = ConfirmRecord(job.trial, job.seed, Status.FAILED, None, tuple(r.epochs), self.fidelity,
                                 error or result.get("reason"), timings)
         elif not r.epochs:
             return
         else:
             status = Status.OK if len(r.epochs) >= self.fidelity["epochs"] else Status.TIMEOUT
-            rec = ConfirmRecord(r.job.trial, r.job.seed, status, r.epochs[-1].val_acc, tuple(r.epochs),
+            rec = ConfirmRecord(job.trial, job.seed, status, r.epochs[-1].val_acc, tuple(r.epochs),
                                 self.fidelity, None, timings)
             self.seconds.append(timings.total_s)
         self.folder.append(rec, CONFIRMS)
@@ -148,7 +129,7 @@ class ConfirmLoop(TrialSource):
         r = self.running.get(key)
         if r is not None:
             try:
-                atomic_write(confirm_weights(self.folder, r.job.trial, r.job.seed), blob)
+                atomic_write(confirm_weights(self.folder, r.proposal.trial, r.proposal.seed), blob)
             except OSError:
                 pass
 

@@ -50,14 +50,33 @@ class Proposal:
 
 
 @dataclass
-class _Running:
-    """What the loop knows of a dispatched trial until it completes."""
+class Running:
+    """What a TrialSource knows of a dispatched trial until it completes."""
     proposal: Proposal
     dispatched: float
     epochs: list = field(default_factory=list)
     placement: dict | None = None
     retries: list = field(default_factory=list)
     weights_error: str | None = None
+
+    def add_epoch(self, result: dict) -> bool:
+        """Keep one epoch's result (one that carries val_acc and epoch); says whether it did."""
+        if "val_acc" not in result or "epoch" not in result:
+            return False
+        if "node" in result:
+            self.placement = {"node": result["node"], "gpu_ids": result.get("gpu_ids", [])}
+        self.epochs.append(Epoch(int(result["epoch"]), float(result["val_acc"]), result.get("train_loss"),
+                                 result.get("train_s"), result.get("images_per_s")))
+        return True
+
+    def end(self, result: dict) -> Timings:
+        """The trial is over: its last result may arrive with the completion only; its timings."""
+        if "epoch" in result and int(result["epoch"]) not in [e.epoch for e in self.epochs]:
+            self.add_epoch(result)
+        now, started = time.time(), result.get("started")
+        return Timings(self.dispatched, started, now, now - self.dispatched,
+                       self.epochs[-1].train_s if self.epochs else None,
+                       (started - self.dispatched) if started else None)
 
 
 class TrialSource(abc.ABC):
@@ -131,7 +150,7 @@ class SearchLoop(TrialSource):
         self.records: list[TrialRecord] = [r for r in (records or []) if r.status.counted]
         self.samples, self.told = samples, told
         self.deadline, self.slots = deadline, slots
-        self.running: dict[str, _Running] = {}
+        self.running: dict[str, Running] = {}
         self.next_trial = max((r.trial for r in self.records), default=-1) + 1
         self.rejected_in_a_row = 0
         self.exhausted = False                       # every trial asked for has been proposed
@@ -250,7 +269,7 @@ class SearchLoop(TrialSource):
 
     def dispatch(self, key: str, proposal: Proposal) -> dict:
         """Register a proposal an executor is about to run; returns the evaluator's config."""
-        self.running[key] = _Running(proposal, time.time())
+        self.running[key] = Running(proposal, time.time())
         n = proposal.trial
         if self.progress:
             self.progress.started(n, f"#{n} starting")
@@ -264,33 +283,20 @@ class SearchLoop(TrialSource):
     def epoch(self, key: str, result: dict):
         """One epoch's result of a running trial (ignored unless it carries val_acc and epoch)."""
         r = self.running.get(key)
-        if r is None or "val_acc" not in result or "epoch" not in result:
-            return
-        if "node" in result:
-            r.placement = {"node": result["node"], "gpu_ids": result.get("gpu_ids", [])}
-        r.epochs.append(Epoch(int(result["epoch"]), float(result["val_acc"]), result.get("train_loss"),
-                              result.get("train_s"), result.get("images_per_s")))
-        if self.progress:
+        if r is not None and r.add_epoch(result) and self.progress:
             self.progress.epoch(r.proposal.trial, int(result["epoch"]), self.s.epochs, result["val_acc"])
 
     def complete(self, key: str, result: dict | None, error: str | None = None):
         """A trial is over: it ended (its last result, if any, in `result`) or failed (`error`)."""
         from ..controllers import Result
-        r = self.running.get(key)
+        r = self.running.pop(key, None)
         if r is None:
             return
-        now = time.time()
         result = result or {}
-        if "val_acc" in result and "epoch" in result and int(result["epoch"]) not in [e.epoch for e in r.epochs]:
-            self.epoch(key, result)            # the last result can arrive with the completion only
-        self.running.pop(key)
-        started = result.get("started")
-        train_s = r.epochs[-1].train_s if r.epochs else None
-        rec = dataclasses.replace(
-            r.proposal.record, epochs=tuple(r.epochs), placement=r.placement, retries=tuple(r.retries),
-            weights_error=r.weights_error,
-            timings=Timings(r.dispatched, started, now, now - r.dispatched, train_s,
-                            (started - r.dispatched) if started else None))
+        timings = r.end(result)
+        now, train_s = timings.completed, timings.train_s
+        rec = dataclasses.replace(r.proposal.record, epochs=tuple(r.epochs), placement=r.placement,
+                                  retries=tuple(r.retries), weights_error=r.weights_error, timings=timings)
         if error is not None or result.get("failed"):
             rec = dataclasses.replace(rec, status=Status.FAILED, reason=error or result.get("reason"))
             res = Result(None, Status.FAILED, {"reason": rec.reason})
@@ -339,7 +345,7 @@ class SearchLoop(TrialSource):
         if r is not None:
             self._forget(r)
 
-    def _forget(self, r: _Running):
+    def _forget(self, r: Running):
         self.folder.weights(r.proposal.trial).unlink(missing_ok=True)
 
     # ------------------------------------------------------------ recording

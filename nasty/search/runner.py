@@ -313,25 +313,27 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         loop.replay(records[told:], told)            # records the controller was not told before a crash
         loop.save_controller()
 
-        def run(source, phase):
-            if executor is not None:
-                return executor.run(source)
-            ps = s if phase == "tune" else dataclasses.replace(
-                s, scheduler="fifo", epochs=s.confirm_epochs,
-                time_budget=max(30.0, deadline - time.time()) if deadline else None)
-            return TuneExecutor(ps, payload, slots, folder.path, name=phase).run(source)
+        def run_stage(source, phase):
+            """Run a TrialSource to its end; a fatal error or a Ctrl-C ends the search (results kept)."""
+            with progress:
+                if executor is not None:
+                    interrupted = executor.run(source)
+                else:
+                    ps = s if phase == "tune" else dataclasses.replace(
+                        s, scheduler="fifo", epochs=s.confirm_epochs,
+                        time_budget=max(30.0, deadline - time.time()) if deadline else None)
+                    interrupted = TuneExecutor(ps, payload, slots, folder.path, name=phase).run(source)
+            if source.fatal:
+                raise source.fatal
+            loop.write(plots=True)
+            if interrupted:
+                raise KeyboardInterrupt
 
-        interrupted = False
         if loop.done() >= s.trials:
             progress.note(f"{folder}: all {s.trials} trials are done; pass --trials N to run more")
+            loop.write(plots=True)
         else:
-            with progress:
-                interrupted = run(loop, "tune")
-        if loop.fatal:
-            raise loop.fatal
-        loop.write(plots=True)
-        if interrupted:
-            raise KeyboardInterrupt
+            run_stage(loop, "tune")
         if s.confirm:
             chosen = picks(ranked(loop.records), s.confirm)
             stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
@@ -340,13 +342,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                 progress.note(f"confirming the top {len(chosen)}: {s.confirm_seeds} seed(s) each, "
                               f"{stage.fidelity['train_images']} training and {stage.fidelity['val_images']} "
                               f"validation images, {s.confirm_epochs} epoch(s)")
-                with progress:
-                    interrupted = run(stage, "tune-confirm")
-                if stage.fatal:
-                    raise stage.fatal
-                loop.write(plots=True)
-                if interrupted:
-                    raise KeyboardInterrupt
+                run_stage(stage, "tune-confirm")
         summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
                            time.time() - t_start)
     except KeyboardInterrupt:

@@ -30,3 +30,16 @@ def sessions():
         p.wait(timeout=30)
 
 
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray (loopback only) for a test module: searches in it reuse it instead of starting their own."""
+    from nasty.search.ray_backend import local_only, quiet_ray
+    quiet_ray()
+    local_only()
+    import ray
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=200 * 2**20)
+    yield
+    ray.shutdown()

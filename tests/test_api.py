@@ -18,18 +18,6 @@ TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 SMALL = dict(trials=3, epochs=1, subset=400, val_subset=200, time_budget=200, seed=4)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    from nasty.search.ray_backend import local_only, quiet_ray
-    quiet_ray()
-    local_only()
-    import ray
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=200 * 2**20)
-    yield
-    ray.shutdown()
-
-
 def _arrays(n=600, size=20, classes=3, seed=0):
     """Images whose class is visible in them (a bright quadrant per class), uint8 NHWC."""
     rng = np.random.default_rng(seed)

@@ -20,18 +20,6 @@ TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 BUDGET = 20_000_000
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    """One local Ray for the module (searches reuse it instead of starting their own)."""
-    from nasty.search.ray_backend import quiet_ray
-    quiet_ray()
-    import ray
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=200 * 2**20)
-    yield
-    ray.shutdown()
-
-
 def settings(tmp_path, **kw):
     base = dict(space=TINY, budget="20MFLOPs", trials=6, epochs=2, subset=2000, val_subset=500, batch_size=64,
                 lr=0.05, time_budget=300, seed=1, runs_dir=str(tmp_path), name="run")

@@ -16,18 +16,6 @@ from nasty.search.settings import Settings
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    from nasty.search.ray_backend import local_only, quiet_ray
-    quiet_ray()
-    local_only()
-    import ray
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=200 * 2**20)
-    yield
-    ray.shutdown()
-
-
 def _run(tmp_path, name, **kw):
     base = dict(space=TINY, budget="20MFLOPs", trials=5, epochs=1, subset=600, val_subset=200, batch_size=64,
                 lr=0.05, time_budget=300, seed=6, runs_dir=str(tmp_path), name=name)

@@ -15,7 +15,7 @@ from nasty.errors import NastyError
 from nasty.space import load_space
 
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
-SMALL = dict(trials=3, epochs=1, subset=400, val_subset=200, time_budget=200, seed=4)
+SMALL = dict(trials=3, epochs=1, subset=400, val_subset=200, time_budget=600, seed=4, confirm=0)
 
 
 def _arrays(n=600, size=20, classes=3, seed=0):

@@ -35,7 +35,7 @@ def test_search_killed_mid_run_resumes_without_losing_or_rerunning_trials(sessio
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     p = sessions(_nasty("search", "--space", TINY, "--budget", "20MFLOPs", "--trials", str(TRIALS),
                         "--epochs", "1", "--subset", "1500", "--val-subset", "300", "--batch-size", "64",
-                        "--time-budget", "300", "--seed", "3", "--runs-dir", str(tmp_path), "--name", "crash"),
+                        "--time-budget", "600", "--confirm", "0", "--seed", "3", "--runs-dir", str(tmp_path), "--name", "crash"),
                  env=env)
     trials_file = folder / "trials.jsonl"
     deadline = time.time() + 240

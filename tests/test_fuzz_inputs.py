@@ -250,7 +250,7 @@ def finished_run(tmp_path_factory):
     from nasty.search.settings import Settings
     runs = tmp_path_factory.mktemp("runs")
     search(Settings(space=str(TINY), budget="20MFLOPs", trials=3, epochs=1, subset=300, val_subset=100,
-                    batch_size=64, time_budget=120, seed=0, runs_dir=str(runs), name="base"),
+                    batch_size=64, time_budget=600, seed=0, runs_dir=str(runs), name="base", confirm=0),
            console=Console(file=io.StringIO()), live=False)
     folder = runs / "base"
     for name in CORRUPTIBLE:

@@ -38,7 +38,7 @@ def cluster():
 def test_trials_spread_over_nodes_and_pack_two_per_gpu(cluster, tmp_path):
     c, nodes = cluster
     s = Settings(space=TINY, budget="20MFLOPs", trials=8, epochs=1, subset=800, val_subset=200, batch_size=64,
-                 lr=0.05, time_budget=300, seed=4, runs_dir=str(tmp_path), name="multi", address=c.address,
+                 lr=0.05, time_budget=600, seed=4, runs_dir=str(tmp_path), name="multi", address=c.address, confirm=0,
                  cpus_per_trial=0.5, gpus_per_trial=0.5)
     search(s, console=Console(file=io.StringIO(), width=200), live=False)
     folder = tmp_path / "multi"
@@ -91,7 +91,8 @@ def test_a_node_removed_mid_search_means_a_retry_not_a_loss(cluster, tmp_path, m
     killer = threading.Thread(target=remove_when_hit, daemon=True)
     killer.start()
     s = Settings(space=TINY, budget="20MFLOPs", trials=4, epochs=3, subset=1500, val_subset=200, batch_size=64,
-                 lr=0.02, time_budget=400, seed=5, runs_dir=str(tmp_path), name="lose-a-node", address=c.address,
+                 lr=0.02, time_budget=600, seed=5, runs_dir=str(tmp_path), name="lose-a-node", address=c.address,
+                 confirm=0,
                  cpus_per_trial=1)
     search(s, console=Console(file=io.StringIO(), width=200), live=False)
     killer.join(5)

@@ -124,7 +124,7 @@ def test_a_record_that_cannot_be_written_stops_the_search_with_an_error(capsys, 
         return real(self, record)
 
     monkeypatch.setattr(RunFolder, "append", failing)
-    rc, err = cli(capsys, "search", "--space", TINY, "--budget", "20MFLOPs", "--trials", "6", "--epochs", "1",
+    rc, err = cli(capsys, "search", "--space", TINY, "--budget", "20MFLOPs", "--trials", "6", "--epochs", "1", "--confirm", "0",
                   "--subset", "300", "--val-subset", "100", "--seed", "2", "--runs-dir", tmp_path, "--name", "full")
     assert rc == 2 and "cannot append" in err.splitlines()[-1], err
     written = (tmp_path / "full" / "trials.jsonl").read_bytes().splitlines()
@@ -155,7 +155,7 @@ def test_a_second_process_on_a_run_folder_is_refused_and_a_killed_holder_leaves_
 # ------------------------------------------------------------------ 3. nothing listens beyond localhost
 def test_a_local_search_listens_on_loopback_only(sessions, tmp_path):
     import ipaddress
-    p = sessions([sys.executable, "-m", "nasty.cli", "search", "--space", TINY, "--budget", "20MFLOPs",
+    p = sessions([sys.executable, "-m", "nasty.cli", "search", "--space", TINY, "--budget", "20MFLOPs", "--confirm", "0",
                   "--trials", "3", "--epochs", "1", "--subset", "2000", "--val-subset", "300", "--seed", "1",
                   "--runs-dir", str(tmp_path), "--name", "net"], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seen, deadline = {}, time.time() + 180
@@ -233,7 +233,7 @@ def test_an_unreachable_cluster_is_an_error_within_seconds(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_ends_a_search_as_ctrl_c_does(sessions, tmp_path):
-    p = sessions([sys.executable, "-m", "nasty.cli", "search", "--space", TINY, "--budget", "20MFLOPs",
+    p = sessions([sys.executable, "-m", "nasty.cli", "search", "--space", TINY, "--budget", "20MFLOPs", "--confirm", "0",
                   "--trials", "8", "--epochs", "1", "--subset", "1500", "--val-subset", "300", "--seed", "3",
                   "--runs-dir", str(tmp_path), "--name", "term"], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     trials = tmp_path / "term" / "trials.jsonl"

@@ -216,7 +216,8 @@ def test_the_serial_executor_runs_real_standalone_trials_without_ray(tmp_path):
     runner.load_data = load_and_keep
     try:
         summary = search(Settings(space=TINY, budget="20MFLOPs", trials=3, epochs=1, subset=300, val_subset=200,
-                                  time_budget=200, seed=5, runs_dir=str(tmp_path), name="serial"),
+                                  time_budget=600, seed=5, runs_dir=str(tmp_path), name="serial", confirm=1,
+                                  confirm_seeds=1),
                          console=Console(file=io.StringIO()), live=False, executor=SerialExecutor(no_ray_evaluate))
     finally:
         runner.load_data = real

@@ -18,7 +18,7 @@ TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 
 def _run(tmp_path, name, **kw):
     base = dict(space=TINY, budget="20MFLOPs", trials=5, epochs=1, subset=600, val_subset=200, batch_size=64,
-                lr=0.05, time_budget=300, seed=6, runs_dir=str(tmp_path), name=name)
+                lr=0.05, time_budget=600, seed=6, runs_dir=str(tmp_path), name=name, confirm=0)
     search(Settings(**{**base, **kw}), console=Console(file=io.StringIO()), live=False)
     return tmp_path / name
 

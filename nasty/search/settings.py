@@ -59,8 +59,9 @@ class Settings:
                               "(--confirm-subset images, the whole validation split, --confirm-seeds seeds); the "
                               "winner is the best confirmed one. 0 skips this", metavar="K")
     confirm_seeds: int = setting(2, "seeds per confirmed trial")
-    confirm_epochs: int | None = setting(None, "epochs of a confirmation", cpu=2, gpu=10)
-    confirm_subset: int | None = setting(None, "training images of a confirmation", cpu=12000, gpu=40000)
+    confirm_epochs: int | None = setting(None, "epochs of a confirmation (default: --epochs)")
+    confirm_subset: int | None = setting(None, "training images of a confirmation (default: twice --subset, "
+                                               "12000 on a CPU)")
     time_budget: float | None = setting(
         None, "seconds of searching: no trial starts that would end after it (so that a default search ends "
               "within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
@@ -102,6 +103,10 @@ class Settings:
         for k, v in self.hardware_defaults(gpu).items():
             if getattr(out, k) is None:
                 setattr(out, k, v)
+        if out.confirm_epochs is None:                 # confirmations: the search's recipe, more images
+            out.confirm_epochs = out.epochs
+        if out.confirm_subset is None and out.subset is not None:
+            out.confirm_subset = 2 * out.subset
         return out
 
     @classmethod

@@ -3,7 +3,6 @@ its root: results are never lost or rewritten from damaged records, one run has 
 Ray listens on loopback only, names stay names, nothing hangs, and bad values are one line."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -14,12 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from nasty.cli import main
-from nasty.errors import NastyError, RunError
+from nasty.errors import RunError
 from nasty.search.folder import RunFolder
-from nasty.search.record import TrialRecord
 from procs import kill_session, listening_sockets, session_pids
 
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")

@@ -40,13 +40,13 @@ def parse_quantity(text: str, what: str = "budget") -> int:
     units = PARAM_UNITS if what == "params" else ("",) + MAC_UNITS
     example = "5M or 3.5Mparams" if what == "params" else "600MFLOPs, 600M, 1.2GMACs or 600MMAdds"
     flag = "--params" if what == "params" else "--budget"
-    si = unit = None
+    si = None
     if m is not None:
         rest = m.group("rest")
         if rest.lower() in units:
-            si, unit = "", rest
+            si = ""
         elif rest[:1].upper() in _SCALE and rest[:1] and rest[1:].lower() in units:
-            si, unit = rest[:1].upper(), rest[1:]
+            si = rest[:1].upper()
     if si is None:
         hint = ""
         if m is not None and m.group("rest").lower().endswith("flop"):

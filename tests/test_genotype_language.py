@@ -199,7 +199,7 @@ def test_malformed_text_gives_line_and_column(text, where):
 ])
 def test_structural_errors_name_the_node(body, cells, words):
     with pytest.raises(GenotypeError) as e:
-        g = net(body, cells=cells)
+        g = net(body + "head gap flatten fc c=classes", cells=cells)
         elaborate(g)
     msg = str(e.value)
     assert "\n" not in msg

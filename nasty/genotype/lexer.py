@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import ParseError
+from .limits import MAX_TOKEN, README
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t]+)
@@ -16,8 +17,8 @@ _TOKEN = re.compile(r"""
   | (?P<shape>\d+(?:x\d+){1,2}(?![\w.]))          # 3x224x224 (input shape)
   | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
-  | (?P<arrow><-)
-  | (?P<op>//|[-+*/=(),:])
+  | (?P<arrow><-)                                  # before `<`: `a<-1` is an arrow, write `a < -1`
+  | (?P<op>//|==|!=|<=|>=|[-+*/=(),:<>])
 """, re.VERBOSE)
 
 
@@ -37,6 +38,9 @@ def tokenize_line(text: str, line: int, source: str = "") -> list[Token]:
             raise ParseError(f"unexpected character {text[pos]!r}", line, pos + 1, source)
         kind = m.lastgroup
         if kind not in ("ws", "comment"):
+            if m.end() - pos > MAX_TOKEN:       # also keeps int() away from Python's digit limit
+                raise ParseError(f"a {kind} of {m.end() - pos:,} characters is over the limit of "
+                                 f"{MAX_TOKEN} characters ({README})", line, pos + 1, source)
             toks.append(Token(kind, m.group(), line, pos + 1))
         pos = m.end()
     toks.append(Token("end", "", line, len(text) + 1))

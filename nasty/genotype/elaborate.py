@@ -427,7 +427,8 @@ class _Elaborator:
                 self.fail(f"{e.name!r} is not defined before this node")
             return values[e.name]
         if isinstance(e, Apply):
-            src = self.expr(e.src, values, name, env)
+            # `relu <- relu <- x`: the inner chain needs a name of its own, or two layers share one
+            src = self.expr(e.src, values, name + ".src" if isinstance(e.src, Apply) else name, env)
             return self.chain(e.chain, src, name, env, values=values)
         if isinstance(e, Combine):
             hs = [self.expr(a, values, f"{name}.{i}", env) for i, a in enumerate(e.args)]

@@ -5,10 +5,13 @@ Without limits a hostile or mistyped genotype could hang nasty (`x 100000000`), 
 above what the zoo needs (its largest figure is in the comment) and is listed in the README's
 Limits section, which a test keeps in step with this file.
 
-The nesting limits are small on purpose: the parser, the checks and the elaborator recurse once
+The nesting limits are small on purpose. The parser, the checks and the elaborator recurse once
 per level, and a value (up to MAX_VALUE_DEPTH) is evaluated inside node expressions (up to
-MAX_EXPR_DEPTH) inside cells calling cells (up to MAX_CELL_DEPTH), so together they stay well
-inside Python's default stack of 1,000 frames.
+MAX_EXPR_DEPTH) inside cells calling cells (up to MAX_CELL_DEPTH): together they stay well
+inside Python's default stack of 1,000 frames. And every add/cat/mul level puts a number in a
+layer's module path (`stage1.out.0.0.relu`), which torch.fx's generated code reaches through one
+nested getattr() each: Python parses at most 200 nested parentheses, so MAX_EXPR_DEPTH *
+MAX_CELL_DEPTH stays below that.
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ MAX_TEXT = 1_000_000        # characters of a genotype text or JSON document (zo
 MAX_TOKEN = 256             # characters of one name or number (zoo: 20)
 MAX_VALUE_TOKENS = 256      # tokens of one value expression (zoo: 17)
 MAX_VALUE_DEPTH = 50        # nesting of a value: operators, calls, parentheses, signs (zoo: 7)
-MAX_EXPR_DEPTH = 32         # nesting of a node expression: `<-` and add/cat/mul (zoo: 3)
-MAX_CELL_DEPTH = 16         # cells calling cells calling cells... (zoo: 3)
+MAX_EXPR_DEPTH = 16         # nesting of a node expression: `<-` and add/cat/mul (zoo: 3)
+MAX_CELL_DEPTH = 8          # cells calling cells calling cells... (zoo: 3)
 MAX_INT = 2 ** 63 - 1       # magnitude of an integer in a value (a 64-bit integer); floats: finite
 MAX_REPEAT = 10_000         # `x N` of one body line (zoo: 36 with DenseNet-264's 48... see README)
 MAX_LAYERS = 100_000        # ops, cell nodes and replayed layers after expanding repeats and cells

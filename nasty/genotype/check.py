@@ -33,7 +33,7 @@ def _value_problem(v, scope):
     while stack:
         x, depth = stack.pop()
         if depth > MAX_VALUE_DEPTH:
-            return f"a value nested more than {MAX_VALUE_DEPTH} levels deep ({README})"
+            return f"a value nested deeper than the limit of {MAX_VALUE_DEPTH} levels ({README})"
         if isinstance(x, Sym):
             if x.name not in scope and x.name not in KEYWORDS:
                 return f"unknown name {x.name!r} in a value (known: {', '.join(sorted(scope)) or 'none'})"
@@ -57,7 +57,7 @@ def _expr_depth_problem(e):
         x, depth = stack.pop()
         if isinstance(x, (Apply, Combine)):
             if depth >= MAX_EXPR_DEPTH:
-                return f"a node expression nested more than {MAX_EXPR_DEPTH} levels deep ({README})"
+                return f"a node expression nested deeper than the limit of {MAX_EXPR_DEPTH} levels ({README})"
             stack += ((x.src, depth + 1),) if isinstance(x, Apply) else ((a, depth + 1) for a in x.args)
     return None
 

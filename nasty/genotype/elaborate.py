@@ -118,7 +118,7 @@ class _Elaborator:
         """Count `n` more layers; refuse a network that expands past MAX_LAYERS (nothing hangs)."""
         self.size += n
         if self.size > MAX_LAYERS:
-            self.fail(f"the network expands to more than {MAX_LAYERS:,} layers (ops, cell nodes and "
+            self.fail(f"the network expands past the limit of {MAX_LAYERS:,} layers (ops, cell nodes and "
                       f"repeats; {README}); use fewer repeats or smaller cells")
 
     def emit(self, name, kind, inputs, attrs, out):
@@ -353,7 +353,7 @@ class _Elaborator:
         first = len(self.prog.steps)
         self.nesting += 1
         if self.nesting > MAX_CELL_DEPTH:
-            self.fail(f"cells call cells more than {MAX_CELL_DEPTH} deep ({README})")
+            self.fail(f"cells call cells deeper than the limit of {MAX_CELL_DEPTH} ({README})")
         out = self.instantiate(cell, params, inputs, name, h)
         self.nesting -= 1
         self._calls[key] = (first, len(self.prog.steps), name, h, p, out)

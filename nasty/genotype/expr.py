@@ -234,8 +234,8 @@ def parse_unary(cur) -> Value:
 
 
 def _too_deep(cur, t) -> ParseError:
-    return ParseError(f"a value nested more than {MAX_VALUE_DEPTH} levels deep (each operator, call, "
-                      f"parenthesis and sign is a level; {README}); split it with let",
+    return ParseError(f"a value nested deeper than the limit of {MAX_VALUE_DEPTH} levels (each operator, "
+                      f"call, parenthesis and sign is a level; {README}); split it with let",
                       t.line, t.col, cur.source)
 
 

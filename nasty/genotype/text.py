@@ -242,8 +242,8 @@ class _Parser:
 
     def _nest(self, t, depth):
         if depth >= MAX_EXPR_DEPTH:
-            raise ParseError(f"a node expression nested more than {MAX_EXPR_DEPTH} levels deep (each '<-' "
-                             f"and add/cat/mul is a level; {README}); split it into more nodes",
+            raise ParseError(f"a node expression nested deeper than the limit of {MAX_EXPR_DEPTH} levels "
+                             f"(each '<-' and add/cat/mul is a level; {README}); split it into more nodes",
                              t.line, t.col, self.source)
 
     def _chain(self, cur, stop):

@@ -88,6 +88,31 @@ def test_a_network_that_expands_past_the_layer_limit_is_refused():
     refused(cost_of, net(f"stage big(1) x {L.MAX_REPEAT}", cells=cell), says=[f"limit of {L.MAX_LAYERS:,} layers"])
 
 
+@pytest.mark.parametrize("what, text, says", [
+    ("lets", net("stage relu", header="net t input 3x8x8 classes 10\nlet " + " ".join(f"a{i}=1" for i in range(1001))),
+     "the number of lets 1,001 is over the limit of 1,000"),
+    ("cells", net("stage c0", cells="".join(f"cell c{i}:\n  out = relu <- in\n" for i in range(1001))),
+     "the number of cells 1,001"),
+    ("nodes", net("stage a", cells="cell a:\n" + "".join(f"  n{i} = relu <- in\n" for i in range(1001))
+                  + "  out = cat(" + ", ".join(f"n{i}" for i in range(1001)) + ")\n"), "the number of nodes 1,002"),
+    ("parameters", net("stage a", cells="cell a(" + ", ".join(f"p{i}=1" for i in range(65)) + "):\n  out = relu <- in\n"),
+     "the number of parameters 65 is over the limit of 64"),
+])
+def test_absurd_numbers_of_lets_cells_nodes_and_parameters_are_refused(what, text, says):
+    refused(parse, text, says=[says])
+
+
+def test_the_work_of_a_large_genotype_is_bounded():
+    """Every repeat of a cell evaluates its arguments and walks its nodes: these count towards the
+    layer limit, so the largest allowed cell repeated the most times ends with the limit's error."""
+    lets = "let " + " ".join(f"a{i}=1" for i in range(L.MAX_LETS)) + "\n"
+    params = ", ".join(f"p{i}=a{i}" for i in range(L.MAX_PARAMS - 1))
+    guarded = "".join(f"  n{i} = relu <- {'in' if i == 0 else f'n{i - 1}'} if k < 0\n" for i in range(L.MAX_NODES - 1))
+    text = net(f"stage a(block) x {L.MAX_REPEAT}", header="net t input 3x8x8 classes 10\n" + lets,
+               cells=f"cell a(k, {params}):\n{guarded}  out = n{L.MAX_NODES - 2}\n")
+    refused(cost_of, text, says=[f"limit of {L.MAX_LAYERS:,} layers"])
+
+
 @pytest.mark.parametrize("body, says", [
     ("stage conv3x3 c=1000000000000", "conv channels 1,000,000,000,000"),
     ("stage conv3x3 c=1000001", "conv channels 1,000,001"),
@@ -210,7 +235,7 @@ def test_a_genotype_at_every_nesting_limit_works_in_a_small_stack():
 def test_cells_calling_cells_past_the_limit_are_refused_when_built_in_python():
     """A genotype built in Python skips the parser: the static check and the elaborator hold it."""
     from nasty.genotype.ir import Apply, Cell, CellCall, Genotype, Layer, Node, Op, Ref
-    n = 3000
+    n = 50
     cells = tuple(Cell(f"c{i}", nodes=(Node("out", Apply((CellCall(f"c{i + 1}"),), Ref("in"))),)) for i in range(n)) \
         + (Cell(f"c{n}", nodes=(Node("out", Apply((Op("relu"),), Ref("in"))),)),)
     g = Genotype("t", (3, 8, 8), 10, cells=cells,
@@ -386,7 +411,8 @@ def test_the_readme_lists_every_limit():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme[readme.index("### Limits"):]
     section = section[:section.index("\n#")]
-    for name in ("MAX_TEXT", "MAX_TOKEN", "MAX_VALUE_TOKENS", "MAX_VALUE_DEPTH", "MAX_EXPR_DEPTH",
-                 "MAX_CELL_DEPTH", "MAX_REPEAT", "MAX_LAYERS", "MAX_CHANNELS", "MAX_SIZE", "MAX_INT"):
+    names = [n for n in dir(L) if n.startswith("MAX_")]
+    assert len(names) == 15
+    for name in names:
         assert f"{getattr(L, name):,}" in section, name
     assert re.search(r"\bfinite\b", section)

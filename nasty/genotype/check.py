@@ -14,8 +14,8 @@ from . import ops as V
 from .errors import GenotypeError
 from .expr import FUNCTIONS, KEYWORDS, OPERATOR_WORDS, Bin, Call, Neg, Not, Sym, is_literal, scale_problem
 from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
-from .limits import (MAX_CELL_DEPTH, MAX_EXPR_DEPTH, MAX_INT, MAX_VALUE_DEPTH, README, classes_problem,
-                     input_problem)
+from .limits import (MAX_CELL_DEPTH, MAX_CELLS, MAX_EXPR_DEPTH, MAX_INT, MAX_LETS, MAX_NODES, MAX_PARAMS,
+                     MAX_VALUE_DEPTH, README, classes_problem, input_problem, over)
 
 BLOCK = "block"   # on body lines: how many stage repeats came before (per-block drop-path rates)
 PREV = "prev"     # `cellname(..., prev=...)`: where a two-input cell's h_{i-2} comes from
@@ -26,17 +26,23 @@ def _suggest(name, options):
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _known(scope) -> str:
+    names = sorted(set().union(*scope))
+    return ", ".join(names[:20]) + (f", ... ({len(names)} names)" if len(names) > 20 else "") or "none"
+
+
 def _value_problem(v, scope):
     """What is wrong with a value (an unknown name, a number out of range, too deep), or None.
-    Walked with a stack, not recursion: a value made in Python may be nested arbitrarily deep."""
+    `scope` is a tuple of sets of the names it may use (shared, not copied: a genotype may have
+    thousands of lets). Walked with a stack: a value made in Python may be nested arbitrarily deep."""
     stack = [(v, 0)]
     while stack:
         x, depth = stack.pop()
         if depth > MAX_VALUE_DEPTH:
             return f"a value nested deeper than the limit of {MAX_VALUE_DEPTH} levels ({README})"
         if isinstance(x, Sym):
-            if x.name not in scope and x.name not in KEYWORDS:
-                return f"unknown name {x.name!r} in a value (known: {', '.join(sorted(scope)) or 'none'})"
+            if x.name not in KEYWORDS and not any(x.name in names for names in scope):
+                return f"unknown name {x.name!r} in a value (known: {_known(scope)})"
         elif isinstance(x, Bin):
             stack += ((x.a, depth + 1), (x.b, depth + 1))
         elif isinstance(x, (Neg, Not)):
@@ -97,16 +103,27 @@ def check(g: Genotype) -> Genotype:
     for problem in (input_problem(g.input), classes_problem(g.classes)):
         if problem:
             fail("net", problem)
-    header = {"width", "depth", "divisor", "classes"}
+    # counts first: elaborating costs time in proportion to them, at every repeat
+    if len(g.lets) > MAX_LETS:
+        fail("let", over("the number of lets", len(g.lets), MAX_LETS))
+    if len(g.cells) > MAX_CELLS:
+        fail(f"cell {g.cells[MAX_CELLS].name}", over("the number of cells", len(g.cells), MAX_CELLS))
+    for cell in g.cells:
+        if len(cell.nodes) > MAX_NODES:
+            fail(f"cell {cell.name}", over("the number of nodes", len(cell.nodes), MAX_NODES))
+        if len(cell.params) > MAX_PARAMS:
+            fail(f"cell {cell.name}", over("the number of parameters", len(cell.params), MAX_PARAMS))
+    header = {"width", "depth", "divisor", "classes"}       # grows by each let, in place
+    words = {"same", "valid", "true", "false"}
     for k, v in g.lets:
         if k in header or k == BLOCK or V.is_reserved(k) or k in OPERATOR_WORDS:
             fail("let", f"{k!r} is a reserved name; pick another")
-        check_names(v, "let", header | {"same", "valid", "true", "false"})
-        header = header | {k}
+        check_names(v, "let", (header, words))
+        header.add(k)
     for k, v in g.scale:
         if k not in ("width", "depth", "divisor"):
             fail("scale", f"unknown key {k!r}; use width=, depth=, divisor=")
-        check_names(v, "scale", set())
+        check_names(v, "scale", ())
         if is_literal(v) and scale_problem(k, v):
             fail("scale", scale_problem(k, v))
     for k, _ in g.defaults:
@@ -168,7 +185,7 @@ def check(g: Genotype) -> Genotype:
     # cell bodies
     calls = nx.DiGraph()
     for cell in g.cells:
-        scope = header | {p.name for p in cell.params} | {"cin", "same", "valid", "true", "false"}
+        scope = (header, {p.name for p in cell.params} | {"cin"} | words)
         defined = ["in"] + (["prev"] if cell.inputs == 2 else [])
         order = {n.name: i for i, n in enumerate(cell.nodes)}
         used = set()
@@ -228,8 +245,8 @@ def check(g: Genotype) -> Genotype:
         fail("body", "no stem, stage or head lines")
     for i, layer in enumerate(g.layers):
         where = f"{layer.section} line {i + 1}"
-        check_chain(layer.chain, where, header | {BLOCK, "cin"}, in_cell=False)
-        check_names(layer.repeat, where, header)
+        check_chain(layer.chain, where, (header, {BLOCK, "cin"}), in_cell=False)
+        check_names(layer.repeat, where, (header,))
         params = {p.name for el in layer.chain if isinstance(el, CellCall) and el.name in cells
                   for p in cells[el.name].params}
         if any(isinstance(el, CellCall) and el.name in cells and cells[el.name].inputs == 2
@@ -238,7 +255,7 @@ def check(g: Genotype) -> Genotype:
         for k, v in layer.rest:
             if k not in params:
                 fail(where, f"rest({k}=...) names no parameter of the cells on this line")
-            check_names(v, where, header | {BLOCK})
+            check_names(v, where, (header, {BLOCK}))
     heads = [i for i, layer in enumerate(g.layers) if layer.section == "head"]
     if not heads:      # `train` needs the class scores; a file cut short loses its last lines
         fail("body", f"no head line after {g.layers[-1].section} line {len(g.layers)}: the network has no "

@@ -329,6 +329,7 @@ class _Elaborator:
         cell = self.g.cell(call.name)
         if cell is None:
             self.fail(f"unknown cell {call.name!r}")
+        self.grow(len(cell.params))         # each argument is evaluated at every call
         params = {}
         names = [p.name for p in cell.params]
         for p_name, val in zip(names, call.args):

@@ -21,11 +21,16 @@ MAX_VALUE_TOKENS = 256      # tokens of one value expression (zoo: 17)
 MAX_VALUE_DEPTH = 50        # nesting of a value: operators, calls, parentheses, signs (zoo: 7)
 MAX_EXPR_DEPTH = 16         # nesting of a node expression: `<-` and add/cat/mul (zoo: 3)
 MAX_CELL_DEPTH = 8          # cells calling cells calling cells... (zoo: 3)
+MAX_LETS = 1_000            # `let` names of a genotype (zoo: 14)
+MAX_CELLS = 1_000           # cells of a genotype (zoo: 10)
+MAX_NODES = 1_000           # nodes of one cell (zoo: 19)
+MAX_PARAMS = 64             # parameters of one cell (zoo: 6)
 MAX_INT = 2 ** 63 - 1       # magnitude of an integer in a value (a 64-bit integer); floats: finite
-MAX_REPEAT = 10_000         # `x N` of one body line (zoo: 36 with DenseNet-264's 48... see README)
-MAX_LAYERS = 100_000        # ops, cell nodes and replayed layers after expanding repeats and cells
-MAX_CHANNELS = 1_000_000    # channels of any feature map or fc layer, classes, input channels
-MAX_SIZE = 65_536           # input height and width (JPEG's own limit is 65,535)
+MAX_REPEAT = 10_000         # `x N` of one body line (zoo: 64)
+MAX_LAYERS = 100_000        # layers after expanding repeats and cells: ops, cell nodes and arguments,
+                            # replayed layers each count one, so elaboration's work is bounded (zoo: 1,588)
+MAX_CHANNELS = 1_000_000    # channels of any feature map or fc layer, classes, input channels (zoo: 18,432)
+MAX_SIZE = 65_536           # input height and width (zoo: 600; JPEG's own limit is 65,535)
 
 README = "see Limits in the README"
 

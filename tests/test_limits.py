@@ -162,7 +162,7 @@ DEEP_TEXTS = {
     "nested parentheses": net("stem conv3x3 c=" + "(" * 2000 + "8" + ")" * 2000),
     "unary minus": net("stem conv3x3 c=" + "-" * DEEP + "8"),
     "nested calls": net("stem conv3x3 c=" + "max(1, " * DEEP + "8" + ")" * DEEP),
-    "a long sum (900 KB)": net("stem conv3x3 c=" + "+".join(["1"] * 450_000)),
+    "a long sum (200 KB)": net("stem conv3x3 c=" + "+".join(["1"] * 100_000)),
     "nested add()": net("stage a", cells="cell a:\n  out = " + "add(" * DEEP + "in" + ", in)" * DEEP + "\n"),
     "a long <- chain": net("stage a", cells="cell a:\n  out = " + "relu <- " * DEEP + "in\n"),
     "cells calling cells": net("stage c0", cells="".join(f"cell c{i}:\n  out = c{i + 1} <- in\n" for i in range(3000))

@@ -336,15 +336,17 @@ _PREC = {**_BINARY}
 
 
 def format_value(v: Value, prec: int = 0) -> str:
+    """The text of a value, with the parentheses its precedence needs and no more (so text at
+    the nesting limit formats back within it). A negative number binds as tightly as a sign."""
     if isinstance(v, bool):
         return str(int(v))
     if isinstance(v, int):
-        return str(v) if v >= 0 or prec == 0 else f"({v})"
+        return str(v) if v >= 0 or prec <= _NEG else f"({v})"
     if isinstance(v, float):
         s = repr(v)
         if s in ("inf", "-inf", "nan"):
             raise GenotypeError(f"value {s} cannot be written in a genotype")
-        return s if v >= 0 or prec == 0 else f"({s})"
+        return s if v >= 0 or prec <= _NEG else f"({s})"
     if isinstance(v, str):
         return v
     if isinstance(v, Sym):

@@ -34,7 +34,7 @@ def load(path) -> Genotype:
     if len(data) > 4 * MAX_TEXT:
         raise ParseError(f"genotype file {str(p)!r} is over the limit of {MAX_TEXT:,} characters ({README})")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")       # an editor's byte-order mark is not part of the text
         if "\0" in text:
             raise UnicodeError
     except UnicodeError as e:

@@ -310,7 +310,9 @@ class _Elaborator:
 
     # ---------------------------------------------------------------- structure
     def chain(self, chain, h, name, env, states=None, overrides=None, values=None):
-        self.grow(len(chain))
+        self.size += len(chain)             # grow(), inline: this is the most frequent count
+        if self.size > MAX_LAYERS:
+            self.grow(0)
         counts: dict[str, int] = {}
         for el in chain:
             label = el.kind if isinstance(el, Op) else el.name

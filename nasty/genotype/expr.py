@@ -63,6 +63,7 @@ KEYWORDS = frozenset({"same", "valid", "true", "false", "identity"} | ACTIVATION
 OPERATOR_WORDS = ("and", "or", "not")
 COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _LOGIC = frozenset({"and", "or"})
+_ARITHMETIC = frozenset({"+", "-", "*", "/", "//"})
 _FLOAT_MAX = sys.float_info.max
 
 
@@ -99,6 +100,8 @@ def scale_problem(key: str, x) -> str | None:
 
 def _setting(env, key, default):
     x = env.get(key, default)
+    if type(x) is int and x >= 1 or type(x) is float and 0.0 < x <= _FLOAT_MAX and key != "divisor":
+        return x                    # the common case, without building a message
     problem = scale_problem(key, x)
     if problem:
         raise GenotypeError(problem)
@@ -143,13 +146,12 @@ def evaluate(v: Value, env: dict) -> int | float | str:
         raise GenotypeError(f"unknown name {v.name!r} (known here: {known})")
     if isinstance(v, Bin):
         op = v.op
-        if op in _LOGIC:          # short-circuit, as Python does: `s > 0 and 8 / s > 2`
-            a = _truth(evaluate(v.a, env))
-            return int(a) if a == (op == "or") else int(_truth(evaluate(v.b, env)))
-        a, b = evaluate(v.a, env), evaluate(v.b, env)
-        if op in COMPARISONS:
-            return _compare(op, a, b)
-        a, b = _num(a), _num(b)
+        if op not in _ARITHMETIC:
+            if op in _LOGIC:          # short-circuit, as Python does: `s > 0 and 8 / s > 2`
+                a = _truth(evaluate(v.a, env))
+                return int(a) if a == (op == "or") else int(_truth(evaluate(v.b, env)))
+            return _compare(op, evaluate(v.a, env), evaluate(v.b, env))
+        a, b = _num(evaluate(v.a, env)), _num(evaluate(v.b, env))
         if op == "+":
             r = a + b
         elif op == "-":
@@ -162,6 +164,8 @@ def evaluate(v: Value, env: dict) -> int | float | str:
             r = a / b
         else:
             r = a // b
+        if type(r) is int and -MAX_INT <= r <= MAX_INT:     # the common case, inline
+            return r
         return _in_range(r, v)
     if isinstance(v, Neg):
         return -_num(evaluate(v.a, env))    # ranges are symmetric: -x is in range when x is
@@ -173,6 +177,8 @@ def evaluate(v: Value, env: dict) -> int | float | str:
             r = fn(env, *(_num(evaluate(a, env)) for a in v.args))
         except (OverflowError, ValueError):      # int(inf), ceil(nan): from a literal made in Python
             raise GenotypeError(f"{format_value(v)} is not a finite number") from None
+        if type(r) is int and -MAX_INT <= r <= MAX_INT:
+            return r
         return _in_range(r, v)
     raise GenotypeError(f"bad value {v!r}")
 

@@ -101,7 +101,7 @@ class _Elaborator:
         self.where = ""
         self._calls: dict = {}   # (cell, args, input shapes) -> where its steps were emitted
         self._raw: dict = {}     # id(Op) -> resolved raw attributes; the genotype keeps its Ops alive
-        self.size = 0            # layers so far (ops applied, cell nodes, replayed steps): MAX_LAYERS
+        self.size = 0            # layers so far (ops applied, cell nodes and arguments, replayed steps)
         self.nesting = 0         # cells being expanded inside each other: MAX_CELL_DEPTH
 
     # ---------------------------------------------------------------- helpers
@@ -118,8 +118,8 @@ class _Elaborator:
         """Count `n` more layers; refuse a network that expands past MAX_LAYERS (nothing hangs)."""
         self.size += n
         if self.size > MAX_LAYERS:
-            self.fail(f"the network expands past the limit of {MAX_LAYERS:,} layers (ops, cell nodes and "
-                      f"repeats; {README}); use fewer repeats or smaller cells")
+            self.fail(f"the network expands past the limit of {MAX_LAYERS:,} layers (counting every op, "
+                      f"cell node and cell argument after repeats; {README}); use fewer repeats or smaller cells")
 
     def emit(self, name, kind, inputs, attrs, out):
         for d in out:

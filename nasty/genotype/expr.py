@@ -175,7 +175,7 @@ def evaluate(v: Value, env: dict) -> int | float | str:
         arity, fn = FUNCTIONS[v.fn]
         try:
             r = fn(env, *(_num(evaluate(a, env)) for a in v.args))
-        except (OverflowError, ValueError):      # int(inf), ceil(nan): from a literal made in Python
+        except (OverflowError, ValueError):      # W(8) at width=1e308 is int(inf); D(8) ceil(inf)
             raise GenotypeError(f"{format_value(v)} is not a finite number") from None
         if type(r) is int and -MAX_INT <= r <= MAX_INT:
             return r

@@ -41,6 +41,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from genotype_strategies import binary_files, mutated_texts, nested_value_genotypes, non_finite_texts, sized_genotypes
 from nasty.budget import Budget, parse_quantity
 from nasty.errors import NastyError
 
@@ -402,10 +403,6 @@ def test_a_corrupted_run_folder_resumes_or_is_refused_untouched(finished_run, da
 
 
 # ------------------------------------------------------------------ 4. genotype files and flags on the command line
-from genotype_strategies import (binary_files, mutated_texts, nested_value_genotypes,  # noqa: E402
-                                  non_finite_texts, sized_genotypes)
-
-
 def _cli(argv):
     """(exit code, stderr) of `nasty ARGV` run in this process."""
     from nasty.cli import main

@@ -5,13 +5,12 @@ Absurd sizes are refused before any work (no hang, no allocator failure), nestin
 as such, and `nasty ... | head -1` ends quietly. The limits live in nasty/genotype/limits.py
 and are listed in the README, which a test here keeps in step.
 """
-import inspect
 import io
 import os
 import re
 import subprocess
 import sys
-from contextlib import redirect_stderr
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ import torch
 import nasty
 from nasty.cli import EXIT_PIPE, main
 from nasty.errors import NastyError
-from nasty.genotype import GenotypeError, ParseError, format, parse
+from nasty.genotype import format, parse
 from nasty.genotype import limits as L
 from nasty.genotype.jsonform import from_json, to_dict, to_json
 
@@ -49,7 +48,6 @@ def cost_of(text):
 def cli(*argv):
     """(exit code, stdout, stderr) of `nasty ARGV` run in this process."""
     out, err = io.StringIO(), io.StringIO()
-    from contextlib import redirect_stdout
     with redirect_stdout(out), redirect_stderr(err):
         rc = main(list(argv))
     return rc, out.getvalue(), err.getvalue()
@@ -215,7 +213,10 @@ def test_a_genotype_at_every_nesting_limit_works_in_a_small_stack():
     compiling, formatting and both round trips fit in 400 frames above this test's own."""
     text = _at_every_limit()
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(len(inspect.stack()) + 400)
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    sys.setrecursionlimit(depth + 400)
     try:
         g = parse(text)
         c = nasty.cost(g)

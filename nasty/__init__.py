@@ -34,13 +34,25 @@ __version__ = _version()
 
 
 def load(path) -> Genotype:
-    """Read a genotype file: text (`.nasty` or anything else) or JSON (`.json`)."""
+    """Read a genotype file: text (`.nasty` or anything else) or JSON (`.json`), UTF-8."""
     from .genotype.jsonform import from_json
+    from .genotype.limits import MAX_TEXT, README
     p = Path(path)
     try:
-        text = p.read_text()
+        with open(p, "rb") as f:
+            data = f.read(4 * MAX_TEXT + 1)     # a UTF-8 character is at most 4 bytes; /dev/zero ends too
     except OSError as e:
         raise NastyError(f"cannot read genotype file {str(p)!r}: {e.strerror}") from None
+    if len(data) > 4 * MAX_TEXT:
+        raise ParseError(f"genotype file {str(p)!r} is over the limit of {MAX_TEXT:,} characters ({README})")
+    try:
+        text = data.decode("utf-8-sig")       # an editor's byte-order mark is not part of the text
+        if "\0" in text:
+            raise UnicodeError
+    except UnicodeError as e:
+        at = f" (byte 0x{data[e.start]:02x} at offset {e.start})" if isinstance(e, UnicodeDecodeError) else ""
+        raise ParseError(f"genotype file {str(p)!r} is not UTF-8 text{at}: is it a binary file? "
+                         "A genotype is a .nasty text file or a .json file") from None
     return from_json(text, str(p)) if p.suffix == ".json" else parse(text, str(p))
 
 

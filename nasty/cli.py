@@ -2,7 +2,9 @@
 exposes `add_parser(subparsers)` and `run(args) -> int`.
 
 Every NastyError is printed as one line (`nasty: error: ...`) with exit code 2;
-no raw traceback reaches the user unless NASTY_DEBUG=1.
+no raw traceback reaches the user unless NASTY_DEBUG=1. When the reader of stdout goes away
+(`nasty show resnet50 | head -1`) the command stops quietly with exit code 141, as a
+command killed by SIGPIPE does.
 """
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import argparse
 import importlib
 import os
 import re
+import select
 import sys
 
 from .errors import NastyError
 
 COMMANDS = ["show", "zoo", "build", "search", "train", "report", "scale", "bench", "draw"]
+EXIT_PIPE = 128 + 13      # what a shell reports for a command ended by SIGPIPE
 
 
 def _available():
@@ -52,23 +56,56 @@ def _negative_values(argv):
     return out
 
 
+def _stdout_reader_gone() -> bool:
+    """True when stdout is a pipe whose reading end is closed (`| head -1` has exited)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poll.poll(0))
+    except (AttributeError, OSError, ValueError):     # not a real file (a test's capture)
+        return False
+
+
+def _quiet_stdout():
+    """Point stdout at /dev/null, so Python's last flush at exit does not report the pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()                  # a closed pipe shows here, not at interpreter exit
+        return rc
+    except BrokenPipeError:
+        if not _stdout_reader_gone():       # a pipe of nasty's own broke: a bug, reported below
+            return _internal_error()
+        _quiet_stdout()
+        return EXIT_PIPE
     except NastyError as e:
         print(f"nasty: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nasty: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # a bug in nasty: still one line, unless debugging
-        if os.environ.get("NASTY_DEBUG"):
-            raise
-        print(f"nasty: internal error: {type(e).__name__}: {e} (set NASTY_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        return 1
+    except Exception:       # a bug in nasty: still one line, unless debugging
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    """Report the exception being handled in one line (the traceback with NASTY_DEBUG=1)."""
+    e = sys.exc_info()[1]
+    if os.environ.get("NASTY_DEBUG"):
+        raise e
+    print(f"nasty: internal error: {type(e).__name__}: {e} (set NASTY_DEBUG=1 for the traceback)",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

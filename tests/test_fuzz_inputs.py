@@ -19,6 +19,10 @@ refused run folder is left byte for byte as it was.
    repaired before every check has passed). The one repair a resume then makes is the
    documented one, checked by calling it: a torn final line of trials.jsonl is cut, and a whole
    final record without its newline gets it.
+4. Genotype files and flags on the command line: binary files, genotypes with absurd sizes,
+   overflowing numbers, deep nesting or random damage given to `nasty show` (every output
+   form), and random numbers (nan, inf, 1e308, ...) for `nasty scale`'s coefficients and
+   `nasty show --input`: exit code 0, or 2 with one line on stderr, never a traceback.
 
 NASTY_FUZZ_EXAMPLES raises the example counts for a nightly-style run (e.g. 10000).
 """
@@ -39,6 +43,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from genotype_strategies import binary_files, mutated_texts, nested_value_genotypes, non_finite_texts, sized_genotypes
 from nasty.search.budget import Budget, parse_quantity
 from nasty.errors import NastyError
 
@@ -409,3 +414,55 @@ def test_a_corrupted_run_folder_resumes_or_is_refused_untouched(finished_run, da
         assert tail == b"" and all(isinstance(json.loads(line), dict) for line in lines)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ 4. genotype files and flags on the command line
+def _cli(argv):
+    """(exit code, stderr) of `nasty ARGV` run in this process."""
+    from nasty.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.object(sys, "stdout", out), mock.patch.object(sys, "stderr", err):
+        rc = main(argv)
+    return rc, err.getvalue()
+
+
+def _ok_or_one_line(rc, err):
+    assert rc in (0, 2), (rc, err)
+    assert (rc == 0) == (err == ""), (rc, err)
+    if rc:
+        assert err.startswith("nasty: error: ") and len(err.splitlines()) == 1, err
+
+
+genotype_file_bytes = st.one_of(binary_files(), sized_genotypes().map(str.encode), non_finite_texts().map(str.encode),
+                                nested_value_genotypes().map(str.encode), mutated_texts().map(str.encode))
+
+
+@examples(150)
+@given(genotype_file_bytes, st.sampled_from([".nasty", ".json", ""]),
+       st.sampled_from([[], ["--format", "genotype"], ["--json"], ["--input", "3x40x40"], ["--classes", "7"]]))
+def test_genotype_files_on_the_command_line_work_or_fail_in_one_line(data, suffix, flags):
+    with tempfile.TemporaryDirectory(prefix="nasty-fuzz-") as d:
+        path = Path(d) / f"g{suffix}"
+        path.write_bytes(data)
+        _ok_or_one_line(*_cli(["show", str(path), *flags]))
+
+
+coefficients = st.one_of(st.floats(), st.sampled_from([1.0, 1.1, 1.15, 1.2, 2.0, 1e308, -1e308, 5e-324]))
+
+
+@examples(100)
+@given(coefficients, coefficients, coefficients, st.one_of(st.none(), st.floats()),
+       st.sampled_from([1, 2, 0, -1, 17, 10 ** 6]), st.booleans())
+def test_scale_flags_work_or_fail_in_one_line(alpha, beta, gamma, tol, phi, efficientnet):
+    if efficientnet:                               # the coefficients that work, so both outcomes are seen
+        alpha, beta, gamma = 1.2, 1.1, 1.15
+    argv = ["scale", "efficientnet_b0", f"--alpha={alpha!r}", f"--beta={beta!r}", f"--gamma={gamma!r}",
+            f"--phi={phi}"] + ([] if tol is None else [f"--tol={tol!r}"])
+    _ok_or_one_line(*_cli(argv))
+
+
+@examples(100)
+@given(st.one_of(st.text(max_size=12), st.sampled_from(["3x224x224", "3x0x1", "3x70000x8", "2000000x1x1", "3x" + "9" * 5000
+                                                        + "x1", "\uff13x8x8", "3x8", "3x8x8x8", "-3x8x8", "3x1e3x8"])))
+def test_show_input_flag_works_or_fails_in_one_line(shape):
+    _ok_or_one_line(*_cli(["show", "resnet18", f"--input={shape}"]))

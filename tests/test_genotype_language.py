@@ -4,11 +4,13 @@ Each test states a fact that is computed independently of nasty (by hand from
 the layer sizes, or by the compiled torch module) and checks nasty against it.
 """
 import math
+import re
 
 import pytest
 import torch
 
 import nasty
+from nasty.errors import NastyError
 from nasty.genotype import GenotypeError, ParseError, elaborate, format, parse
 from nasty.genotype.jsonform import from_json, to_json
 from zoo_check import count_macs, count_params
@@ -199,7 +201,7 @@ def test_malformed_text_gives_line_and_column(text, where):
 ])
 def test_structural_errors_name_the_node(body, cells, words):
     with pytest.raises(GenotypeError) as e:
-        g = net(body, cells=cells)
+        g = net(body + "head gap flatten fc c=classes", cells=cells)
         elaborate(g)
     msg = str(e.value)
     assert "\n" not in msg
@@ -212,6 +214,59 @@ def test_json_errors_are_clean():
         from_json("{not json")
     with pytest.raises(ParseError, match="missing key 'layers'"):
         from_json('{"name": "x", "input": [3, 8, 8]}')
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("s > 1", 1), ("s >= 2", 1), ("s < 2", 0), ("s <= 1", 0), ("s == 2", 1), ("s != 2", 0),
+    ("s > 1 and c == 8", 1), ("s > 1 and c != 8", 0), ("s == 1 or c == 8", 1), ("s == 1 or c == 9", 0),
+    ("not s > 1", 0), ("not s == 1", 1), ("not not 3", 1), ("not 0 and 0", 0), ("not (0 and 0)", 1),
+    ("1 + s * 2 > c - 4", 1), ("(s > 1) + (c > 1)", 2), ("(-s < 0) == 1", 1), ("fn == relu", 1), ("fn != relu", 0),
+    ("0 and 1 // 0", 0), ("1 or 1 // 0", 1),               # short-circuit, as in Python
+    ("true and s", 1), ("false or 0", 0), ("max(s, 3) >= 3 and min(s, 3) < 3", 1),
+])
+def test_comparison_and_logic_operators_in_values(value, expected):
+    from nasty.genotype.expr import evaluate, parse_value
+    from nasty.genotype.lexer import Cursor, tokenize_line
+    cur = Cursor(tokenize_line(value, 1))
+    v = parse_value(cur)
+    assert cur.done()
+    assert evaluate(v, {"s": 2, "c": 8, "fn": "relu"}) == expected
+    assert type(evaluate(v, {"s": 2, "c": 8, "fn": "relu"})) is int     # 1/0, never True/False
+    g = net(f"stage blk(2, 8)\nhead gap flatten fc c=classes",
+            cells=f"cell blk(s, c, fn=relu):\n  a = conv1x1 c=c * ({value}) + 1 <- in\n  out = a\n")
+    assert parse(format(g)) == g and from_json(to_json(g)) == g
+    assert nasty.cost(g).layers[0].output[0] == 8 * expected + 1
+
+
+def test_comparisons_guard_optional_nodes():
+    cells = ("cell blk(c, stride=1):\n"
+             "  a   = conv3x3/stride c=c bn relu <- in\n"
+             "  sc  = shortcut c=c s=stride <- in if stride > 1 or cin != c\n"
+             "  out = relu <- add(a, sc) if not (stride > 1 and c >= 32)\n")
+    g = net("stem conv3x3 c=8\nstage blk(8)\nstage blk(16, 2)\nstage blk(32, 2)\nhead gap flatten fc c=classes",
+            cells=cells)
+    names = [l.name for l in exact(g).layers]
+    assert not any(n.startswith("stage1.sc") for n in names)                  # same shape: no projection
+    assert "stage2.sc.shortcut.conv" in names and "stage2.out.add" in names   # projected residual
+    assert "stage3.out.add" not in names                                      # no residual at all
+
+
+@pytest.mark.parametrize("value, says", [
+    ("a < b < c", "comparisons do not chain"), ("a == b != c", "comparisons do not chain"),
+    ("x<-1", "expected"), ("a + not b", "expected a number, a name or '('"), ("and", "expected"),
+    ("foo(1)", "unknown function 'foo' (known: W, D, div"), ("a ! b", "unexpected character"),
+])
+def test_malformed_comparisons_are_parse_errors(value, says):
+    with pytest.raises(ParseError, match=re.escape(says)):
+        net(f"stem conv3x3 c={value}\nhead gap flatten fc c=classes")
+
+
+@pytest.mark.parametrize("cells", [
+    "cell and:\n  out = relu <- in\n", "cell a(not):\n  out = relu <- in\n", "cell a:\n  or = relu <- in\n  out = or\n",
+])
+def test_operator_words_are_not_names(cells):
+    with pytest.raises(NastyError):
+        net("stage a\nhead gap flatten fc c=classes", cells=cells)
 
 
 def test_no_eval_in_values():

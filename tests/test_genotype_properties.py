@@ -5,10 +5,20 @@
    the text and JSON forms round-trip.
 2. Every random malformed or mutated text either works (and is then exact) or fails
    with the clean one-line NastyError: never another exception, never a torch error.
+3. The classes of bad input issue 15 found, each with its own generator (genotype_strategies.py):
+   values, node expressions and cells nested around and far past their limits, sizes near and
+   far past every size limit, numbers that overflow or are not numbers, JSON with such numbers
+   or nested thousands deep, and binary files. Each works (and then holds to every limit and
+   round-trips) or is a one-line NastyError, never a RecursionError or a hang; the nesting
+   ones run in a stack of 400 frames, which the limits keep them inside.
 
 NASTY_FUZZ_EXAMPLES raises the example counts for a nightly-style run (e.g. 10000).
 """
 import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,12 +29,16 @@ import nasty
 from nasty.errors import NastyError
 from nasty.genotype import format, parse
 from nasty.genotype.jsonform import from_json, to_dict, to_json
-from genotype_strategies import genotype_texts, mutated_texts
+from genotype_strategies import (binary_files, deeply_nested_json, genotype_texts, json_with_bad_numbers,
+                                 mutated_texts, nested_cell_genotypes, nested_expr_genotypes, nested_value_genotypes,
+                                 non_finite_texts, sized_genotypes)
+from nasty.genotype import limits as L
 from zoo_check import count_macs, count_params
 
 N = int(os.environ.get("NASTY_FUZZ_EXAMPLES", "0"))
 FAST = settings(max_examples=N or 60, deadline=None, suppress_health_check=list(HealthCheck))
 FUZZ = settings(max_examples=N or 300, deadline=None, suppress_health_check=list(HealthCheck))
+BAD = settings(max_examples=N or 100, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def check_exact(g):
@@ -99,3 +113,108 @@ def mutated_json(draw):
 @given(mutated_json())
 def test_mutated_json_works_or_fails_cleanly(text):
     exact_or_clean_error(from_json, text)
+
+
+# ------------------------------------------------------------------ 3. the classes of bad input of issue 15
+def clean(e: NastyError):
+    msg = str(e)
+    assert msg and "\n" not in msg and "Traceback" not in msg, msg
+    return msg
+
+
+def within_limits_or_clean_error(load, text):
+    """`load(text)`, then its cost: a genotype that holds to every limit and round-trips, or a
+    one-line NastyError. Anything else (RecursionError, OverflowError, ...) fails the test."""
+    try:
+        g = load(text)
+        c = nasty.cost(g)
+    except NastyError as e:
+        return clean(e)
+    assert len(c.layers) <= L.MAX_LAYERS and type(c.params) is int and type(c.macs) is int
+    assert all(layer.output[0] <= L.MAX_CHANNELS for layer in c.layers if layer.op != "flatten")
+    assert max(g.input[1:]) <= L.MAX_SIZE and g.input[0] <= L.MAX_CHANNELS
+    assert parse(format(g)) == g and from_json(to_json(g)) == g
+    return None
+
+
+@contextmanager
+def small_stack(frames=400):
+    """Python's stack limited to `frames` more than the caller's: the limits must keep every
+    genotype inside it, however deep the input tried to go."""
+    f, depth = sys._getframe(), 0
+    while f is not None:
+        f, depth = f.f_back, depth + 1
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + frames)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+@BAD
+@given(nested_value_genotypes())
+def test_nested_values_work_or_fail_cleanly_in_a_small_stack(text):
+    with small_stack():
+        within_limits_or_clean_error(parse, text)
+
+
+@BAD
+@given(nested_expr_genotypes())
+def test_nested_node_expressions_work_or_fail_cleanly_in_a_small_stack(text_depth):
+    text, depth = text_depth
+    with small_stack():
+        msg = within_limits_or_clean_error(parse, text)
+    assert (depth > L.MAX_EXPR_DEPTH) == (msg is not None and "node expression nested deeper" in msg), msg
+
+
+@BAD
+@given(nested_cell_genotypes())
+def test_cells_calling_cells_work_or_fail_cleanly_in_a_small_stack(text_n):
+    text, n = text_n
+    with small_stack():
+        msg = within_limits_or_clean_error(parse, text)
+    assert (n > L.MAX_CELL_DEPTH) == (msg is not None and f"limit of {L.MAX_CELL_DEPTH}" in msg), msg
+
+
+@BAD
+@given(sized_genotypes())
+def test_absurd_sizes_work_or_fail_cleanly(text):
+    msg = within_limits_or_clean_error(parse, text)
+    assert msg is None or "Exceeds the limit" not in msg
+
+
+@BAD
+@given(non_finite_texts())
+def test_numbers_that_overflow_work_or_fail_cleanly(text):
+    within_limits_or_clean_error(parse, text)
+
+
+@BAD
+@given(json_with_bad_numbers())
+def test_json_with_bad_numbers_works_or_fails_cleanly(text):
+    msg = within_limits_or_clean_error(from_json, text)
+    if any(bad in text for bad in ("NaN", "Infinity", "1e999")):
+        assert msg is not None
+
+
+@BAD
+@given(deeply_nested_json())
+def test_deeply_nested_json_fails_cleanly_in_a_small_stack(text):
+    with small_stack():
+        within_limits_or_clean_error(from_json, text)
+
+
+@BAD
+@given(binary_files(), st.sampled_from([".nasty", ".json", ".txt"]))
+def test_binary_files_are_refused_as_such(data, suffix):
+    with tempfile.TemporaryDirectory(prefix="nasty-fuzz-") as d:
+        path = Path(d) / f"g{suffix}"
+        path.write_bytes(data)
+        msg = within_limits_or_clean_error(nasty.load, path)
+    try:
+        text_ok = "\0" not in data.decode("utf-8")
+    except UnicodeDecodeError:
+        text_ok = False
+    if not text_ok:
+        assert msg is not None and "not UTF-8 text" in msg

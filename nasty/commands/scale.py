@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+MAX_PHI = 16    # 2^16 = 65,536 times the baseline's MACs: far past any network anyone trains (B7 is phi ~ 6)
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -13,12 +15,12 @@ def add_parser(sub):
                     "satisfy alpha*beta^2*gamma^2 = 2 +- tol with each >= 1, so MACs grow about 2^phi "
                     "(MACs: one multiply-add = one FLOP). Defaults: EfficientNet's 1.2, 1.1, 1.15.")
     p.add_argument("base", metavar="BASE", help="zoo name (e.g. efficientnet_b0), genotype file, or run folder")
-    p.add_argument("--phi", type=int, default=3, help="largest compound coefficient K (default 3)")
+    p.add_argument("--phi", type=int, default=3, help=f"largest compound coefficient K (default 3, at most {MAX_PHI})")
     p.add_argument("--alpha", type=float, default=None, help="depth coefficient (default 1.2)")
     p.add_argument("--beta", type=float, default=None, help="width coefficient (default 1.1)")
     p.add_argument("--gamma", type=float, default=None, help="resolution coefficient (default 1.15)")
     p.add_argument("--tol", type=float, default=0.1,
-                   help="allowed distance of alpha*beta^2*gamma^2 from 2 (default 0.1)")
+                   help="allowed distance of alpha*beta^2*gamma^2 from 2, below 1 (default 0.1)")
     p.add_argument("--budget", default=None, help="MACs budget each member is checked against, e.g. 2GFLOPs")
     p.add_argument("--params", default=None, help="parameter budget, e.g. 20M")
     p.add_argument("--save", metavar="DIR", default=None, help="write each member as DIR/NAME_phiK.nasty")
@@ -31,13 +33,18 @@ def run(args) -> int:
     from ..controllers.compound import EFFICIENTNET, check_coefficients, check_scalable, family, resolve_baseline
     from ..errors import NastyError
     from ..display import human
-    if args.phi < 1:
-        raise NastyError(f"--phi must be at least 1, got {args.phi}")
+    if not 1 <= args.phi <= MAX_PHI:
+        raise NastyError(f"--phi must be from 1 to {MAX_PHI}, got {args.phi}")
+    if not 0 <= args.tol < 1:       # at 1 or more, alpha = beta = gamma = 1 would "scale" forever
+        raise NastyError(f"--tol must be at least 0 and below 1, got {args.tol:g}")
     a = EFFICIENTNET[0] if args.alpha is None else args.alpha
     b = EFFICIENTNET[1] if args.beta is None else args.beta
     g = EFFICIENTNET[2] if args.gamma is None else args.gamma
-    if args.tol < 0:
-        raise NastyError(f"--tol must be >= 0, got {args.tol}")
+    top = 2 + args.tol          # no coefficient can exceed it: the others are >= 1
+    for name, v in (("alpha", a), ("beta", b), ("gamma", g)):
+        if v > top:             # 1e308 gets a short message, not alpha*beta^2*gamma^2 in 309 digits
+            raise NastyError(f"--{name} must be at most {top:g} (each coefficient is at least 1 and "
+                             f"alpha*beta^2*gamma^2 = 2 +- tol), got {v:g}")
     check_coefficients(a, b, g, tol=args.tol)
     budget = None
     if args.budget is not None or args.params is not None:
@@ -45,7 +52,12 @@ def run(args) -> int:
         budget = Budget.parse(macs=args.budget, params=args.params)
     base = resolve_baseline(args.base)
     check_scalable(base)
-    members = family(base, a, b, g, range(1, args.phi + 1), budget)
+    members = []
+    for phi in range(1, args.phi + 1):      # one at a time, so an error names the member
+        try:
+            members += family(base, a, b, g, [phi], budget)
+        except NastyError as e:
+            raise NastyError(f"phi={phi}: {e}") from None
     c0 = cost(base)
     if args.save:
         out = Path(args.save)

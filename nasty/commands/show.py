@@ -23,10 +23,15 @@ def add_parser(sub):
 
 def parse_shape(s: str):
     from ..errors import NastyError
+    from ..genotype.limits import input_problem
     parts = s.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise NastyError(f"--input must look like 3x224x224 (C x H x W), got {s!r}")
-    return tuple(int(p) for p in parts)
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) < 20 and int(p) > 0 for p in parts):
+        raise NastyError(f"--input must look like 3x224x224 (C x H x W), got {s[:40]!r}")
+    shape = tuple(int(p) for p in parts)
+    problem = input_problem(shape)
+    if problem:
+        raise NastyError(f"--input: {problem}")
+    return shape
 
 
 def run(args) -> int:

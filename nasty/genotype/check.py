@@ -1,7 +1,8 @@
 """Static checks of a genotype: everything that can be known without shapes.
 
 Unknown ops, cells and attributes; wrong arguments; undefined, unused and
-cyclic node references. Shapes are checked by elaboration.
+cyclic node references; a missing head; the limits of limits.py (so a genotype
+built in Python, not parsed, is held to them too). Shapes are checked by elaboration.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import networkx as nx
 
 from . import ops as V
 from .errors import GenotypeError
-from .expr import FUNCTIONS, KEYWORDS, Bin, Call, Neg, Sym
+from .expr import FUNCTIONS, KEYWORDS, OPERATOR_WORDS, Bin, Call, Neg, Not, Sym, is_literal, scale_problem
 from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
+from .limits import (MAX_CELL_DEPTH, MAX_CELLS, MAX_EXPR_DEPTH, MAX_INT, MAX_LETS, MAX_NODES, MAX_PARAMS,
+                     MAX_VALUE_DEPTH, README, classes_problem, input_problem, over)
 
 BLOCK = "block"   # on body lines: how many stage repeats came before (per-block drop-path rates)
 PREV = "prev"     # `cellname(..., prev=...)`: where a two-input cell's h_{i-2} comes from
@@ -23,17 +26,46 @@ def _suggest(name, options):
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _names_in(v):
-    if isinstance(v, Sym):
-        yield v.name
-    elif isinstance(v, (Bin,)):
-        yield from _names_in(v.a)
-        yield from _names_in(v.b)
-    elif isinstance(v, Neg):
-        yield from _names_in(v.a)
-    elif isinstance(v, Call):
-        for a in v.args:
-            yield from _names_in(a)
+def _known(scope) -> str:
+    names = sorted(set().union(*scope))
+    return ", ".join(names[:20]) + (f", ... ({len(names)} names)" if len(names) > 20 else "") or "none"
+
+
+def _value_problem(v, scope):
+    """What is wrong with a value (an unknown name, a number out of range, too deep), or None.
+    `scope` is a tuple of sets of the names it may use (shared, not copied: a genotype may have
+    thousands of lets). Walked with a stack: a value made in Python may be nested arbitrarily deep."""
+    stack = [(v, 0)]
+    while stack:
+        x, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH:
+            return f"a value nested deeper than the limit of {MAX_VALUE_DEPTH} levels ({README})"
+        if isinstance(x, Sym):
+            if x.name not in KEYWORDS and not any(x.name in names for names in scope):
+                return f"unknown name {x.name!r} in a value (known: {_known(scope)})"
+        elif isinstance(x, Bin):
+            stack += ((x.a, depth + 1), (x.b, depth + 1))
+        elif isinstance(x, (Neg, Not)):
+            stack.append((x.a, depth + 1))
+        elif isinstance(x, Call):
+            stack += ((a, depth + 1) for a in x.args)
+        elif isinstance(x, float) and not abs(x) <= 1.7976931348623157e308:
+            return f"{x} is not a finite number"
+        elif isinstance(x, int) and abs(x) > MAX_INT:
+            return f"an integer of {x.bit_length()} bits is beyond 64-bit integers ({README})"
+    return None
+
+
+def _expr_depth_problem(e):
+    """A node expression nested deeper than MAX_EXPR_DEPTH (walked with a stack), or None."""
+    stack = [(e, 0)]
+    while stack:
+        x, depth = stack.pop()
+        if isinstance(x, (Apply, Combine)):
+            if depth >= MAX_EXPR_DEPTH:
+                return f"a node expression nested deeper than the limit of {MAX_EXPR_DEPTH} levels ({README})"
+            stack += ((x.src, depth + 1),) if isinstance(x, Apply) else ((a, depth + 1) for a in x.args)
+    return None
 
 
 def _refs(e):
@@ -64,19 +96,36 @@ def check(g: Genotype) -> Genotype:
         raise GenotypeError(f"{g.name}: {where}: {msg}")
 
     def check_names(v, where, scope):
-        for n in _names_in(v):
-            if n not in scope and n not in KEYWORDS:
-                fail(where, f"unknown name {n!r} in a value (known: {', '.join(sorted(scope)) or 'none'})")
+        problem = _value_problem(v, scope)
+        if problem:
+            fail(where, problem)
 
-    header = {"width", "depth", "divisor", "classes"}
+    for problem in (input_problem(g.input), classes_problem(g.classes)):
+        if problem:
+            fail("net", problem)
+    # counts first: elaborating costs time in proportion to them, at every repeat
+    if len(g.lets) > MAX_LETS:
+        fail("let", over("the number of lets", len(g.lets), MAX_LETS))
+    if len(g.cells) > MAX_CELLS:
+        fail(f"cell {g.cells[MAX_CELLS].name}", over("the number of cells", len(g.cells), MAX_CELLS))
+    for cell in g.cells:
+        if len(cell.nodes) > MAX_NODES:
+            fail(f"cell {cell.name}", over("the number of nodes", len(cell.nodes), MAX_NODES))
+        if len(cell.params) > MAX_PARAMS:
+            fail(f"cell {cell.name}", over("the number of parameters", len(cell.params), MAX_PARAMS))
+    header = {"width", "depth", "divisor", "classes"}       # grows by each let, in place
+    words = {"same", "valid", "true", "false"}
     for k, v in g.lets:
-        if k in header or k == BLOCK or V.is_reserved(k):
+        if k in header or k == BLOCK or V.is_reserved(k) or k in OPERATOR_WORDS:
             fail("let", f"{k!r} is a reserved name; pick another")
-        check_names(v, "let", header | {"same", "valid", "true", "false"})
-        header = header | {k}
-    for k, _ in g.scale:
+        check_names(v, "let", (header, words))
+        header.add(k)
+    for k, v in g.scale:
         if k not in ("width", "depth", "divisor"):
             fail("scale", f"unknown key {k!r}; use width=, depth=, divisor=")
+        check_names(v, "scale", ())
+        if is_literal(v) and scale_problem(k, v):
+            fail("scale", scale_problem(k, v))
     for k, _ in g.defaults:
         kind, _, attr = k.partition(".")
         if kind not in V.OPS or attr not in V.OPS[kind]:
@@ -85,12 +134,14 @@ def check(g: Genotype) -> Genotype:
     for cell in g.cells:
         if cell.name in cells:
             fail(f"cell {cell.name}", "defined twice")
-        if V.is_reserved(cell.name):
+        if V.is_reserved(cell.name) or cell.name in OPERATOR_WORDS:
             fail(f"cell {cell.name}", "this name is an op or keyword; rename the cell")
         cells[cell.name] = cell
         for p in cell.params:
             if p.name in V.INPUT_NAMES:
                 fail(f"cell {cell.name}", f"parameter {p.name!r} is an input name; rename it")
+            if p.name in OPERATOR_WORDS:
+                fail(f"cell {cell.name}", f"parameter {p.name!r} is an operator (and, or, not); rename it")
 
     def check_chain(chain, where, scope, in_cell):
         for el in chain:
@@ -133,7 +184,7 @@ def check(g: Genotype) -> Genotype:
     # cell bodies
     calls = nx.DiGraph()
     for cell in g.cells:
-        scope = header | {p.name for p in cell.params} | {"cin", "same", "valid", "true", "false"}
+        scope = (header, {p.name for p in cell.params} | {"cin"} | words)
         defined = ["in"] + (["prev"] if cell.inputs == 2 else [])
         order = {n.name: i for i, n in enumerate(cell.nodes)}
         used = set()
@@ -145,8 +196,11 @@ def check(g: Genotype) -> Genotype:
             where = f"cell {cell.name} node {node.name!r}"
             if node.name in seen:
                 fail(where, "defined twice" if node.name not in ("in", "prev") else "an input name; rename the node")
-            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS + ("if",):
+            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS + ("if",) + OPERATOR_WORDS:
                 fail(where, "this name is an op or keyword; rename the node")
+            problem = _expr_depth_problem(node.expr)
+            if problem:
+                fail(where, problem)
             for r in _refs(node.expr):
                 if r == node.name:
                     fail(where, "cycle: the node uses itself")
@@ -180,14 +234,18 @@ def check(g: Genotype) -> Genotype:
              + " -> ".join([a for a, _ in cyc] + [cyc[0][0]]))
     except nx.NetworkXNoCycle:
         pass
+    nest = nx.dag_longest_path(calls) if calls else []
+    if len(nest) > MAX_CELL_DEPTH:
+        fail(f"cell {nest[0]}", f"cells call cells {len(nest)} deep ({' -> '.join(nest[:3])} -> ... -> "
+                                f"{nest[-1]}), over the limit of {MAX_CELL_DEPTH} ({README})")
 
     # body
     if not g.layers:
         fail("body", "no stem, stage or head lines")
     for i, layer in enumerate(g.layers):
         where = f"{layer.section} line {i + 1}"
-        check_chain(layer.chain, where, header | {BLOCK, "cin"}, in_cell=False)
-        check_names(layer.repeat, where, header)
+        check_chain(layer.chain, where, (header, {BLOCK, "cin"}), in_cell=False)
+        check_names(layer.repeat, where, (header,))
         params = {p.name for el in layer.chain if isinstance(el, CellCall) and el.name in cells
                   for p in cells[el.name].params}
         if any(isinstance(el, CellCall) and el.name in cells and cells[el.name].inputs == 2
@@ -196,7 +254,14 @@ def check(g: Genotype) -> Genotype:
         for k, v in layer.rest:
             if k not in params:
                 fail(where, f"rest({k}=...) names no parameter of the cells on this line")
-            check_names(v, where, header | {BLOCK})
+            check_names(v, where, (header, {BLOCK}))
+    heads = [i for i, layer in enumerate(g.layers) if layer.section == "head"]
+    if not heads:      # `train` needs the class scores; a file cut short loses its last lines
+        fail("body", f"no head line after {g.layers[-1].section} line {len(g.layers)}: the network has no "
+                     "classifier (was the file cut short?); end it with one such as `head gap flatten fc c=classes`")
+    for i in range(heads[0] + 1, len(g.layers)):
+        if g.layers[i].section != "head":
+            fail(f"{g.layers[i].section} line {i + 1}", "comes after the head; the head lines are the last ones")
     return g
 
 

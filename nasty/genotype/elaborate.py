@@ -16,6 +16,7 @@ from . import ops as V
 from .errors import GenotypeError
 from .expr import Sym, evaluate
 from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
+from .limits import MAX_CELL_DEPTH, MAX_CHANNELS, MAX_LAYERS, MAX_REPEAT, README, input_problem, over
 
 INPUT = -1   # handle of the network input
 
@@ -70,6 +71,8 @@ class _Elaborator:
         self._raw: dict = {}     # id(Op) -> resolved raw attributes; the genotype keeps its Ops alive
         self._operands = ()      # the expressions joined by the current add/cat/...: for error hints
         self._default: dict = {}  # (op, attr) -> its value where a genotype op does not give it
+        self.size = 0            # layers so far (ops applied, cell nodes and arguments, replayed steps)
+        self.nesting = 0         # cells being expanded inside each other: MAX_CELL_DEPTH
 
     # ---------------------------------------------------------------- helpers
     def fail(self, msg):
@@ -81,11 +84,20 @@ class _Elaborator:
     def shape(self, h):
         return self.prog.shape(h)
 
+    def grow(self, n):
+        """Count `n` more layers; refuse a network that expands past MAX_LAYERS (nothing hangs)."""
+        self.size += n
+        if self.size > MAX_LAYERS:
+            self.fail(f"the network expands past the limit of {MAX_LAYERS:,} layers (counting every op, "
+                      f"cell node and cell argument after repeats; {README}); use fewer repeats or smaller cells")
+
     def emit(self, name, kind, inputs, attrs, out):
         for d in out:
             if d < 1:
                 self.fail(f"{kind} gives output {_fmt(out)}: the spatial size shrank below 1 "
                           f"(input {_fmt(self.shape(inputs[0]))}); use a larger input or fewer downsamplings")
+        if out[0] > MAX_CHANNELS and kind != "flatten":
+            self.fail(over(f"{kind} channels", out[0], MAX_CHANNELS))
         self.prog.steps.append(Step(name, kind, tuple(inputs),
                                     attrs, tuple(self.shape(i) for i in inputs), tuple(out)))
         return len(self.prog.steps) - 1
@@ -187,6 +199,9 @@ class _Elaborator:
 
     # ---------------------------------------------------------------- structure
     def chain(self, chain, h, name, env, states=None, overrides=None, values=None):
+        self.size += len(chain)             # grow(), inline: this is the most frequent count
+        if self.size > MAX_LAYERS:
+            self.grow(0)
         counts: dict[str, int] = {}
         for el in chain:
             label = el.kind if isinstance(el, Op) else el.name
@@ -205,6 +220,7 @@ class _Elaborator:
         cell = self.g.cell(call.name)
         if cell is None:
             self.fail(f"unknown cell {call.name!r}")
+        self.grow(len(cell.params))         # each argument is evaluated at every call
         params = {}
         names = [p.name for p in cell.params]
         for p_name, val in zip(names, call.args):
@@ -227,13 +243,18 @@ class _Elaborator:
         if done is not None:          # the same cell, arguments and input shapes: replay its steps
             return self.replay(done, name, h, p)
         first = len(self.prog.steps)
+        self.nesting += 1
+        if self.nesting > MAX_CELL_DEPTH:
+            self.fail(f"cells call cells deeper than the limit of {MAX_CELL_DEPTH} ({README})")
         out = self.instantiate(cell, params, inputs, name, h)
+        self.nesting -= 1
         self._calls[key] = (first, len(self.prog.steps), name, h, p, out)
         return out
 
     def replay(self, done, name, h, p):
         """Re-emit the steps of an earlier identical cell call under a new name and new inputs."""
         first, end, old_name, old_h, old_p, old_out = done
+        self.grow(end - first)
         base = len(self.prog.steps)
         cut = len(old_name)
 
@@ -249,6 +270,7 @@ class _Elaborator:
         return remap(old_out)
 
     def instantiate(self, cell, params, inputs, name, h):
+        self.grow(len(cell.nodes))
         cell_env = {**self.env, **params, "cin": self.shape(h)[0]}
         saved = self.where
         self.where = (name, cell.name)
@@ -299,7 +321,8 @@ class _Elaborator:
                 self.fail(f"{e.name!r} is not defined before this node")
             return values[e.name]
         if isinstance(e, Apply):
-            src = self.expr(e.src, values, name, env, skipped)
+            # `relu <- relu <- x`: the inner chain needs a name of its own, or two layers share one
+            src = self.expr(e.src, values, name + ".src" if isinstance(e.src, Apply) else name, env, skipped)
             return self.chain(e.chain, src, name, env, values=values)
         if isinstance(e, Combine):
             args = list(enumerate(e.args))
@@ -375,6 +398,8 @@ class _Elaborator:
                 base = f"{layer.section}{n}"
             self.where = base
             reps = _int(evaluate(layer.repeat, self.env), f"{base} repeat count", 1)
+            if reps > MAX_REPEAT:
+                self.fail(over("repeat count", reps, MAX_REPEAT))
             for r in range(reps):
                 self.where = base
                 name = f"{base}.{r}" if reps > 1 else base
@@ -416,6 +441,7 @@ def _first_ref(e) -> str:
 def elaborate(g: Genotype, input=None, classes=None) -> Program:
     """Shape-infer `g` at `input` (C,H,W; default: the genotype's own)."""
     shape = tuple(input) if input is not None else tuple(g.input)
-    if len(shape) != 3 or any(not isinstance(d, int) or d < 1 for d in shape):
-        raise GenotypeError(f"{g.name}: input must be three positive integers CxHxW, got {shape}")
+    problem = input_problem(shape)
+    if problem:
+        raise GenotypeError(f"{g.name}: {problem}")
     return _Elaborator(g, shape, classes).run()

@@ -12,6 +12,7 @@ equality check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Union
 
 from .expr import Value
@@ -132,10 +133,12 @@ class Genotype:
     layers: tuple[Layer, ...] = field(default=())
 
     def cell(self, name: str) -> Cell | None:
-        for c in self.cells:
-            if c.name == name:
-                return c
-        return None
+        return self._cells_by_name.get(name)
+
+    @cached_property
+    def _cells_by_name(self) -> dict:
+        """Cells by name, built once: elaboration looks a cell up at every call of it."""
+        return {c.name: c for c in reversed(self.cells)}      # the first of a name wins
 
     def with_header(self, **changes) -> "Genotype":
         """A copy with header fields replaced (input, classes, scale, name...)."""

@@ -1,6 +1,7 @@
 """The JSON form of a genotype, for tools. Values are JSON numbers or, where they
 are expressions, strings in the text form's value syntax; chains and node
-expressions are strings in the text form's syntax. Parsed without eval."""
+expressions are strings in the text form's syntax. Parsed without eval, within the limits of
+limits.py (a document's size; numbers finite, integers within 64 bits)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from .errors import ParseError
 from .expr import format_value, is_literal, parse_value
 from .ir import Cell, Genotype, Layer, Node, Param, sorted_attrs
 from .lexer import Cursor, tokenize_line
+from .limits import MAX_INT, MAX_TEXT, MAX_TOKEN, README, classes_problem, input_problem
 
 
 def _val(v):
@@ -40,7 +42,13 @@ def to_json(g: Genotype, indent: int = 2) -> str:
 def _parse_val(x, where):
     if isinstance(x, bool) or not isinstance(x, (int, float, str)):
         raise ParseError(f"{where}: expected a number or an expression string, got {x!r}")
-    if isinstance(x, (int, float)):
+    if isinstance(x, int):
+        if abs(x) > MAX_INT:
+            raise ParseError(f"{where}: integer {x} is beyond 64-bit integers ({README})")
+        return x
+    if isinstance(x, float):
+        if x != x or abs(x) == float("inf"):
+            raise ParseError(f"{where}: {x} is not a finite number")
         return x
     cur = Cursor(tokenize_line(x, 1, where), where)
     v = parse_value(cur)
@@ -51,8 +59,10 @@ def _parse_val(x, where):
 
 def _ident(s, where):
     """Names must be what the text form can write back, or the two forms would disagree."""
-    if not isinstance(s, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s):
-        raise ParseError(f"{where}: expected an identifier (letters, digits, _), got {s!r}")
+    if not isinstance(s, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s) or len(s) > MAX_TOKEN:
+        shown = repr(s) if len(repr(s)) < 80 else repr(s)[:60] + "..."
+        raise ParseError(f"{where}: expected an identifier (letters, digits, _; at most {MAX_TOKEN} characters), "
+                         f"got {shown}")
     return s
 
 
@@ -80,11 +90,13 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
             if not isinstance(item, dict):
                 raise ParseError(f"{source} {key}[{i}]: expected an object")
     shape = _need(d, "input", list, source)
-    if len(shape) != 3 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in shape):
-        raise ParseError(f"{source}: 'input' must be three positive integers [C, H, W]")
+    problem = input_problem(shape)
+    if problem:
+        raise ParseError(f"{source}: 'input': {problem.replace('CxHxW', '[C, H, W]')}")
     classes = d.get("classes")
-    if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
-        raise ParseError(f"{source}: 'classes' must be a positive integer or null")
+    problem = classes_problem(classes)
+    if problem:
+        raise ParseError(f"{source}: 'classes': {problem} (or null)")
 
     def line_parser(text, where):
         if not isinstance(text, str):
@@ -112,7 +124,7 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
             e, when = p._node_body(cur)
             nodes.append(Node(n[0], e, when))
         inputs = c.get("inputs", 1)
-        if inputs not in (1, 2):
+        if type(inputs) is not int or inputs not in (1, 2):        # true is not 1 here
             raise ParseError(f"{where}: 'inputs' must be 1 or 2")
         cells.append(Cell(cname, tuple(params), inputs, tuple(nodes)))
     layers = []
@@ -144,9 +156,29 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
     return check(g)
 
 
+def _no_constant(name):
+    raise ParseError(f"{name} is not a number a genotype can hold (numbers are finite)")
+
+
 def from_json(text: str, source: str = "json") -> Genotype:
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ParseError(f"{source}: not UTF-8 text (byte 0x{text[e.start]:02x} at offset {e.start})") from None
+    if not isinstance(text, str):
+        raise ParseError(f"{source}: a genotype JSON document is text, got {type(text).__name__}")
+    if len(text) > MAX_TEXT:
+        raise ParseError(f"{source}: a JSON document of {len(text):,} characters is over the limit of "
+                         f"{MAX_TEXT:,} characters ({README})")
     try:
-        d = json.loads(text)
+        d = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise ParseError(f"invalid JSON: {e.msg}", e.lineno, e.colno, source) from None
+    except ParseError as e:
+        raise ParseError(f"{source}: {e}") from None
+    except RecursionError:      # json's own guard against deep nesting; a genotype is 4 levels deep
+        raise ParseError(f"{source}: JSON nested too deeply to be a genotype") from None
+    except ValueError as e:     # e.g. an integer of more digits than Python converts
+        raise ParseError(f"{source}: invalid JSON: {e}") from None
     return from_dict(d, source)

@@ -6,9 +6,10 @@ lexer works per line and every token knows its line and column for errors.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ParseError
+from .limits import MAX_TOKEN, README
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t]+)
@@ -16,13 +17,12 @@ _TOKEN = re.compile(r"""
   | (?P<shape>\d+(?:x\d+){1,2}(?![\w.]))          # 3x224x224 (input shape)
   | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
-  | (?P<arrow><-)
-  | (?P<op>//|[-+*/=(),:])
+  | (?P<arrow><-)                                  # before `<`: `a<-1` is an arrow, write `a < -1`
+  | (?P<op>//|==|!=|<=|>=|[-+*/=(),:<>])
 """, re.VERBOSE)
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):       # a tuple: made by the hundred thousand for a long text
     kind: str      # shape, number, name, arrow, op, end
     text: str
     line: int
@@ -31,14 +31,19 @@ class Token:
 
 def tokenize_line(text: str, line: int, source: str = "") -> list[Token]:
     toks, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m:
-            raise ParseError(f"unexpected character {text[pos]!r}", line, pos + 1, source)
+    for m in _TOKEN.finditer(text):
+        start, end = m.span()
+        if start != pos:                        # finditer skipped what no token matches
+            break
         kind = m.lastgroup
-        if kind not in ("ws", "comment"):
-            toks.append(Token(kind, m.group(), line, pos + 1))
-        pos = m.end()
+        if kind != "ws" and kind != "comment":
+            if end - start > MAX_TOKEN:         # also keeps int() away from Python's digit limit
+                raise ParseError(f"a {kind} of {end - start:,} characters is over the limit of "
+                                 f"{MAX_TOKEN} characters ({README})", line, start + 1, source)
+            toks.append(Token(kind, m.group(), line, start + 1))
+        pos = end
+    if pos < len(text):
+        raise ParseError(f"unexpected character {text[pos]!r}", line, pos + 1, source)
     toks.append(Token("end", "", line, len(text) + 1))
     return toks
 

@@ -27,7 +27,8 @@ another cell `prev=NODE` (`out = blocks(F, prev=h) <- x`).
 from __future__ import annotations
 
 from .errors import ParseError
-from .expr import Sym, format_value, parse_value
+from .limits import MAX_EXPR_DEPTH, MAX_TEXT, README, classes_problem, input_problem
+from .expr import Sym, format_value, parse_unary, parse_value
 from .ir import (Apply, CellCall, Combine, Cell, Genotype, Layer, Node, Op, Param, Ref,
                  SECTIONS, sorted_attrs)
 from .lexer import Cursor, tokenize_line
@@ -38,6 +39,11 @@ from . import ops as V
 def parse(text: str, source: str = "") -> Genotype:
     """Parse and statically check a genotype text (shapes are checked by `validate`)."""
     from .check import check
+    if not isinstance(text, str):
+        raise ParseError(f"a genotype text is a str, got {type(text).__name__}", None, None, source)
+    if len(text) > MAX_TEXT:
+        raise ParseError(f"a genotype text of {len(text):,} characters is over the limit of {MAX_TEXT:,} "
+                         f"characters ({README})", None, None, source)
     g = _Parser(text, source).parse()
     check(g)
     return g
@@ -106,13 +112,16 @@ class _Parser:
             raise cur.error("an input shape CxHxW such as 3x224x224")
         cur.next()
         shape = tuple(int(x) for x in t.text.split("x"))
-        if min(shape) < 1:
-            raise ParseError("input dimensions must be positive", t.line, t.col, self.source)
+        problem = input_problem(shape)
+        if problem:
+            raise ParseError(problem, t.line, t.col, self.source)
         classes = None
         if cur.accept("classes"):
-            classes = int(cur.expect_kind("number", "the number of classes").text)
-            if classes < 1:
-                raise ParseError("classes must be positive", t.line, t.col, self.source)
+            t = cur.expect_kind("number", "the number of classes")
+            classes = int(t.text) if t.text.isdigit() else t.text
+            problem = classes_problem(classes)
+            if problem:
+                raise ParseError(problem, t.line, t.col, self.source)
         if not cur.done():
             raise cur.error("'classes N' or end of line")
         return name, shape, classes
@@ -205,14 +214,16 @@ class _Parser:
                 return out
             cur.expect(",")
 
-    def _expr(self, cur, stop):
+    def _expr(self, cur, stop, depth=0):
+        """A node expression; `depth` counts the `<-` and add/cat/mul levels above it."""
         t = cur.tok
         if t.kind == "name" and t.text in V.COMBINERS and cur.peek().text == "(":
+            self._nest(t, depth)
             cur.next()
             cur.next()
-            args = [self._expr(cur, stop=(",", ")"))]
+            args = [self._expr(cur, stop=(",", ")"), depth=depth + 1)]
             while cur.accept(","):
-                args.append(self._expr(cur, stop=(",", ")")))
+                args.append(self._expr(cur, stop=(",", ")"), depth=depth + 1))
             cur.expect(")")
             return Combine(t.text, tuple(args))
         start = cur.i
@@ -221,12 +232,19 @@ class _Parser:
             cur.next()
             if not chain:
                 raise cur.error("ops before '<-'")
-            return Apply(chain, self._expr(cur, stop))
+            self._nest(t, depth)
+            return Apply(chain, self._expr(cur, stop, depth + 1))
         # No arrow: this must be a plain reference to an input or a node.
         if len(chain) == 1 and cur.i == start + 1:
             return Ref(t.text)
         raise ParseError("expected 'ops <- source', a node name, or add/cat/mul(...)",
                          t.line, t.col, self.source)
+
+    def _nest(self, t, depth):
+        if depth >= MAX_EXPR_DEPTH:
+            raise ParseError(f"a node expression nested deeper than the limit of {MAX_EXPR_DEPTH} levels "
+                             f"(each '<-' and add/cat/mul is a level; {README}); split it into more nodes",
+                             t.line, t.col, self.source)
 
     def _chain(self, cur, stop):
         chain = []
@@ -264,7 +282,7 @@ class _Parser:
                 attrs["kh"], attrs["kw"] = kh, kw
             if cur.tok.kind == "op" and cur.tok.text == "/":
                 cur.next()
-                attrs["s"] = parse_value_factor(cur)
+                attrs["s"] = parse_unary(cur)
             while cur.tok.kind == "name" and cur.peek().text == "=" and cur.peek().kind == "op":
                 kt = cur.next()
                 cur.next()
@@ -281,11 +299,6 @@ class _Parser:
                 attrs[key] = val
             chain.append(Op(kind, sorted_attrs(attrs.items())))
         return tuple(chain)
-
-
-def parse_value_factor(cur):
-    from .expr import _factor
-    return _factor(cur)
 
 
 # ================================================================ formatting

@@ -10,7 +10,7 @@ from torch import nn
 
 import nasty
 from nasty.genotype import GenotypeError, parse
-from zoo_notes import randomize_bn
+from zoo_check import randomize_norms as randomize_bn
 
 torch.manual_seed(0)
 

@@ -359,19 +359,23 @@ def test_non_finite_values_built_in_python_are_refused_by_the_checks():
 
 
 # ------------------------------------------------------------------ 5. a genotype without its head
-def test_a_genotype_without_a_head_is_refused_saying_what_is_missing(tmp_path):
+def test_a_genotype_without_a_head_trains_nothing_and_says_what_is_missing(tmp_path):
+    """A backbone (no head) builds and costs; training it says the head is missing, in one line."""
+    from nasty.genotype.check import require_head
     text = format(nasty.zoo.get("resnet50"))
     cut = text[:text.index("\nhead")] + "\n"                   # a file cut short before its head
-    refused(parse, cut, says=["no head line", "after stage line 5", "head gap flatten fc c=classes"])
+    g = parse(cut)
+    refused(require_head, g, says=["no head line", "after stage line 5", "head gap flatten fc c=classes"])
     f = tmp_path / "cut.nasty"
     f.write_text(cut)
-    for command in ("show", "build", "train"):
-        cli_refuses(command, str(f), says=["no head line"])
+    for command in ("show", "build"):
+        assert cli(command, str(f))[0] == 0
+    cli_refuses("train", str(f), says=["no head line", "cut short"])
     refused(parse, text + "stage relu\n", says=["stage line 7", "comes after the head"])
     doc = to_dict(nasty.zoo.get("resnet50"))
     doc["layers"] = doc["layers"][:-1]
     import json
-    refused(from_json, json.dumps(doc), says=["no head line"])
+    refused(require_head, from_json(json.dumps(doc)), says=["no head line"])
 
 
 # ------------------------------------------------------------------ 6. pipes

@@ -87,6 +87,8 @@ def run(args) -> int:
     if args.save:
         _check_destination(args.save)          # before training: a bad path must not cost the weights
     g, label, cfg = resolve_target(args.target, args.trial)
+    from ..genotype.check import require_head
+    require_head(g)                            # a backbone or a cut file: say so before any data loads
     from ..train import resolve_device
     resolve_device(args.device)                # a device this machine lacks fails before the data loads
     dataset = args.dataset or (cfg or {}).get("dataset") or "fashion-mnist"

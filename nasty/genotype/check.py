@@ -256,13 +256,20 @@ def check(g: Genotype) -> Genotype:
                 fail(where, f"rest({k}=...) names no parameter of the cells on this line")
             check_names(v, where, (header, {BLOCK}))
     heads = [i for i, layer in enumerate(g.layers) if layer.section == "head"]
-    if not heads:      # `train` needs the class scores; a file cut short loses its last lines
-        fail("body", f"no head line after {g.layers[-1].section} line {len(g.layers)}: the network has no "
-                     "classifier (was the file cut short?); end it with one such as `head gap flatten fc c=classes`")
-    for i in range(heads[0] + 1, len(g.layers)):
+    for i in range(heads[0] + 1 if heads else len(g.layers), len(g.layers)):
         if g.layers[i].section != "head":
             fail(f"{g.layers[i].section} line {i + 1}", "comes after the head; the head lines are the last ones")
     return g
+
+
+def require_head(g) -> None:
+    """A network that is trained needs its class scores: a genotype without a head line (a
+    backbone, or a file cut short) builds and costs, but cannot be trained. Say so in one line."""
+    if g.layers and not any(layer.section == "head" for layer in g.layers):
+        last = g.layers[-1]
+        raise GenotypeError(f"{g.name}: no head line after {last.section} line {len(g.layers)}: the network has "
+                            "no classifier to train (was the file cut short?); end it with one such as "
+                            "`head gap flatten fc c=classes`")
 
 
 assert "W" in FUNCTIONS  # the value functions check.py lets through

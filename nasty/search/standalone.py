@@ -58,6 +58,8 @@ def evaluate(config: dict, data: dict, report) -> None:
         from ..train import TrainConfig, train
         ds, train_idx, val_idx = _dataset_from_payload(data, config.get("rows"))
         g = parse(config["proxy"])
+        from ..genotype.check import require_head
+        require_head(g)
         torch.manual_seed(config["seed"])
         model = compile_genotype(g, input=ds.shape, classes=ds.num_classes)
         inject_fault(model, g.name)

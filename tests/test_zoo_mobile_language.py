@@ -88,8 +88,8 @@ def test_act_takes_its_activation_from_a_let_or_parameter():
 
 
 def parse_value_text(s):
-    from nasty.genotype.jsonform import _parse_val
-    return _parse_val(s, "test")
+    from nasty.genotype.jsonform import json_value
+    return json_value(s, "test")
 
 
 def test_act_rejects_what_is_not_an_activation():

@@ -39,7 +39,8 @@ def to_json(g: Genotype, indent: int = 2) -> str:
     return json.dumps(to_dict(g), indent=indent)
 
 
-def _parse_val(x, where):
+def json_value(x, where):
+    """A value of the JSON form: a number as it is, a string as a value expression."""
     if isinstance(x, bool) or not isinstance(x, (int, float, str)):
         raise ParseError(f"{where}: expected a number or an expression string, got {x!r}")
     if isinstance(x, int):
@@ -77,7 +78,7 @@ def _need(d, key, typ, where):
 
 def from_dict(d: dict, source: str = "json") -> Genotype:
     from .check import check
-    from .text import _Parser
+    from .text import Parser
     if not isinstance(d, dict):
         raise ParseError(f"{source}: a genotype JSON document is an object")
     name = _need(d, "name", str, source)
@@ -101,7 +102,7 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
     def line_parser(text, where):
         if not isinstance(text, str):
             raise ParseError(f"{where}: expected a string, got {text!r}")
-        p = _Parser(text, where)
+        p = Parser(text, where)
         if len(p.lines) != 1:
             raise ParseError(f"{where}: expected one line of genotype text")
         return p, p.lines[0][1]
@@ -114,7 +115,7 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
         for p in _need(c, "params", list, where) if "params" in c else []:
             if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)):
                 raise ParseError(f"{where}: each param is [name, default-or-null]")
-            params.append(Param(_ident(p[0], where), None if p[1] is None else _parse_val(p[1], where)))
+            params.append(Param(_ident(p[0], where), None if p[1] is None else json_value(p[1], where)))
         nodes = []
         for n in _need(c, "nodes", list, where):
             if not (isinstance(n, list) and len(n) == 2 and isinstance(n[0], str)):
@@ -140,14 +141,14 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
         rest = l.get("rest", {})
         if not isinstance(rest, dict):
             raise ParseError(f"{where}: 'rest' must be an object")
-        layers.append(Layer(section, chain, _parse_val(l.get("repeat", 1), where),
-                            sorted_attrs((_ident(k, where), _parse_val(v, where)) for k, v in rest.items())))
-    kv = lambda key: sorted_attrs((k, _parse_val(v, f"{source} {key}")) for k, v in (d.get(key) or {}).items())
+        layers.append(Layer(section, chain, json_value(l.get("repeat", 1), where),
+                            sorted_attrs((_ident(k, where), json_value(v, where)) for k, v in rest.items())))
+    kv = lambda key: sorted_attrs((k, json_value(v, f"{source} {key}")) for k, v in (d.get(key) or {}).items())
     lets = []
     for item in d.get("let", []):
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
             raise ParseError(f"{source}: each 'let' is [name, value]")
-        lets.append((_ident(item[0], f"{source} let"), _parse_val(item[1], f"{source} let")))
+        lets.append((_ident(item[0], f"{source} let"), json_value(item[1], f"{source} let")))
     for key in ("defaults", "scale"):
         if not isinstance(d.get(key) or {}, dict):
             raise ParseError(f"{source}: {key!r} must be an object")

@@ -44,12 +44,12 @@ def parse(text: str, source: str = "") -> Genotype:
     if len(text) > MAX_TEXT:
         raise ParseError(f"a genotype text of {len(text):,} characters is over the limit of {MAX_TEXT:,} "
                          f"characters ({README})", None, None, source)
-    g = _Parser(text, source).parse()
+    g = Parser(text, source).parse()
     check(g)
     return g
 
 
-class _Parser:
+class Parser:
     def __init__(self, text: str, source: str):
         self.source = source
         self.lines = []

@@ -16,12 +16,12 @@ import contextlib
 import functools
 import json
 from dataclasses import dataclass, field
-from importlib import resources
+
 from pathlib import Path
 
 from ..errors import NastyError
 from ..genotype import Genotype, parse
-from ..genotype.jsonform import _parse_val, from_json
+from ..genotype.jsonform import json_value, from_json
 from ..genotype.ir import sorted_attrs
 
 _HERE = Path(__file__).parent
@@ -93,13 +93,13 @@ def get(name: str) -> Genotype:
     where = f"zoo {name}"
     changes = {"name": name}
     if e.lets:
-        changes["lets"] = {k: _parse_val(v, where) for k, v in e.lets.items()}
+        changes["lets"] = {k: json_value(v, where) for k, v in e.lets.items()}
     if e.scale:
         changes["scale"] = sorted_attrs({**dict(g.scale),
-                                         **{k: _parse_val(v, where) for k, v in e.scale.items()}}.items())
+                                         **{k: json_value(v, where) for k, v in e.scale.items()}}.items())
     if e.defaults:
         changes["defaults"] = sorted_attrs({**dict(g.defaults),
-                                            **{k: _parse_val(v, where) for k, v in e.defaults.items()}}.items())
+                                            **{k: json_value(v, where) for k, v in e.defaults.items()}}.items())
     if e.input is not None:
         changes["input"] = tuple(e.input)
     if e.classes is not None:

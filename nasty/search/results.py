@@ -361,8 +361,9 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
                  ("controller", cfg.get("controller")),
                  ("objective", cfg.get("objective") or "accuracy"),
                  ("dataset", cfg.get("dataset")),
-                 ("trials", f"{cfg.get('trials')} asked, {cfg.get('epochs')} epochs each on "
-                            f"{cfg.get('subset')} training images, {cfg.get('val_subset')} validation images"),
+                 ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each on {cfg.get('subset')} "
+                            f"training images, {cfg.get('val_subset')} validation images"
+                  if cfg.get("trials") is not None else None),
                  ("target network", _net(cfg.get("target"))),
                  ("proxy network (trained)", _net(cfg.get("proxy"))),
                  ("started", cfg.get("created")),
@@ -370,6 +371,7 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         if best is not None:
             summary = summary + ["", f"best.nasty (the winner's target genotype, trial #{best.trial}):",
                                  best.genotype or ""]
+        facts = [(k, "-" if v in (None, "") else v) for k, v in facts]
         text = page.page(f"nasty run {folder.path.name}", facts, summary, board, plots, pictures, no_cells,
                          failed, time.strftime(clock))
         folder.write_text("report.html", text)

@@ -157,6 +157,14 @@ def test_accuracy_vs_cost_shows_rejected_costs_canonical_members_and_params(tmp_
     assert "ref_net" in svg and "over" in svg and "3 over budget" in svg
 
 
+def test_the_same_records_give_the_same_svg_bytes(tmp_path, space_file):
+    space = load_space(space_file)
+    recs = _records(space)
+    a, b = (_run_folder(tmp_path, space_file, recs, name) for name in ("a", "b"))
+    svgs = [[p.read_bytes() for p in results.write_plots(f, recs, BUDGET) if p.suffix == ".svg"] for f in (a, b)]
+    assert svgs[0] == svgs[1] and len(svgs[0]) == 2
+
+
 def test_a_rejected_canonical_member_is_labelled_on_the_strip(tmp_path, space_file, monkeypatch):
     space = load_space(space_file)
     canonical = {"big_ref": dict(width=32, kernel=5, note="plain")}
@@ -223,7 +231,7 @@ def test_nasty_report_writes_a_valid_escaped_report_and_draws_the_winners_cells(
 
     assert main(["report", str(folder.path), "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert "report.html" in out and "could not" not in out
+    assert f"page: {folder.path / 'report.html'}" in out and "could not" not in out
 
     plots = folder.path / "plots"
     assert sorted(p.name for p in plots.iterdir()) == [
@@ -271,6 +279,22 @@ def test_report_html_of_a_run_with_nothing_trained(tmp_path, space_file):
     assert not list((folder.path / "plots").glob("cell_*"))
 
 
+def test_a_winner_without_cells_and_a_page_that_cannot_be_written_are_notes(tmp_path):
+    tiny = str(Path(__file__).parent / "spaces" / "tiny.py")
+    space = load_space(tiny)
+    d = dict(width=8, depth=1, kernel=3, blowup=False)
+    folder = _run_folder(tmp_path, tiny, [_trained(space, 0, d, 0.5)])
+    pictures = results.write_pictures(folder, folder.records(), folder.config())
+    assert pictures.cells == [] and pictures.notes == [] and pictures.page == folder.path / "report.html"
+    assert "The winner has no cells to draw" in "".join(_parse(pictures.page).text)
+    pictures.page.unlink()
+    pictures.page.mkdir()                           # report.html cannot be replaced now
+    pictures = results.write_pictures(folder, folder.records(), folder.config())
+    assert pictures.page is None and len(pictures.notes) == 1
+    assert pictures.notes[0].startswith("(report.html could not be written: ")
+    assert pictures.lines() == pictures.notes
+
+
 # ------------------------------------------------------------------ the end of a search
 def _search_loop(tmp_path, space_file, trials=4):
     from test_search_package import FakeExecutor
@@ -297,6 +321,7 @@ def test_finalize_draws_the_winners_cells_and_writes_report_html(tmp_path, space
     console = Console(file=io.StringIO(), width=300)
     summary = finalize(folder, s, loop.records, None, Budget.parse("20M"), console, "the test says so", 12.0)
     assert summary["cells"] == ["blk"] and summary["notes"] == []
+    assert summary["report"] == str(folder.path / "report.html")
     plots = folder.path / "plots"
     for name in ("cell_blk.png", "cell_blk.svg", "accuracy_vs_macs.svg", "best_so_far.svg"):
         assert (plots / name).is_file()
@@ -323,13 +348,14 @@ def test_a_drawing_that_fails_is_a_note_and_never_fails_the_search(tmp_path, spa
     console = Console(file=io.StringIO(), width=300)
     summary = finalize(folder, s, loop.records, None, Budget.parse("20M"), console)
     note = "(the winner's cells could not be drawn: RuntimeError: no fonts today)"
-    assert summary["cells"] == [] and summary["notes"] == [note]
+    assert summary["cells"] == [] and summary["notes"] == [note] and summary["report"]
     assert note in console.file.getvalue()
     assert not list((folder.path / "plots").glob("cell_*"))          # no picture of another winner is left
     assert note in "".join(_parse(folder.path / "report.html").text)
 
 
 # ------------------------------------------------------------------ one search through the CLI
+@pytest.mark.slow
 def test_a_cli_search_leaves_plots_cells_and_report_html(tmp_path, space_file, capsys):
     argv = ["search", "--space", space_file, "--budget", "20M", "--trials", "2", "--epochs", "1",
             "--subset", "200", "--val-subset", "100", "--seed", "2", "--runs-dir", str(tmp_path / "runs"),

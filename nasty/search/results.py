@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..display import human, text_table
@@ -219,9 +220,10 @@ def _save_fig(fig, stem: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------ the run's result files
-def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
+def write_results(folder: RunFolder, records, budget_macs=None, plots=True, canonical=None):
     """Leaderboard, best genotype and (optionally) plots from the records (rejected ones included:
-    the plots show their costs)."""
+    the plots show their costs). `canonical`: the space's canonical members (default: those of the
+    space config.json names)."""
     everything = list(records)
     records = [r for r in everything if r.status.counted]
     folder.write_json("leaderboard.json", leaderboard_rows(records))
@@ -243,7 +245,8 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
         folder.write_json("best.json", info)
     if plots:
         cfg = _config(folder)
-        write_plots(folder, everything, budget_macs, cfg.get("budget_params"), space_canonical(cfg))
+        write_plots(folder, everything, budget_macs, cfg.get("budget_params"),
+                    space_canonical(cfg) if canonical is None else canonical)
 
 
 def _config(folder: RunFolder) -> dict:
@@ -261,7 +264,7 @@ def space_canonical(cfg: dict) -> dict:
     """The canonical members ({name: decisions}) of the run's space; {} when it has none or
     cannot be loaded (a moved space file: the plots go without the labels)."""
     name = cfg.get("space")
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or name.startswith("python:"):   # python: a Space object
         return {}
     try:
         key = (name, Path(name).stat().st_mtime_ns if name.endswith(".py") else None)
@@ -380,6 +383,37 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
     return ""
 
 
+@dataclass(frozen=True)
+class Pictures:
+    """What `write_pictures` made: the winner's cells drawn, report.html (None if it could not be
+    written) and notes for what could not be made."""
+    cells: list
+    page: Path | None
+    notes: list
+
+    def lines(self) -> list[str]:
+        """What a person reads after the summary."""
+        where = [f"page: {self.page} (the run on one page: leaderboard, plots, the winner's cells)"]
+        return (where if self.page else []) + self.notes
+
+
+def write_pictures(folder: RunFolder, records, cfg: dict, stop_reason=None, wall=None) -> Pictures:
+    """The winner's cells and report.html, at the end of a search and by `nasty report`.
+    report.html's summary is the end-of-run summary as the records, best.json and config.json
+    tell it (`stop_reason` and `wall` are only known to the search that ends). Never raises for
+    a picture: the search's results stand without them."""
+    from .budget import Budget
+    cells, notes = draw_winner_cells(folder, records)
+    info = folder.read_json("best.json", {}) or {}
+    test_acc = info.get("test_acc") if isinstance(info, dict) else None
+    test_acc = test_acc if isinstance(test_acc, float) else None
+    budget = Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
+    summary = summary_lines(folder, records, test_acc, budget.describe() if budget else None, stop_reason,
+                            wall) + notes
+    note = write_report_html(folder, records, summary, cells)
+    return Pictures(cells, None if note else folder.path / "report.html", notes + ([note] if note else []))
+
+
 def _net(spec) -> str:
     if not isinstance(spec, dict):
         return "-"
@@ -411,8 +445,8 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
                  f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
-    lines.append(f"files: {folder}/report.html (the run on one page), best.nasty (target genotype), "
-                 f"best_proxy.nasty, best.json, leaderboard.txt, trials.jsonl, plots/ (PNG and SVG)")
+    lines.append(f"files: {folder}/best.nasty (target genotype), best_proxy.nasty, best.json, leaderboard.txt, "
+                 f"trials.jsonl, plots/*.png")
     lines.append(f"next: `nasty train {folder} --epochs 10` trains the winner and reports test accuracy")
     return lines
 
@@ -436,21 +470,6 @@ def sync_study(folder: RunFolder, cfg: dict, records) -> str:
     return ""
 
 
-def write_pictures(folder: RunFolder, records, cfg: dict) -> str:
-    """`nasty report`'s pictures: the winner's cells and report.html (with the summary as the
-    records tell it: the stop reason and wall time of the search are not in the records).
-    Returns notes for what could not be written."""
-    from .budget import Budget
-    cells, notes = draw_winner_cells(folder, records)
-    info = folder.read_json("best.json", {}) or {}
-    test_acc = info.get("test_acc") if isinstance(info, dict) else None
-    test_acc = test_acc if isinstance(test_acc, (int, float)) and not isinstance(test_acc, bool) else None
-    budget = Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
-    summary = summary_lines(folder, records, test_acc, budget.describe() if budget else None) + notes
-    notes.append(write_report_html(folder, records, summary, cells))
-    return "".join(f"\n{n}" for n in notes if n)
-
-
 def report(run_dir, console=None, top: int = 20) -> str:
     """`nasty report`: the leaderboard of a run; rewrites its plots and result files. A damaged
     trials.jsonl is refused (RunError) before anything is written."""
@@ -467,7 +486,7 @@ def report(run_dir, console=None, top: int = 20) -> str:
             with folder.lock("report"):
                 write_results(folder, records, cfg.get("budget_macs"), plots=True)
                 note += sync_study(folder, cfg, records)
-                note += write_pictures(folder, records, cfg)
+                note += "".join(f"\n{n}" for n in write_pictures(folder, records, cfg).notes)
         except RunError as e:
             if "in use" not in str(e):
                 raise
@@ -483,8 +502,9 @@ def report(run_dir, console=None, top: int = 20) -> str:
                 + (f", test acc {b['test_acc']:.4f}" if b.get("test_acc") is not None else "")
                 + f", target {human(b['target']['macs'])}MACs {human(b['target']['params'])} params"
                 + f" -> {folder.path / 'best.nasty'}")
-    out = (head + "\n\n" + text + tail + f"\npage: {folder.path / 'report.html'}; plots and the winner's cells "
-           f"(PNG and SVG): {folder.path / 'plots'}/" + note)
+    page = folder.path / "report.html"
+    out = (head + "\n\n" + text + tail + (f"\npage: {page}" if page.is_file() else "")
+           + f"\nplots and the winner's cells (PNG and SVG): {folder.path / 'plots'}/" + note)
     if console is not None:
         console.print(out, soft_wrap=True, highlight=False, markup=False)
     return out

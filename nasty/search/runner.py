@@ -25,7 +25,7 @@ from .budget import Budget, preflight
 from .folder import RunFolder, check_name
 from .loop import Executor, SearchLoop
 from .record import Status
-from .results import best_of, counts, draw_winner_cells, summary_lines, write_report_html
+from .results import best_of, counts, summary_lines
 from .settings import Settings
 
 
@@ -294,10 +294,8 @@ def score_winner(folder: RunFolder, records, data) -> dict:
 
 
 def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
-    """The winner's test accuracy, its cell diagrams, report.html and the end-of-run summary
-    (printed and returned). A picture or page that cannot be made is a note, never an error."""
+    """The winner's test accuracy and the end-of-run summary (printed and returned)."""
     info = score_winner(folder, records, data)
-    cells, notes = draw_winner_cells(folder, records)
     best = best_of(records)
     n = counts(folder.records())
     overheads = [r.timings.total_s - r.timings.train_s for r in records
@@ -307,10 +305,13 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
                "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
-    lines = summary_lines(folder, records, info.get("test_acc"), budget.describe() if budget else None,
-                          stop_reason, wall) + notes
-    note = write_report_html(folder, records, lines, cells)
-    summary.update(cells=cells, notes=notes + ([note] if note else []))
-    for line in lines + ([note] if note else []):
+    for line in summary_lines(folder, records, info.get("test_acc"), budget.describe() if budget else None,
+                              stop_reason, wall):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    # the winner's cells and report.html; one that cannot be made is a note, never a failed search
+    from .results import write_pictures
+    pictures = write_pictures(folder, folder.records(), folder.config(), stop_reason, wall)
+    summary.update(cells=pictures.cells, report=pictures.page and str(pictures.page), notes=pictures.notes)
+    for line in pictures.lines():
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     return summary

@@ -78,10 +78,11 @@ class Table:
 def page(title: str, facts: list[tuple[str, object]], summary: list[str], leaderboard: Table,
          plots: list[Picture], cells: list[Picture], no_cells: str, failed: Table, written: str) -> str:
     """The whole page. `no_cells`: what to say when `cells` is empty."""
+    text = "\n".join(summary).strip()
     return PAGE.substitute(
         title=escape(title),
-        facts=_table(Table(("", ""), facts), facts=True),
-        summary=f"<pre>{escape(chr(10).join(summary).strip())}</pre>",
+        facts=_facts(facts),
+        summary=f"<pre>{escape(text)}</pre>",
         leaderboard=_table(leaderboard) if leaderboard.rows else "<p>No trial has a validation accuracy yet.</p>",
         plots="\n".join(_figure(p) for p in plots) or "<p>No plots were written.</p>",
         cells="\n".join(_figure(p) for p in cells) or f"<p>{escape(no_cells)}</p>",
@@ -89,15 +90,17 @@ def page(title: str, facts: list[tuple[str, object]], summary: list[str], leader
         written=escape(written))
 
 
-def _table(t: Table, facts: bool = False) -> str:
+def _facts(facts) -> str:
+    rows = [f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts]
+    return '<table class="facts">\n' + "\n".join(rows) + "\n</table>"
+
+
+def _table(t: Table) -> str:
     def cell(tag, i, v):
         cls = ' class="text"' if i in t.text_columns else ""
-        body = f"<pre>{escape(v)}</pre>" if i in t.preformatted else escape(v)
+        body = f"<pre>{escape(v)}</pre>" if tag == "td" and i in t.preformatted else escape(v)
         return f"<{tag}{cls}>{body}</{tag}>"
 
-    if facts:
-        rows = [f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in t.rows]
-        return '<table class="facts">\n' + "\n".join(rows) + "\n</table>"
     head = "<tr>" + "".join(cell("th", i, h) for i, h in enumerate(t.header)) + "</tr>"
     rows = []
     for n, r in enumerate(t.rows):

@@ -1,5 +1,6 @@
 """What a run's records say: the ranking, the Pareto front, the leaderboard, the plots, the
-end-of-run summary, and `report` (what `nasty report runs/NAME` prints and rewrites).
+winner's cell pictures, report.html (laid out by html_report.py), the end-of-run summary, and
+`report` (what `nasty report runs/NAME` prints and rewrites).
 Everything here is computed from trials.jsonl; nothing here trains or runs Ray."""
 from __future__ import annotations
 

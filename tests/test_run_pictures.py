@@ -79,7 +79,9 @@ def _rejected(space, sample, decisions):
 def _records(space):
     """Trained trials (the winner with a decision that is markup, the runner-up the canonical
     ref_net), a stopped one, a failed one with a malicious reason, and over-budget samples."""
-    d = lambda w, k, note="plain": dict(width=w, kernel=k, note=note)   # noqa: E731
+    def d(w, k, note="plain"):
+        return {"width": w, "kernel": k, "note": note}
+
     return [
         _trained(space, 0, d(8, 3), 0.70),
         _rejected(space, 1, d(32, 3)),
@@ -167,7 +169,7 @@ def test_the_same_records_give_the_same_svg_bytes(tmp_path, space_file):
 
 def test_a_rejected_canonical_member_is_labelled_on_the_strip(tmp_path, space_file, monkeypatch):
     space = load_space(space_file)
-    canonical = {"big_ref": dict(width=32, kernel=5, note="plain")}
+    canonical = {"big_ref": {"width": 32, "kernel": 5, "note": "plain"}}
     recs = _records(space)
     folder = _run_folder(tmp_path, space_file, recs)
     figures = []
@@ -182,7 +184,7 @@ def test_plots_of_a_run_without_results_are_still_written(tmp_path, space_file):
     space = load_space(space_file)
     folder = _run_folder(tmp_path, space_file, [])
     assert len(results.write_plots(folder, [], BUDGET)) == 4
-    only_rejected = [_rejected(space, 0, dict(width=32, kernel=5, note="plain"))]
+    only_rejected = [_rejected(space, 0, {"width": 32, "kernel": 5, "note": "plain"})]
     for p in results.write_plots(folder, only_rejected, BUDGET):
         _check_png(p) if p.suffix == ".png" else _svg_text(p)
 
@@ -190,7 +192,7 @@ def test_plots_of_a_run_without_results_are_still_written(tmp_path, space_file):
 # ------------------------------------------------------------------ report.html
 class StrictHTML(HTMLParser):
     """Fails on unbalanced tags; collects the tags, the text, and every src/href."""
-    VOID = {"meta", "img", "br", "hr", "link", "input"}
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -271,7 +273,7 @@ def test_nasty_report_writes_a_valid_escaped_report_and_draws_the_winners_cells(
 
 def test_report_html_of_a_run_with_nothing_trained(tmp_path, space_file):
     space = load_space(space_file)
-    folder = _run_folder(tmp_path, space_file, [_rejected(space, 0, dict(width=32, kernel=5, note="plain"))])
+    folder = _run_folder(tmp_path, space_file, [_rejected(space, 0, {"width": 32, "kernel": 5, "note": "plain"})])
     results.report(folder.path)
     page = _parse(folder.path / "report.html")
     text = "".join(page.text)
@@ -282,7 +284,7 @@ def test_report_html_of_a_run_with_nothing_trained(tmp_path, space_file):
 def test_a_winner_without_cells_and_a_page_that_cannot_be_written_are_notes(tmp_path):
     tiny = str(Path(__file__).parent / "spaces" / "tiny.py")
     space = load_space(tiny)
-    d = dict(width=8, depth=1, kernel=3, blowup=False)
+    d = {"width": 8, "depth": 1, "kernel": 3, "blowup": False}
     folder = _run_folder(tmp_path, tiny, [_trained(space, 0, d, 0.5)])
     pictures = results.write_pictures(folder, folder.records(), folder.config())
     assert pictures.cells == [] and pictures.notes == [] and pictures.page == folder.path / "report.html"

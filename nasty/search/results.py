@@ -75,7 +75,10 @@ def leaderboard_rows(records) -> list[dict]:
 
 
 # ------------------------------------------------------------------ plots
-PLOTS = ("accuracy_vs_macs", "best_so_far")    # plots/<name>.png and .svg, rewritten from the records
+PLOTS = {                      # plots/<name>.png and .svg, rewritten from the records, and their captions
+    "accuracy_vs_macs": "validation accuracy vs target MACs and params, with the over-budget samples' costs",
+    "best_so_far": "validation accuracy of each trial, and the best so far",
+}
 
 
 def canonical_name(record: TrialRecord, canonical: dict | None) -> str | None:
@@ -138,7 +141,7 @@ def write_plots(folder: RunFolder, records, budget_macs=None, budget_params=None
         ax.step(xs, best, where="post", color="tab:red", label="best so far")
         failed = [r.trial for r in trained if r.status is Status.FAILED]
         if failed:
-            lo = min((a for a in accs if a == a), default=0.0)
+            lo = min((r.val_acc for r in trained if r.val_acc is not None), default=0.0)
             ax.scatter(failed, [lo] * len(failed), marker="x", color="black", s=20, label="failed")
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel("trial")
@@ -345,13 +348,9 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         failed = page.Table(("trial", "reason"), [(f"#{r.trial}", r.reason or "") for r in counted
                                                    if r.status is Status.FAILED],
                             text_columns=frozenset({1}), preformatted=frozenset({1}))
-        plots = [page.Picture(caption, *(f"plots/{stem}.{ext}" if (folder.path / "plots" / f"{stem}.{ext}").is_file()
-                                         else None for ext in ("svg", "png")))
-                 for stem, caption in (("accuracy_vs_macs", "validation accuracy vs target MACs and params, "
-                                        "with the over-budget samples' costs"),
-                                       ("best_so_far", "validation accuracy of each trial, and the best so far"))]
-        plots = [p for p in plots if p.svg or p.png]
-        pictures = [page.Picture(f"cell {c}", *(f"plots/cell_{c}.{ext}" for ext in ("svg", "png"))) for c in cells]
+        shown = [page.Picture(caption, *_picture_files(folder, stem)) for stem, caption in PLOTS.items()]
+        plots = [p for p in shown if p.svg or p.png]
+        pictures = [page.Picture(f"cell {c}", *_picture_files(folder, f"cell_{c}")) for c in cells]
         best = best_of(counted)
         no_cells = ("No trial finished training." if best is None else
                     "The winner has no cells to draw: its layers are plain ops." if not cells else "")
@@ -413,6 +412,12 @@ def write_pictures(folder: RunFolder, records, cfg: dict, stop_reason=None, wall
                             wall) + notes
     note = write_report_html(folder, records, summary, cells)
     return Pictures(cells, None if note else folder.path / "report.html", notes + ([note] if note else []))
+
+
+def _picture_files(folder: RunFolder, stem: str) -> list[str | None]:
+    """plots/<stem>.svg and .png relative to the run folder, None for one that is not there."""
+    return [f"plots/{stem}.{ext}" if (folder.path / "plots" / f"{stem}.{ext}").is_file() else None
+            for ext in ("svg", "png")]
 
 
 def _net(spec) -> str:

@@ -167,6 +167,20 @@ def test_the_same_records_give_the_same_svg_bytes(tmp_path, space_file):
     assert svgs[0] == svgs[1] and len(svgs[0]) == 2
 
 
+def test_the_loops_plots_show_the_rejected_samples_it_does_not_keep(tmp_path, space_file, monkeypatch):
+    """The search loop may keep only the trials; the over-budget samples come from trials.jsonl."""
+    space = load_space(space_file)
+    recs = _records(space)
+    folder = _run_folder(tmp_path, space_file, recs)
+    figures = []
+    monkeypatch.setattr(results, "_save_fig", lambda fig, stem: figures.append(fig) or [])
+    results.write_results(folder, [r for r in recs if r.status.counted], BUDGET)
+    strip = figures[0].axes[2]
+    assert sorted(strip.collections[0].get_offsets()[:, 0]) == sorted(
+        r.target.macs for r in recs if r.status is Status.REJECTED)
+    assert [t.get_text() for t in figures[0].axes[0].texts] == ["ref_net"]     # canonical: from config.json
+
+
 def test_a_rejected_canonical_member_is_labelled_on_the_strip(tmp_path, space_file, monkeypatch):
     space = load_space(space_file)
     canonical = {"big_ref": {"width": 32, "kernel": 5, "note": "plain"}}

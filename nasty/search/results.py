@@ -225,11 +225,11 @@ def _save_fig(fig, stem: Path) -> list[Path]:
 
 # ------------------------------------------------------------------ the run's result files
 def write_results(folder: RunFolder, records, budget_macs=None, plots=True, canonical=None):
-    """Leaderboard, best genotype and (optionally) plots from the records (rejected ones included:
-    the plots show their costs). `canonical`: the space's canonical members (default: those of the
-    space config.json names)."""
-    everything = list(records)
-    records = [r for r in everything if r.status.counted]
+    """Leaderboard, best genotype and (optionally) plots from the records. The plots also show
+    the over-budget samples' costs, read from trials.jsonl (the search loop keeps only trials).
+    `canonical`: the space's canonical members (default: those of the space config.json names)."""
+    given = list(records)
+    records = [r for r in given if r.status.counted]
     folder.write_json("leaderboard.json", leaderboard_rows(records))
     folder.write_text("leaderboard.txt", leaderboard_text(records, top=None) + "\n")
     b = best_of(records)
@@ -249,7 +249,11 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
         folder.write_json("best.json", info)
     if plots:
         cfg = _config(folder)
-        write_plots(folder, everything, budget_macs, cfg.get("budget_params"),
+        try:
+            rejected = [r for r in folder.records() if r.status is Status.REJECTED]
+        except RunError:        # a damaged line: the plots go with what the caller has
+            rejected = [r for r in given if r.status is Status.REJECTED]
+        write_plots(folder, records + rejected, budget_macs, cfg.get("budget_params"),
                     space_canonical(cfg) if canonical is None else canonical)
 
 

@@ -358,29 +358,11 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         best = best_of(counted)
         no_cells = ("No trial finished training." if best is None else
                     "The winner has no cells to draw: its layers are plain ops." if not cells else "")
-        done = [r.timings.completed for r in records if r.timings and r.timings.completed]
-        clock = "%Y-%m-%d %H:%M:%S"
-        facts = [("run", folder.path.name),
-                 ("space", cfg.get("space_name") or cfg.get("space") or cfg.get("baseline")),
-                 ("budget", " and ".join(x for x in (f"{cfg['budget']} (multiply-adds)" if cfg.get("budget") else "",
-                                                     f"{cfg['params']} params" if cfg.get("params") else "") if x)
-                  or "none"),
-                 ("controller", cfg.get("controller")),
-                 ("objective", cfg.get("objective") or "accuracy"),
-                 ("dataset", cfg.get("dataset")),
-                 ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each on {cfg.get('subset')} "
-                            f"training images, {cfg.get('val_subset')} validation images"
-                  if cfg.get("trials") is not None else None),
-                 ("target network", _net(cfg.get("target"))),
-                 ("proxy network (trained)", _net(cfg.get("proxy"))),
-                 ("started", cfg.get("created")),
-                 ("last trial finished", time.strftime(clock, time.localtime(max(done))) if done else "-")]
         if best is not None:
             summary = summary + ["", f"best.nasty (the winner's target genotype, trial #{best.trial}):",
                                  best.genotype or ""]
-        facts = [(k, "-" if v in (None, "") else v) for k, v in facts]
-        text = page.page(f"nasty run {folder.path.name}", facts, summary, board, plots, pictures, no_cells,
-                         failed, time.strftime(clock))
+        text = page.page(f"nasty run {folder.path.name}", _run_facts(folder, cfg, records), summary, board,
+                         plots, pictures, no_cells, failed, time.strftime(CLOCK))
         folder.write_text("report.html", text)
     except Exception as e:  # noqa: BLE001 - the search's results stand without the page
         return f"(report.html could not be written: {_one_line(e)})"
@@ -408,7 +390,10 @@ def write_pictures(folder: RunFolder, records, cfg: dict, stop_reason=None, wall
     a picture: the search's results stand without them."""
     from .budget import Budget
     cells, notes = draw_winner_cells(folder, records)
-    info = folder.read_json("best.json", {}) or {}
+    try:
+        info = folder.read_json("best.json", {}) or {}
+    except RunError:            # damaged: the summary goes without the test accuracy
+        info = {}
     test_acc = info.get("test_acc") if isinstance(info, dict) else None
     test_acc = test_acc if isinstance(test_acc, float) else None
     budget = Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
@@ -416,6 +401,32 @@ def write_pictures(folder: RunFolder, records, cfg: dict, stop_reason=None, wall
                             wall) + notes
     note = write_report_html(folder, records, summary, cells)
     return Pictures(cells, None if note else folder.path / "report.html", notes + ([note] if note else []))
+
+
+CLOCK = "%Y-%m-%d %H:%M:%S"
+
+
+def _run_facts(folder: RunFolder, cfg: dict, records) -> list[tuple[str, str]]:
+    """report.html's header: the run's settings (config.json) and dates."""
+    import time
+
+    done = [r.timings.completed for r in records if r.timings and r.timings.completed]
+    facts = [("run", folder.path.name),
+             ("space", cfg.get("space_name") or cfg.get("space") or cfg.get("baseline")),
+             ("budget", " and ".join(x for x in (f"{cfg['budget']} (multiply-adds)" if cfg.get("budget") else "",
+                                                 f"{cfg['params']} params" if cfg.get("params") else "") if x)
+              or "none"),
+             ("controller", cfg.get("controller")),
+             ("objective", cfg.get("objective") or "accuracy"),
+             ("dataset", cfg.get("dataset")),
+             ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each on {cfg.get('subset')} "
+                        f"training images, {cfg.get('val_subset')} validation images"
+              if cfg.get("trials") is not None else None),
+             ("target network", _net(cfg.get("target"))),
+             ("proxy network (trained)", _net(cfg.get("proxy"))),
+             ("started", cfg.get("created")),
+             ("last trial finished", time.strftime(CLOCK, time.localtime(max(done))) if done else "-")]
+    return [(k, "-" if v in (None, "") else v) for k, v in facts]
 
 
 def _picture_files(folder: RunFolder, stem: str) -> list[str | None]:

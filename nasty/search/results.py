@@ -47,20 +47,14 @@ def pareto(records, cost=lambda r: r.target.macs) -> list[TrialRecord]:
     return front
 
 
-BOARD = ("rank", "trial", "val acc", "target MACs", "params", "proxy MACs", "epochs", "status", "train s")
-
-
-def leaderboard_table(records, top: int | None = None) -> list[tuple]:
-    """The ranked trials as rows of BOARD (what leaderboard.txt and report.html show)."""
-    rk = ranked(records)
-    return [(i, f"#{r.trial}", f"{r.val_acc:.4f}", human(r.target.macs), human(r.target.params),
-             human(r.proxy.macs if r.proxy else 0), len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}")
-            for i, r in enumerate(rk[:top] if top else rk, 1)]
-
-
 def leaderboard_text(records, top: int | None = 20) -> str:
     """The ranked trials as a table, then the counts by status and the first failures."""
-    lines = [text_table(BOARD, leaderboard_table(records, top), align=["right"] * 7 + ["left", "right"]), ""]
+    rk = ranked(records)
+    rows = [(i, f"#{r.trial}", f"{r.val_acc:.4f}", human(r.target.macs), human(r.target.params),
+             human(r.proxy.macs if r.proxy else 0), len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}")
+            for i, r in enumerate(rk[:top] if top else rk, 1)]
+    lines = [text_table(("rank", "trial", "val acc", "target MACs", "params", "proxy MACs", "epochs", "status",
+                         "train s"), rows, align=["right"] * 7 + ["left", "right"]), ""]
     n = counts(records)
     lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(n.items()) if v))
     for r in [r for r in records if r.status is Status.FAILED][:10]:
@@ -224,12 +218,9 @@ def _save_fig(fig, stem: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------ the run's result files
-def write_results(folder: RunFolder, records, budget_macs=None, plots=True, canonical=None):
-    """Leaderboard, best genotype and (optionally) plots from the records. The plots also show
-    the over-budget samples' costs, read from trials.jsonl (the search loop keeps only trials).
-    `canonical`: the space's canonical members (default: those of the space config.json names)."""
-    given = list(records)
-    records = [r for r in given if r.status.counted]
+def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
+    """Leaderboard, best genotype and (optionally) plots from the records."""
+    records = [r for r in records if r.status.counted]
     folder.write_json("leaderboard.json", leaderboard_rows(records))
     folder.write_text("leaderboard.txt", leaderboard_text(records, top=None) + "\n")
     b = best_of(records)
@@ -248,13 +239,22 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
             info["test_acc"] = prev["test_acc"]
         folder.write_json("best.json", info)
     if plots:
-        cfg = _config(folder)
-        try:
-            rejected = [r for r in folder.records() if r.status is Status.REJECTED]
-        except RunError:        # a damaged line: the plots go with what the caller has
-            rejected = [r for r in given if r.status is Status.REJECTED]
-        write_plots(folder, records + rejected, budget_macs, cfg.get("budget_params"),
-                    space_canonical(cfg) if canonical is None else canonical)
+        write_run_plots(folder, records, budget_macs)
+
+
+def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None) -> list[Path]:
+    """The plots of a run: its `trials`, and what config.json and trials.jsonl add to them: the
+    params budget, the over-budget samples (a caller such as the search loop keeps only trials)
+    and the canonical members of its space (or `canonical`: a space given from Python is not
+    in config.json)."""
+    cfg = _config(folder)
+    trials = [r for r in trials if r.status.counted]
+    try:
+        rejected = [r for r in folder.records() if r.status is Status.REJECTED]
+    except RunError:            # a damaged line: the plots go without the over-budget samples
+        rejected = []
+    return write_plots(folder, trials + rejected, budget_macs, cfg.get("budget_params"),
+                       space_canonical(cfg) if canonical is None else canonical)
 
 
 def _config(folder: RunFolder) -> dict:
@@ -342,13 +342,16 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         counted = [r for r in records if r.status.counted]
         rk = ranked(counted)
         rows = []
-        for row, r in zip(leaderboard_table(counted), rk):
-            winner = row[0] == 1 and best_info.get("trial") == r.trial
-            # the trial column names the space's canonical member it is (nasnet_a...), if any
-            name = canonical_name(r, canonical)
-            rows.append(row[:1] + (row[1] + (f" = {name}" if name else ""),) + row[2:]
-                        + ((f"{test_acc:.4f}" if winner and isinstance(test_acc, float) else ""),))
-        board = page.Table(BOARD + ("test acc",), rows, text_columns=frozenset({1, 7}), highlight_first=True)
+        for i, r in enumerate(rk, 1):
+            name = canonical_name(r, canonical)        # the space's canonical member it is (nasnet_a), if any
+            winner = i == 1 and best_info.get("trial") == r.trial
+            rows.append((i, f"#{r.trial}" + (f" = {name}" if name else ""), f"{r.val_acc:.4f}",
+                         human(r.target.macs), human(r.target.params), human(r.proxy.macs if r.proxy else 0),
+                         len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}",
+                         f"{test_acc:.4f}" if winner and isinstance(test_acc, float) else ""))
+        board = page.Table(("rank", "trial", "val acc", "target MACs", "target params", "proxy MACs", "epochs",
+                            "status", "train s", "test acc"), rows, text_columns=frozenset({1, 7}),
+                           highlight_first=True)
         failed = page.Table(("trial", "reason"), [(f"#{r.trial}", r.reason or "") for r in counted
                                                    if r.status is Status.FAILED],
                             text_columns=frozenset({1}), preformatted=frozenset({1}))

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 
 def add_parser(sub):
-    p = sub.add_parser("report", help="print a search's leaderboard and rewrite its plots",
+    p = sub.add_parser("report", help="print a search's leaderboard and rewrite its plots and report.html",
                        description="Print the leaderboard of a run folder (proxy validation accuracy, target "
                                    "MACs and params; one multiply-add = one FLOP) and rewrite leaderboard, "
-                                   "best.nasty and plots/*.png from its trial records.")
+                                   "best.nasty, plots/ (PNG and SVG, the winner's cells) and report.html "
+                                   "from its trial records.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, e.g. runs/nasnet-20250101-120000")
     p.add_argument("--top", type=int, default=20, help="rows of the leaderboard to print (default 20)")
     p.add_argument("--json", action="store_true",

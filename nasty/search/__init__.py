@@ -8,6 +8,7 @@
     standalone.py    the standalone evaluation of one trial: compile the proxy, train, report
     ray_backend.py   TuneExecutor: the loop's trials as Ray Tune trials (the only Ray import)
     results.py       ranking, Pareto front, leaderboard, plots, summary, `nasty report`
+    html_report.py   report.html: the run on one static page (template and escaping only)
     progress.py      the live display of a running search
     runner.py        search(settings): one search from settings to summary, new or resumed
     api.py           nasty.search(space, budget=..., ...): the Python API, a SearchResult

@@ -1,15 +1,18 @@
 """What a run's records say: the ranking, the Pareto front, the leaderboard, the plots, the
-end-of-run summary, and `report` (what `nasty report runs/NAME` prints and rewrites).
+winner's cell pictures, report.html (laid out by html_report.py), the end-of-run summary, and
+`report` (what `nasty report runs/NAME` prints and rewrites).
 Everything here is computed from trials.jsonl; nothing here trains or runs Ray."""
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..display import human, text_table
 from ..errors import RunError
 from .folder import RunFolder, atomic_write
-from .record import Status, TrialRecord
+from .record import Status, TrialRecord, jsonable
 
 KEEP_WEIGHTS = 3                   # proxy weights kept for the best trials (the winner's test accuracy)
 
@@ -39,9 +42,9 @@ def counts(records) -> dict[str, int]:
     return out
 
 
-def pareto(records) -> list[TrialRecord]:
-    """Trials no other beats on both validation accuracy and target MACs, by MACs."""
-    pts = sorted(ranked(records), key=lambda r: (r.target.macs, -r.val_acc))
+def pareto(records, cost=lambda r: r.target.macs) -> list[TrialRecord]:
+    """Trials no other beats on both validation accuracy and target cost (MACs, or `cost`), by cost."""
+    pts = sorted(ranked(records), key=lambda r: (cost(r), -r.val_acc))
     front, best_acc = [], -1.0
     for r in pts:
         if r.val_acc > best_acc:
@@ -83,45 +86,59 @@ def leaderboard_rows(records, confirmations=()) -> list[dict]:
 
 
 # ------------------------------------------------------------------ plots
-def write_plots(folder: RunFolder, records, budget_macs=None) -> list[Path]:
-    """plots/accuracy_vs_macs.png (with the Pareto front) and plots/best_so_far.png."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+PLOTS = {                      # plots/<name>.png and .svg, rewritten from the records, and their captions
+    "accuracy_vs_macs": "validation accuracy vs target MACs and params, with the over-budget samples' costs",
+    "best_so_far": "validation accuracy of each trial, and the best so far",
+}
+
+
+def canonical_name(record: TrialRecord, canonical: dict | None) -> str | None:
+    """The name of the space's canonical member (e.g. nasnet_a) whose decisions the record's are."""
+    if not canonical or not record.decisions:
+        return None
+    mine = jsonable(record.decisions)
+    return next((name for name, d in canonical.items() if jsonable(d) == mine), None)
+
+
+def write_plots(folder: RunFolder, records, budget_macs=None, budget_params=None, canonical=None) -> list[Path]:
+    """plots/accuracy_vs_macs and plots/best_so_far, each as PNG and SVG.
+
+    accuracy_vs_macs: validation accuracy against the target's MACs and, in a second panel, its
+    params, with the Pareto fronts, the winner, the budgets, the space's canonical members that
+    were evaluated (labelled), and below each panel a strip with the over-budget samples' costs
+    (they were never trained, so they have no accuracy). `records`: every record, rejected ones
+    included; `canonical`: the space's {name: decisions}."""
+    from matplotlib.figure import Figure
 
     out_dir = folder.path / "plots"
     rk = ranked(records)
+    rejected = [r for r in records if r.status is Status.REJECTED and r.target]
     paths = []
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ok = [r for r in rk if r.status is Status.OK]
-    other = [r for r in rk if r.status is not Status.OK]
-    if ok:
-        ax.scatter([r.target.macs / 1e6 for r in ok], [r.val_acc for r in ok],
-                   s=22, color="tab:blue", label="trained trials")
-    if other:
-        ax.scatter([r.target.macs / 1e6 for r in other], [r.val_acc for r in other],
-                   s=18, color="tab:gray", marker="x", label="stopped early")
-    front = pareto(records)
-    if front:
-        ax.step([r.target.macs / 1e6 for r in front], [r.val_acc for r in front],
-                where="post", color="tab:red", lw=1.5, label="Pareto front")
-        b = rk[0]
-        ax.scatter([b.target.macs / 1e6], [b.val_acc], s=140, marker="*",
-                   color="gold", edgecolor="black", zorder=5, label=f"best (#{b.trial})")
-    if budget_macs:
-        ax.axvline(budget_macs / 1e6, color="black", ls="--", lw=1, label="budget")
-    ax.set_xlabel("target multiply-adds (M) — one MAC = one FLOP")
-    ax.set_ylabel("proxy validation accuracy")
-    ax.set_title("validation accuracy vs target cost")
-    ax.grid(alpha=0.3)
-    if ok or other:
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    paths.append(_save_fig(fig, out_dir / "accuracy_vs_macs.png"))
-    plt.close(fig)
+    fig = Figure(figsize=(11, 5.4), dpi=110)        # fixed margins: a layout engine would draw it once more
+    grid = fig.add_gridspec(2, 2, height_ratios=(6, 1), hspace=0.06, wspace=0.06,
+                            left=0.065, right=0.975, top=0.9, bottom=0.11)
+    left = fig.add_subplot(grid[0, 0])
+    right = fig.add_subplot(grid[0, 1], sharey=left)
+    panels = ((left, fig.add_subplot(grid[1, 0], sharex=left), "macs", budget_macs,
+               "target multiply-adds (one MAC = one FLOP)"),
+              (right, fig.add_subplot(grid[1, 1], sharex=right), "params", budget_params,
+               "target parameters"))
+    names = {id(r): canonical_name(r, canonical) for r in rk + rejected}     # canonical members, by record
+    for ax, strip, what, budget, xlabel in panels:
+        _cost_panel(ax, strip, what, records, rk, rejected, budget, names, xlabel)
+    right.tick_params(labelleft=False)
+    left.set_ylabel("proxy validation accuracy")
+    panels[0][1].set_ylabel("over\nbudget", rotation=0, ha="right", va="center", fontsize=8)
+    if rk:
+        left.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"validation accuracy vs target cost: {len(rk)} trained, {len(rejected)} over budget "
+                 "(never trained)", fontsize=11, y=0.975)
+    paths += _save_fig(fig, out_dir / "accuracy_vs_macs")
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    fig = Figure(figsize=(7, 4), dpi=110)
+    ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.12)
     trained = sorted((r for r in records if r.status.counted), key=lambda r: r.trial)
     xs, accs, best, run = [], [], [], -1.0
     for r in trained:
@@ -135,22 +152,86 @@ def write_plots(folder: RunFolder, records, budget_macs=None) -> list[Path]:
         ax.step(xs, best, where="post", color="tab:red", label="best so far")
         failed = [r.trial for r in trained if r.status is Status.FAILED]
         if failed:
-            lo = min((a for a in accs if a == a), default=0.0)
+            lo = min((r.val_acc for r in trained if r.val_acc is not None), default=0.0)
             ax.scatter(failed, [lo] * len(failed), marker="x", color="black", s=20, label="failed")
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel("trial")
     ax.set_ylabel("proxy validation accuracy")
     ax.set_title("best so far")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(_save_fig(fig, out_dir / "best_so_far.png"))
-    plt.close(fig)
+    paths += _save_fig(fig, out_dir / "best_so_far")
     return paths
 
 
-def _save_fig(fig, path: Path) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:]))
-    return path
+def _cost_panel(ax, strip, what, records, rk, rejected, budget, canonical: dict, xlabel):
+    """One panel of accuracy_vs_macs: accuracy against the target's `what` ("macs" or "params"),
+    and under it the strip of over-budget samples at their cost. `canonical`: {id(record): name}."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    def x(r):
+        return getattr(r.target, what)
+
+    ok = [r for r in rk if r.status is Status.OK]
+    other = [r for r in rk if r.status is not Status.OK]
+    if ok:
+        ax.scatter([x(r) for r in ok], [r.val_acc for r in ok], s=22, color="tab:blue", label="trained trials")
+    if other:
+        ax.scatter([x(r) for r in other], [r.val_acc for r in other], s=18, color="tab:gray", marker="x",
+                   label="stopped early")
+    front = pareto(records, cost=lambda r: getattr(r.target, what))
+    if front:
+        ax.step([x(r) for r in front], [r.val_acc for r in front], where="post", color="tab:red", lw=1.5,
+                label="Pareto front")
+        b = rk[0]
+        ax.scatter([x(b)], [b.val_acc], s=140, marker="*", color="gold", edgecolor="black", zorder=5,
+                   label=f"best (#{b.trial})")
+    # the over-budget samples: their cost only, at heights spread by sample number so marks stay apart
+    ys = [(0.15 + 0.7 * ((r.sample or 0) * 0.618034 % 1)) for r in rejected]
+    strip.scatter([x(r) for r in rejected], ys, s=50, marker="|", color="tab:orange", alpha=0.8,
+                  label="over budget")
+    if not rejected:
+        strip.text(0.5, 0.5, "no sample was over budget", transform=strip.transAxes, ha="center",
+                   va="center", fontsize=8, color="#666666")
+    members = [(r, canonical[id(r)]) for r in rk if canonical.get(id(r))]
+    if members:
+        ax.scatter([x(r) for r, _ in members], [r.val_acc for r, _ in members], s=80, marker="D",
+                   facecolor="none", edgecolor="tab:green", lw=1.6, zorder=6, label="canonical member")
+        for r, name in members:
+            ax.annotate(name, (x(r), r.val_acc), xytext=(6, 6), textcoords="offset points", fontsize=8,
+                        color="tab:green", zorder=7)
+    for r, y in zip(rejected, ys):
+        if canonical.get(id(r)):
+            strip.annotate(canonical[id(r)], (x(r), y), xytext=(4, 0), textcoords="offset points", fontsize=7,
+                           color="tab:green", va="center")
+    if budget:
+        for a in (ax, strip):
+            a.axvline(budget, color="black", ls="--", lw=1, label="budget" if a is ax else None)
+    costs = [x(r) for r in rk + rejected] + ([budget] if budget else [])
+    if costs and min(costs) > 0 and max(costs) / min(costs) > 30:     # costs over decades: a log axis
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))    # 300M, 2.5M: no 10^x
+    strip.set_ylim(0, 1)
+    strip.set_yticks([])
+    strip.set_xlabel(xlabel)
+    ax.tick_params(labelbottom=False)
+    ax.grid(alpha=0.3)
+    strip.grid(alpha=0.3, axis="x")
+
+
+def _save_fig(fig, stem: Path) -> list[Path]:
+    """The figure as stem.png and stem.svg, each replaced atomically. The SVG keeps its text as
+    text and has fixed ids and no date, so the same records give the same bytes."""
+    from matplotlib import rc_context
+    paths = []
+    for fmt in ("png", "svg"):
+        path = stem.with_suffix(f".{fmt}")
+        meta = {"Date": None} if fmt == "svg" else {}
+        with rc_context({"svg.hashsalt": "nasty", "svg.fonttype": "none"}):
+            atomic_write(path, lambda tmp, fmt=fmt, meta=meta: fig.savefig(tmp, format=fmt, metadata=meta))
+        paths.append(path)
+    return paths
 
 
 # ------------------------------------------------------------------ the run's result files
@@ -178,7 +259,209 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
             info["test_acc"] = prev["test_acc"]
         folder.write_json("best.json", info)
     if plots:
-        write_plots(folder, records, budget_macs)
+        write_run_plots(folder, records, budget_macs)
+
+
+def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None) -> list[Path]:
+    """The plots of a run: its `trials`, and what config.json and trials.jsonl add to them: the
+    params budget, the over-budget samples (a caller such as the search loop keeps only trials)
+    and the canonical members of its space (or `canonical`: a space given from Python is not
+    in config.json)."""
+    cfg = _config(folder)
+    trials = [r for r in trials if r.status.counted]
+    try:
+        rejected = [r for r in folder.records() if r.status is Status.REJECTED]
+    except RunError:            # a damaged line: the plots go without the over-budget samples
+        rejected = []
+    return write_plots(folder, trials + rejected, budget_macs, cfg.get("budget_params"),
+                       space_canonical(cfg) if canonical is None else canonical)
+
+
+def _config(folder: RunFolder) -> dict:
+    try:
+        cfg = folder.read_json("config.json", {})
+    except RunError:            # a damaged config: the plots go without what it would add
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+_CANONICAL: dict = {}           # (space, its file's mtime) -> Space.canonical: the loop replots every 20 s
+
+
+def space_canonical(cfg: dict) -> dict:
+    """The canonical members ({name: decisions}) of the run's space; {} when it has none or
+    cannot be loaded (a moved space file: the plots go without the labels)."""
+    name = cfg.get("space")
+    if not isinstance(name, str) or not name or name.startswith("python:"):   # python: a Space object
+        return {}
+    try:
+        key = (name, Path(name).stat().st_mtime_ns if name.endswith(".py") else None)
+    except OSError:
+        return {}
+    if key not in _CANONICAL:
+        from ..space import load_space
+        try:
+            _CANONICAL[key] = dict(load_space(name).canonical)
+        except Exception:  # noqa: BLE001 - a broken space file must not stop the plots
+            _CANONICAL[key] = {}
+    return _CANONICAL[key]
+
+
+# ------------------------------------------------------------------ the winner's cells, report.html
+def draw_winner_cells(folder: RunFolder, records) -> tuple[list[str], list[str]]:
+    """plots/cell_<name>.png and .svg for each cell of the winner's target genotype (what
+    `nasty draw runs/NAME/best.nasty` draws); cell pictures of an earlier winner are removed.
+    Returns (the cells drawn, notes): drawing never fails a search, an error is a note."""
+    import shutil
+    import tempfile
+
+    plots = folder.path / "plots"
+    old = {p for p in plots.glob("cell_*") if p.suffix in (".png", ".svg")} if plots.is_dir() else set()
+    best = best_of(records)
+    names, new, notes = [], set(), []
+    if best is not None and best.genotype:
+        try:
+            from .. import parse
+            from ..draw import cells_to_draw, draw_cells
+            g = parse(best.genotype)
+            names = cells_to_draw(g)
+            if names:
+                plots.mkdir(parents=True, exist_ok=True)
+                tmp = tempfile.mkdtemp(dir=plots, prefix=".cells.")   # each file then replaced at once
+                try:
+                    for f in draw_cells(g, tmp, cells=names):
+                        os.replace(f, plots / f.name)
+                        new.add(plots / f.name)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+        except Exception as e:  # noqa: BLE001 - the search's results stand without the pictures
+            names = []
+            notes.append(f"(the winner's cells could not be drawn: {_one_line(e)})")
+    for p in old - new:
+        p.unlink(missing_ok=True)
+    return names, notes
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(f"{type(e).__name__}: {e}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def write_report_html(folder: RunFolder, records, summary: list[str], cells: list[str]) -> str:
+    """runs/<name>/report.html from the records, the end-of-run `summary` and the winner's
+    `cells` (drawn in plots/). Returns a note when it could not be written ("" when it was)."""
+    import time
+
+    from . import html_report as page
+    try:
+        cfg = _config(folder)
+        canonical = space_canonical(cfg)
+        best_info = folder.read_json("best.json", {}) or {}
+        best_info = best_info if isinstance(best_info, dict) else {}
+        test_acc = best_info.get("test_acc")
+        counted = [r for r in records if r.status.counted]
+        rk = ranked(counted)
+        rows = []
+        for i, r in enumerate(rk, 1):
+            name = canonical_name(r, canonical)        # the space's canonical member it is (nasnet_a), if any
+            winner = i == 1 and best_info.get("trial") == r.trial
+            rows.append((i, f"#{r.trial}" + (f" = {name}" if name else ""), f"{r.val_acc:.4f}",
+                         human(r.target.macs), human(r.target.params), human(r.proxy.macs if r.proxy else 0),
+                         len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}",
+                         f"{test_acc:.4f}" if winner and isinstance(test_acc, float) else ""))
+        board = page.Table(("rank", "trial", "val acc", "target MACs", "target params", "proxy MACs", "epochs",
+                            "status", "train s", "test acc"), rows, text_columns=frozenset({1, 7}),
+                           highlight_first=True)
+        failed = page.Table(("trial", "reason"), [(f"#{r.trial}", r.reason or "") for r in counted
+                                                   if r.status is Status.FAILED],
+                            text_columns=frozenset({1}), preformatted=frozenset({1}))
+        shown = [page.Picture(caption, *_picture_files(folder, stem)) for stem, caption in PLOTS.items()]
+        plots = [p for p in shown if p.svg or p.png]
+        pictures = [page.Picture(f"cell {c}", *_picture_files(folder, f"cell_{c}")) for c in cells]
+        best = best_of(counted)
+        no_cells = ("No trial finished training." if best is None else
+                    "The winner has no cells to draw: its layers are plain ops." if not cells else "")
+        if best is not None:
+            summary = summary + ["", f"best.nasty (the winner's target genotype, trial #{best.trial}):",
+                                 best.genotype or ""]
+        text = page.page(f"nasty run {folder.path.name}", _run_facts(folder, cfg, records), summary, board,
+                         plots, pictures, no_cells, failed, time.strftime(CLOCK))
+        folder.write_text("report.html", text)
+    except Exception as e:  # noqa: BLE001 - the search's results stand without the page
+        return f"(report.html could not be written: {_one_line(e)})"
+    return ""
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """What `write_pictures` made: the winner's cells drawn, report.html (None if it could not be
+    written) and notes for what could not be made."""
+    cells: list
+    page: Path | None
+    notes: list
+
+    def lines(self) -> list[str]:
+        """What a person reads after the summary."""
+        where = [f"page: {self.page} (the run on one page: leaderboard, plots, the winner's cells)"]
+        return (where if self.page else []) + self.notes
+
+
+def write_pictures(folder: RunFolder, records, cfg: dict, stop_reason=None, wall=None) -> Pictures:
+    """The winner's cells and report.html, at the end of a search and by `nasty report`.
+    report.html's summary is the end-of-run summary as the records, best.json and config.json
+    tell it (`stop_reason` and `wall` are only known to the search that ends). Never raises for
+    a picture: the search's results stand without them."""
+    from .budget import Budget
+    cells, notes = draw_winner_cells(folder, records)
+    try:
+        info = folder.read_json("best.json", {}) or {}
+    except RunError:            # damaged: the summary goes without the test accuracy
+        info = {}
+    test_acc = info.get("test_acc") if isinstance(info, dict) else None
+    test_acc = test_acc if isinstance(test_acc, float) else None
+    budget = Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
+    summary = summary_lines(folder, records, test_acc, budget.describe() if budget else None, stop_reason,
+                            wall) + notes
+    note = write_report_html(folder, records, summary, cells)
+    return Pictures(cells, None if note else folder.path / "report.html", notes + ([note] if note else []))
+
+
+CLOCK = "%Y-%m-%d %H:%M:%S"
+
+
+def _run_facts(folder: RunFolder, cfg: dict, records) -> list[tuple[str, str]]:
+    """report.html's header: the run's settings (config.json) and dates."""
+    import time
+
+    done = [r.timings.completed for r in records if r.timings and r.timings.completed]
+    facts = [("run", folder.path.name),
+             ("space", cfg.get("space_name") or cfg.get("space") or cfg.get("baseline")),
+             ("budget", " and ".join(x for x in (f"{cfg['budget']} (multiply-adds)" if cfg.get("budget") else "",
+                                                 f"{cfg['params']} params" if cfg.get("params") else "") if x)
+              or "none"),
+             ("controller", cfg.get("controller")),
+             ("objective", cfg.get("objective") or "accuracy"),
+             ("dataset", cfg.get("dataset")),
+             ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each on {cfg.get('subset')} "
+                        f"training images, {cfg.get('val_subset')} validation images"
+              if cfg.get("trials") is not None else None),
+             ("target network", _net(cfg.get("target"))),
+             ("proxy network (trained)", _net(cfg.get("proxy"))),
+             ("started", cfg.get("created")),
+             ("last trial finished", time.strftime(CLOCK, time.localtime(max(done))) if done else "-")]
+    return [(k, "-" if v in (None, "") else v) for k, v in facts]
+
+
+def _picture_files(folder: RunFolder, stem: str) -> list[str | None]:
+    """plots/<stem>.svg and .png relative to the run folder, None for one that is not there."""
+    return [f"plots/{stem}.{ext}" if (folder.path / "plots" / f"{stem}.{ext}").is_file() else None
+            for ext in ("svg", "png")]
+
+
+def _net(spec) -> str:
+    if not isinstance(spec, dict):
+        return "-"
+    return f"{'x'.join(map(str, spec.get('input') or ()))}, {spec.get('classes')} classes"
 
 
 def confirmation_info(trial: int, confirmations) -> dict:
@@ -275,6 +558,7 @@ def report(run_dir, console=None, top: int = 20) -> str:
             with folder.lock("report"):
                 write_results(folder, records, cfg.get("budget_macs"), plots=True)
                 note += sync_study(folder, cfg, records)
+                note += "".join(f"\n{n}" for n in write_pictures(folder, records, cfg).notes)
         except RunError as e:
             if "in use" not in str(e):
                 raise
@@ -290,8 +574,9 @@ def report(run_dir, console=None, top: int = 20) -> str:
                 + (f", test acc {b['test_acc']:.4f}" if b.get("test_acc") is not None else "")
                 + f", target {human(b['target']['macs'])}MACs {human(b['target']['params'])} params"
                 + f" -> {folder.path / 'best.nasty'}")
-    out = (head + "\n\n" + text + tail + f"\nplots: {folder.path / 'plots'}/accuracy_vs_macs.png, best_so_far.png"
-           + note)
+    page = folder.path / "report.html"
+    out = (head + "\n\n" + text + tail + (f"\npage: {page}" if page.is_file() else "")
+           + f"\nplots and the winner's cells (PNG and SVG): {folder.path / 'plots'}/" + note)
     if console is not None:
         console.print(out, soft_wrap=True, highlight=False, markup=False)
     return out

@@ -438,4 +438,10 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
     for line in summary_lines(folder, every, info.get("test_acc"), budget.describe() if budget else None,
                               stop_reason, wall):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
+    # the winner's cells and report.html; one that cannot be made is a note, never a failed search
+    from .results import write_pictures
+    pictures = write_pictures(folder, folder.records(), folder.config(), stop_reason, wall)
+    summary.update(cells=pictures.cells, report=pictures.page and str(pictures.page), notes=pictures.notes)
+    for line in pictures.lines():
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
     return summary

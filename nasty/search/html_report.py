@@ -1,0 +1,120 @@
+"""runs/<name>/report.html: a run as one static page (no server, no JavaScript).
+
+This module only lays out what results.py gathers: a page template with one slot per
+section, and small builders for its tables and figures. Every string that reaches the
+page goes through `escape`: genotypes, failure reasons, cell and run names come from
+user input (a space file, a --name). Pictures are referenced by relative path
+(plots/...), so the page opens from the run folder as it is, and a copied folder keeps it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape as _escape
+from string import Template
+from urllib.parse import quote
+
+PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>$title</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 76em; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { padding: 0.2em 0.7em; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
+th { border-bottom: 2px solid #999; } td.text, th.text { text-align: left; }
+table.facts th { text-align: left; border: none; font-weight: normal; color: #555; }
+table.facts td { text-align: left; border: none; }
+tr.winner td { background: #fff6cc; font-weight: bold; }
+pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; font-size: 0.85em; }
+td pre { margin: 0; padding: 0.2em; white-space: pre-wrap; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+</style>
+</head>
+<body>
+<h1>$title</h1>
+$facts
+<h2>Summary</h2>
+$summary
+<h2>Leaderboard</h2>
+$leaderboard
+<h2>Plots</h2>
+$plots
+<h2>The winner's cells</h2>
+$cells
+<h2>Failed trials</h2>
+$failed
+<p><small>Written by nasty on $written from the run's trials.jsonl; `nasty report RUN` rewrites it.</small></p>
+</body>
+</html>
+""")
+
+
+def escape(value) -> str:
+    """Any value as HTML text (quotes too: safe inside attributes)."""
+    return _escape("" if value is None else str(value), quote=True)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture in the run folder: its caption and its files, relative to the run folder."""
+    caption: str
+    svg: str | None = None
+    png: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: header, rows of values, and per column whether it is text (left-aligned)."""
+    header: tuple
+    rows: list
+    text_columns: frozenset = frozenset()
+    highlight_first: bool = False        # the leaderboard's winner
+    preformatted: frozenset = frozenset()   # columns shown as they are (reasons, tracebacks)
+
+
+def page(title: str, facts: list[tuple[str, object]], summary: list[str], leaderboard: Table,
+         plots: list[Picture], cells: list[Picture], no_cells: str, failed: Table, written: str) -> str:
+    """The whole page. `no_cells`: what to say when `cells` is empty."""
+    text = "\n".join(summary).strip()
+    return PAGE.substitute(
+        title=escape(title),
+        facts=_facts(facts),
+        summary=f"<pre>{escape(text)}</pre>",
+        leaderboard=_table(leaderboard) if leaderboard.rows else "<p>No trial has a validation accuracy yet.</p>",
+        plots="\n".join(_figure(p) for p in plots) or "<p>No plots were written.</p>",
+        cells="\n".join(_figure(p) for p in cells) or f"<p>{escape(no_cells)}</p>",
+        failed=_table(failed) if failed.rows else "<p>No trial failed.</p>",
+        written=escape(written))
+
+
+def _facts(facts) -> str:
+    rows = [f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts]
+    return '<table class="facts">\n' + "\n".join(rows) + "\n</table>"
+
+
+def _table(t: Table) -> str:
+    def cell(tag, i, v):
+        cls = ' class="text"' if i in t.text_columns else ""
+        body = f"<pre>{escape(v)}</pre>" if tag == "td" and i in t.preformatted else escape(v)
+        return f"<{tag}{cls}>{body}</{tag}>"
+
+    head = "<tr>" + "".join(cell("th", i, h) for i, h in enumerate(t.header)) + "</tr>"
+    rows = []
+    for n, r in enumerate(t.rows):
+        cls = ' class="winner"' if t.highlight_first and n == 0 else ""
+        rows.append(f"<tr{cls}>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>")
+    return "<table>\n<thead>" + head + "</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+
+
+def _href(path: str) -> str:
+    return escape(quote(path))
+
+
+def _figure(p: Picture) -> str:
+    shown = p.svg or p.png
+    links = " · ".join(f'<a href="{_href(f)}">{kind}</a>' for kind, f in (("SVG", p.svg), ("PNG", p.png)) if f)
+    return (f'<figure><img src="{_href(shown)}" alt="{escape(p.caption)}">'
+            f"<figcaption>{escape(p.caption)} ({links})</figcaption></figure>")

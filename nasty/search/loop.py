@@ -384,7 +384,8 @@ class SearchLoop(TrialSource):
     def write(self, plots=True):
         if plots:
             self.last_plot = time.time()
-        write_results(self.folder, self.records, self.budget.macs, plots=plots)
+        write_results(self.folder, self.records, self.budget.macs, plots=plots,
+                      canonical=getattr(self.space, "canonical", None))
 
     # ------------------------------------------------------------ resume
     def replay(self, records: list[TrialRecord], first_line: int):

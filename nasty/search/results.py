@@ -235,8 +235,9 @@ def _save_fig(fig, stem: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------ the run's result files
-def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
-    """Leaderboard, best genotype and (optionally) plots from the records."""
+def write_results(folder: RunFolder, records, budget_macs=None, plots=True, canonical=None):
+    """Leaderboard, best genotype and (optionally) plots from the records. `canonical`: the space's
+    known members (name -> decisions) to label in the plots (default: reloaded from config.json)."""
     records = [r for r in records if r.status.counted]
     confirmations = folder.confirmations()
     folder.write_json("leaderboard.json", leaderboard_rows(records, confirmations))
@@ -259,7 +260,7 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True):
             info["test_acc"] = prev["test_acc"]
         folder.write_json("best.json", info)
     if plots:
-        write_run_plots(folder, records, budget_macs)
+        write_run_plots(folder, records, budget_macs, canonical)
 
 
 def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None) -> list[Path]:
@@ -317,7 +318,7 @@ def draw_winner_cells(folder: RunFolder, records) -> tuple[list[str], list[str]]
 
     plots = folder.path / "plots"
     old = {p for p in plots.glob("cell_*") if p.suffix in (".png", ".svg")} if plots.is_dir() else set()
-    best = best_of(records)
+    best = best_of(records, folder.confirmations())
     names, new, notes = [], set(), []
     if best is not None and best.genotype:
         try:
@@ -360,17 +361,22 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         best_info = best_info if isinstance(best_info, dict) else {}
         test_acc = best_info.get("test_acc")
         counted = [r for r in records if r.status.counted]
-        rk = ranked(counted)
+        confirmations = folder.confirmations()
+        from .confirm import confirmed
+        conf = confirmed(confirmations)
+        rk = ranked(counted, confirmations)
         rows = []
         for i, r in enumerate(rk, 1):
             name = canonical_name(r, canonical)        # the space's canonical member it is (nasnet_a), if any
             winner = i == 1 and best_info.get("trial") == r.trial
+            c = conf.get(r.trial)
             rows.append((i, f"#{r.trial}" + (f" = {name}" if name else ""), f"{r.val_acc:.4f}",
+                         "" if c is None else f"{c.mean:.4f}" + (f" ±{c.spread:.4f}" if len(c.accs) > 1 else ""),
                          human(r.target.macs), human(r.target.params), human(r.proxy.macs if r.proxy else 0),
                          len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}",
                          f"{test_acc:.4f}" if winner and isinstance(test_acc, float) else ""))
-        board = page.Table(("rank", "trial", "val acc", "target MACs", "target params", "proxy MACs", "epochs",
-                            "status", "train s", "test acc"), rows, text_columns=frozenset({1, 7}),
+        board = page.Table(("rank", "trial", "val acc", "confirmed", "target MACs", "target params", "proxy MACs",
+                            "epochs", "status", "train s", "test acc"), rows, text_columns=frozenset({1, 8}),
                            highlight_first=True)
         failed = page.Table(("trial", "reason"), [(f"#{r.trial}", r.reason or "") for r in counted
                                                    if r.status is Status.FAILED],
@@ -378,7 +384,7 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         shown = [page.Picture(caption, *_picture_files(folder, stem)) for stem, caption in PLOTS.items()]
         plots = [p for p in shown if p.svg or p.png]
         pictures = [page.Picture(f"cell {c}", *_picture_files(folder, f"cell_{c}")) for c in cells]
-        best = best_of(counted)
+        best = best_of(counted, confirmations)
         no_cells = ("No trial finished training." if best is None else
                     "The winner has no cells to draw: its layers are plain ops." if not cells else "")
         if best is not None:
@@ -504,8 +510,8 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
     if best is not None:
-        lines.append(f"files: {folder}/best.nasty (target genotype), best_proxy.nasty, best.json, leaderboard.txt, "
-                     f"trials.jsonl, study.db (Optuna), plots/")
+        lines.append(f"files: {folder}/report.html, best.nasty (target genotype), best_proxy.nasty, best.json, "
+                     f"leaderboard.txt, trials.jsonl, study.db (Optuna), plots/")
         lines.append(f"next: `nasty train {folder} --epochs 10` trains the winner and reports test accuracy")
     else:
         lines.append(f"files: {folder}/trials.jsonl, leaderboard.txt, study.db (Optuna)")

@@ -78,7 +78,10 @@ def _quiet_stdout():
 
 def main(argv=None) -> int:
     parser = make_parser()
-    args = parser.parse_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    args, extra = parser.parse_known_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    if extra:                                # an unknown option: the subcommand's usage, not nasty's
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         rc = int(args.func(args) or 0)
         sys.stdout.flush()                  # a closed pipe shows here, not at interpreter exit

@@ -119,3 +119,11 @@ def test_zoo_reference_column_is_computed(capsys):
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["resnet18"]["matches_reference"].startswith("yes")
     assert rows["lenet5"]["matches_reference"] == "-"
+
+
+def test_an_unknown_option_shows_the_subcommands_usage(capsys):
+    import pytest as _pytest
+    with _pytest.raises(SystemExit) as e:
+        main(["search", "--space", "nasnet", "--bogus", "1"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("usage: nasty search") and "unrecognized arguments: --bogus 1" in err

@@ -58,6 +58,10 @@ class TrainConfig:
     drop_path_ramp: bool = False  # every DropPath rate rises linearly from 0 to its own over training
     aux_weight: float = 0.0  # > 0: the model returns (logits, aux logits) in training; aux loss weight
     grad_clip: float | None = None  # clip the gradient's global norm to this (DARTS: 5)
+    # Before each validation, recompute BatchNorm statistics on this many training images
+    # ("precise BN", as pycls does): after a few dozen steps the running averages (momentum
+    # 0.1) are still far from the weights' statistics, and a deep net evaluates at chance.
+    precise_bn: int = 0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -69,7 +73,7 @@ class TrainConfig:
             raise TrainingError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.momentum < 1 or (self.nesterov and self.momentum == 0):
             raise TrainingError(f"momentum must be in [0, 1) (and above 0 with nesterov), got {self.momentum}")
-        for name in ("weight_decay", "aux_weight", "cutout", "crop_padding"):
+        for name in ("weight_decay", "aux_weight", "cutout", "crop_padding", "precise_bn"):
             if not getattr(self, name) >= 0:
                 raise TrainingError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 1:
@@ -85,13 +89,13 @@ RECIPES = {
     # For a CPU run of a few epochs: drop-path, cutout and the auxiliary head regularize
     # 600-epoch trainings and only slow a 5-epoch one down, so they are off; a larger
     # rate and batch suit so few steps, and light label smoothing helps short runs.
-    "short": dict(epochs=5, batch_size=128, lr=0.05, momentum=0.9, nesterov=False, weight_decay=3e-4,
-                  label_smoothing=0.1, schedule="cosine", crop=4 / 32, cutout=0.0, drop_path=0.0,
-                  aux_weight=0.0, grad_clip=5.0),
+    "short": {"epochs": 5, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "nesterov": False,
+              "weight_decay": 3e-4, "label_smoothing": 0.1, "schedule": "cosine", "crop": 4 / 32, "cutout": 0.0,
+              "drop_path": 0.0, "aux_weight": 0.0, "grad_clip": 5.0, "precise_bn": 2048},
     # The papers' CIFAR recipe (DARTS's values; NASNet's differ in detail), for a GPU.
-    "paper": dict(epochs=600, batch_size=96, lr=0.025, momentum=0.9, nesterov=False, weight_decay=3e-4,
-                  label_smoothing=0.0, schedule="cosine", crop=4 / 32, cutout=16 / 32, drop_path=0.2,
-                  aux_weight=0.4, grad_clip=5.0),
+    "paper": {"epochs": 600, "batch_size": 96, "lr": 0.025, "momentum": 0.9, "nesterov": False,
+              "weight_decay": 3e-4, "label_smoothing": 0.0, "schedule": "cosine", "crop": 4 / 32, "cutout": 16 / 32,
+              "drop_path": 0.2, "aux_weight": 0.4, "grad_clip": 5.0, "precise_bn": 0},
 }
 # Datasets a horizontal flip does not fit (a mirrored digit is another symbol or none).
 NO_FLIP = ("mnist",)
@@ -115,21 +119,24 @@ class Recipe:
     drop_path: float     # final drop-path rate of each cell branch (0: off), ramped from 0
     aux_weight: float    # auxiliary head's loss weight (0: no auxiliary head)
     grad_clip: float | None
+    precise_bn: int      # BatchNorm statistics recomputed on this many training images before each validation
 
     @classmethod
-    def of(cls, name: str, dataset: str, shape, **given) -> "Recipe":
+    def of(cls, name: str, dataset: str, shape, **given) -> Recipe:
         """Recipe `name` ("short" or "paper") for images of `shape` from `dataset`, with every
         value in `given` that is not None replacing the recipe's default."""
         if name not in RECIPES:
             raise TrainingError(f"unknown recipe {name!r}; use one of {', '.join(RECIPES)}")
         unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise TrainingError(f"unknown recipe setting {sorted(unknown)[0]!r}")
+            raise TrainingError(f"unknown recipe setting {min(unknown)!r}")
         side = min(shape[1:])
         values = {**RECIPES[name], "flip": dataset not in NO_FLIP}
         values["crop"] = round(values["crop"] * side)
         values["cutout"] = round(values["cutout"] * side)
         values.update({k: v for k, v in given.items() if v is not None})
+        if values["grad_clip"] == 0:
+            values["grad_clip"] = None                    # 0: no clipping
         r = cls(**values)
         if not 0 <= r.drop_path < 1:
             raise TrainingError(f"drop-path rate must be in [0, 1), got {r.drop_path}")
@@ -144,7 +151,8 @@ class Recipe:
                            nesterov=self.nesterov, weight_decay=self.weight_decay,
                            label_smoothing=self.label_smoothing, schedule=self.schedule,
                            crop_padding=self.crop, flip=self.flip, cutout=self.cutout,
-                           drop_path_ramp=True, aux_weight=self.aux_weight, grad_clip=self.grad_clip, **runtime)
+                           drop_path_ramp=True, aux_weight=self.aux_weight, grad_clip=self.grad_clip,
+                           precise_bn=self.precise_bn, **runtime)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -158,7 +166,8 @@ class Recipe:
                 f"crop {off(self.crop, f'{self.crop} px')}, flip {'on' if self.flip else 'off'}, "
                 f"cutout {off(self.cutout, f'{self.cutout} px')}, drop-path {off(self.drop_path, f'{self.drop_path:g}')}, "
                 f"aux head {off(self.aux_weight, f'x{self.aux_weight:g}')}, "
-                f"grad clip {off(self.grad_clip, f'{self.grad_clip:g}')}")
+                f"grad clip {off(self.grad_clip, f'{self.grad_clip:g}')}, "
+                f"precise BN {off(self.precise_bn, f'{self.precise_bn} images')}")
 
 
 @dataclass
@@ -224,6 +233,8 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
             train_loss = _train_epoch(model, x_train, y_train, optimizer, scheduler, loss_fn,
                                       cfg, generator, epoch, steps, drop_paths)
             epoch_seconds = time.perf_counter() - epoch_start  # train_loss was synced, so this is true time
+            if cfg.precise_bn:
+                _precise_bn(model, x_train[:cfg.precise_bn], cfg.batch_size)
             images = min(len(x_train), steps * cfg.batch_size)
             train_seconds, images_seen = train_seconds + epoch_seconds, images_seen + images
             metrics = {
@@ -437,6 +448,30 @@ def _augment(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator)
     if cfg.cutout:
         images = _cutout(images, cfg.cutout, generator)
     return images
+
+
+@torch.no_grad()
+def _precise_bn(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
+    """Replace every BatchNorm's running statistics by their average over `x` in training-size
+    batches. The rest of the model runs as in evaluation (no dropout or drop-path draws), so
+    no random number is used and a resumed training repeats it exactly."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(x) < 2:
+        return
+    was_training = model.training
+    model.eval()
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None                  # a cumulative average over the batches
+        m.train()
+    usable = len(x) - len(x) % batch_size if len(x) >= batch_size else len(x)
+    for i in range(0, usable, batch_size):
+        with _autocast(x.device):
+            model(x[i:i + batch_size])
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
 
 
 def _cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:

@@ -49,16 +49,34 @@ def run(args) -> int:
         torch.save(model.state_dict(), args.save)
         print(f"saved state dict to {args.save}")
     if args.export:
-        x = torch.randn((1,) + tuple(shape))
-        path = Path(args.export)
-        if path.suffix == ".onnx":
-            try:
-                torch.onnx.export(model, (x,), str(path), dynamo=True)
-            except ImportError as e:
-                raise NastyError(f"ONNX export needs the onnx and onnxscript packages: {e}") from None
-        elif path.suffix == ".pt2":
-            torch.export.save(torch.export.export(model, (x,)), str(path))
-        else:
-            raise NastyError(f"--export must end in .onnx or .pt2, got {args.export!r}")
-        print(f"exported to {path}")
+        export(model, shape, args.export)
+        print(f"exported to {args.export}")
     return 0
+
+
+EXPORT_SUFFIXES = (".onnx", ".pt2")
+
+
+def check_export_path(path: str) -> Path:
+    """A one-line error unless `path` ends in .onnx or .pt2 (checked before any work)."""
+    from ..errors import NastyError
+    p = Path(path)
+    if p.suffix not in EXPORT_SUFFIXES:
+        raise NastyError(f"--export must end in .onnx or .pt2, got {path!r}")
+    return p
+
+
+def export(model, shape, path: str) -> None:
+    """Export `model` (in eval mode, on the CPU) at input `shape` to ONNX (.onnx) or torch.export (.pt2)."""
+    import torch
+
+    from ..errors import NastyError
+    p = check_export_path(path)
+    x = torch.randn((1,) + tuple(shape))
+    if p.suffix == ".onnx":
+        try:
+            torch.onnx.export(model, (x,), str(p), dynamo=True)
+        except ImportError as e:
+            raise NastyError(f"ONNX export needs the onnx and onnxscript packages: {e}") from None
+    else:
+        torch.export.save(torch.export.export(model, (x,)), str(p))

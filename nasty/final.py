@@ -396,6 +396,29 @@ def load_final(path):
     return model.eval(), ck
 
 
+def identity(genotype_text: str, recipe: dict, shape, classes: int, data: dict, split: dict) -> dict:
+    """What makes two trainings the same one: a checkpoint is continued only by its own."""
+    return {"genotype": genotype_text, "recipe": dict(recipe), "input": list(shape), "classes": int(classes),
+            "data": {k: data.get(k) for k in ("kind", "source", "n_train", "n_test")}, "split": dict(split)}
+
+
+def open_checkpoint(path, want: dict, resume: bool = False, restart: bool = False) -> dict | None:
+    """The checkpoint at `path` to continue (None: start afresh). A checkpoint of another training
+    is a one-line error unless `restart`; `resume` demands one to continue."""
+    path = Path(path) if path is not None else None
+    if path is None or not path.exists() or restart:
+        if resume:
+            raise FinalError(f"--resume: there is no checkpoint {path}" if path else
+                             "--resume needs a checkpoint: give --save FILE")
+        return None
+    ck = load_checkpoint(path)
+    diff = differences(ck.get("identity") or {}, want)
+    if diff:
+        raise FinalError(f"{path} holds another training (its {', '.join(diff)} differ{'s' if len(diff) == 1 else ''}); "
+                         "pass --restart to replace it, or --save FILE to train elsewhere")
+    return ck
+
+
 def differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     """The keys (dotted, one level into dicts) whose values differ between two checkpoint
     identities, for a one-line refusal."""

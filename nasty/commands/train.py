@@ -188,11 +188,10 @@ def run(args) -> int:
     from ..errors import NastyError
     from ..final import (
         CHECKPOINT_FORMAT,
-        FinalError,
         apply_overrides,
-        differences,
         final_genotype,
-        load_checkpoint,
+        identity,
+        open_checkpoint,
         save_checkpoint,
         split_sets,
         with_aux_head,
@@ -235,9 +234,10 @@ def run(args) -> int:
     # ---- the network, costed before anything trains
     c = cost(g, input=shape, classes=classes)
     sizes = ""
-    if winner is not None:
-        names = [n for n in ("N", "F", "C", "L", "width") if n in values]
-        sizes = " " + " ".join(f"{n}={values[n]}" for n in names) if names else ""
+    if winner is not None:                      # the macro decisions: depth, the width, and what --set set
+        shown = ["N", "L", winner.space.width_decision] + [n for n, _ in split_sets(args.set)]
+        names = [n for n in dict.fromkeys(shown) if n in values]
+        sizes = "".join(f" {n}={values[n]}" for n in names)
     print(f"{label}{sizes}: {g.name} at {'x'.join(map(str, shape))}, {classes} classes: {c.params:,} params, "
           f"{c.macs:,} MACs ({human(c.macs)}MACs) per image", flush=True)
     if winner is not None and winner.proxy is not None:
@@ -253,24 +253,12 @@ def run(args) -> int:
     ck_path = Path(args.save) if args.save else (winner.folder / "final" / "checkpoint.pt" if winner else None)
     text = format_genotype(g)
     train_idx, val_idx = split_train_val(data, args.val_fraction, seed=args.seed)
-    identity = {"genotype": text, "recipe": recipe.as_dict(), "input": list(shape), "classes": classes,
-                "data": {k: data.describe().get(k) for k in ("kind", "source", "n_train", "n_test")},
-                "split": {"val_fraction": args.val_fraction, "seed": args.seed, "subset": args.subset,
-                          "val_subset": args.val_subset}}
-    previous = None
-    if ck_path is not None and ck_path.exists() and not args.restart:
-        previous = load_checkpoint(ck_path)
-        diff = differences(previous.get("identity", {}), identity)
-        if diff:
-            raise FinalError(f"{ck_path} holds another training (its {', '.join(diff)} differ"
-                             f"{'s' if len(diff) == 1 else ''}); pass --restart to replace it, or --save FILE to "
-                             "train elsewhere")
-    elif args.resume:
-        raise FinalError(f"--resume: there is no checkpoint {ck_path}" if ck_path else
-                         "--resume needs a checkpoint: give --save FILE")
+    same = identity(text, recipe.as_dict(), shape, classes, data.describe(),
+                    {"val_fraction": args.val_fraction, "seed": args.seed, "subset": args.subset,
+                     "val_subset": args.val_subset})
+    previous = open_checkpoint(ck_path, same, resume=args.resume, restart=args.restart)
     if ck_path is not None:
-        if not args.save:
-            ck_path.parent.mkdir(exist_ok=True)
+        ck_path.parent.mkdir(exist_ok=True)                      # runs/NAME/final/
         for stale in ck_path.parent.glob(f".{ck_path.name}.*.tmp"):   # left by a kill mid-save
             stale.unlink(missing_ok=True)
 
@@ -293,15 +281,17 @@ def run(args) -> int:
           + (f" (+{aux_params:,} params of the aux head, dropped after training)" if aux_params else ""))
     print(f"data: {dataset}, {n_train:,} training images, {n_val:,} for validation, "
           f"{len(data.test_y):,} for the test", flush=True)
-    if ck_path is not None:
-        print(("resuming " if done < recipe.epochs else "already trained: ") +
-              f"{ck_path} ({done}/{recipe.epochs} epochs done)" if previous is not None else
-              f"checkpoint after every epoch: {ck_path}", flush=True)
+    if previous is not None:
+        print(f"{'resuming' if done < recipe.epochs else 'already trained:'} {ck_path} "
+              f"({done}/{recipe.epochs} epochs done)", flush=True)
+    else:
+        print(f"checkpoint after every epoch: {ck_path}" if ck_path is not None else
+              "no checkpoint (give --save FILE to keep the weights and to resume after a kill)", flush=True)
 
     def checkpoint(state, test_acc=None):
         return {"format": CHECKPOINT_FORMAT, "genotype": text, "name": g.name, "input": list(shape),
                 "classes": classes, "source": label, "decisions": json.dumps(values, default=str) if values else None,
-                "recipe": recipe.as_dict(), "identity": identity, "epochs": recipe.epochs, "epoch": state["epoch"],
+                "recipe": recipe.as_dict(), "identity": same, "epochs": recipe.epochs, "epoch": state["epoch"],
                 "model": net.state_dict(), "aux": model.aux_head.state_dict() if recipe.aux_weight else None,
                 "train": state, "test_acc": test_acc}
 

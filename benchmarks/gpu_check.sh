@@ -93,7 +93,7 @@ for m in ('ray', 'optuna', 'onnx', 'onnxscript', 'rich', 'networkx', 'matplotlib
 # ---------------------------------------------------------------- sizes
 if [ "$CPU" = 1 ]; then
     SEARCH=(--trials 2 --epochs 1 --subset 300 --val-subset 100 --time-budget 60)
-    TRAIN=(--set N=2,F=16 --recipe paper --epochs 2 --subset 256 --val-subset 128 --device cpu)
+    TRAIN=(--set N=2,F=16 --recipe paper --epochs 2 --subset 256 --val-subset 128 --device cpu --threads 1)
     BENCH=(--images 512 --reps 1 --device cpu)
     LIMITS=(300 300 180)
 else
@@ -136,7 +136,7 @@ say "## figures"
 grep -h -E "^trials:|^best architecture|^  target|img/s|test accuracy|^the final network|^recipe|nasty.train |DataLoader|ratio" \
     "$WORK"/search.log "$WORK"/final-training.log "$WORK"/trainer-vs-plain.log 2>/dev/null | sed 's/^/  /' \
     | tee -a "$REPORT"
-[ -f "$WORK/final.onnx" ] && say "  onnx export: $(du -h "$WORK/final.onnx" | cut -f1)"
+[ -f "$WORK/final.onnx" ] && say "  onnx export: $(du -ch "$WORK"/final.onnx* | tail -1 | cut -f1) (graph and weights)"
 rm -rf "$WORK"
 say "done: $REPORT"
 exit 0

@@ -33,6 +33,16 @@ from nasty.space import load_space
 from nasty.train import Recipe, TrainConfig, _cutout, _precise_bn, train
 
 FMNIST = ((1, 28, 28), 10)
+# The CLI runs train on one thread: on a shared 2-core machine whose other core is busy, two
+# OpenMP threads make each op wait for a descheduled thread (measured 30x slower).
+ONE = ("--threads", "1")
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
 
 
 def make_run(folder, space="nasnet", decisions=None, trial=3):
@@ -306,12 +316,11 @@ def _nasty(*args):
     return [sys.executable, "-m", "nasty.cli", *map(str, args)]
 
 
-@pytest.mark.slow
 def test_nasty_train_killed_between_epochs_resumes_from_its_checkpoint(sessions, tmp_path, capsys):
     """A real `nasty train` process SIGKILLed after its first epoch's checkpoint; the same command
     again continues from there and ends with the weights a run that was never killed ends with."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    args = ["train", "lenet5", "--epochs", "2", "--subset", "4000", "--val-subset", "300", "--batch-size", "64"]
+    args = ["train", "lenet5", "--epochs", "2", "--subset", "4000", "--val-subset", "300", "--batch-size", "64", *ONE]
     ck = tmp_path / "ck.pt"
     p = sessions(_nasty(*args, "--save", ck), env=env)
     deadline, killed_at = time.time() + 240, None
@@ -358,7 +367,7 @@ def test_nasty_train_killed_between_epochs_resumes_from_its_checkpoint(sessions,
 
 def test_another_training_never_overwrites_a_checkpoint(capsys, tmp_path):
     ck = tmp_path / "ck.pt"
-    base = ["train", "lenet5", "--epochs", "1", "--subset", "256", "--val-subset", "100", "--save", ck]
+    base = ["train", "lenet5", "--epochs", "1", "--subset", "256", "--val-subset", "100", "--save", ck, *ONE]
     rc, _, err = cli(capsys, *base)
     assert rc == 0, err
     first = ck.read_bytes()
@@ -381,7 +390,7 @@ def test_train_a_runs_final_network_larger_than_the_proxy(capsys, run_folder, tm
     proxy, its test accuracy, the checkpoint beside the run, and --export to ONNX."""
     onnx_file = tmp_path / "final.onnx"
     rc, out, err = cli(capsys, "train", run_folder, "--set", "N=2,F=16", "--epochs", "1", "--subset", "2000",
-                       "--export", onnx_file)
+                       *ONE, "--export", onnx_file)
     assert rc == 0, err
     proxy = nasty.cost(nasty.load(run_folder / "best_proxy.nasty"))
     g = nasty.load(run_folder / "final" / "final.nasty")

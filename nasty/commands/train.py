@@ -91,6 +91,8 @@ command again after a kill and it continues from the last finished epoch.""")
     d.add_argument("--val-fraction", type=float, default=0.1, help="held out of train for validation (default 0.1)")
     d.add_argument("--val-subset", type=int, help="validate each epoch on at most this many of them (default: all)")
     d.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda[:N]")
+    d.add_argument("--threads", type=int, metavar="N", help="CPU threads of torch (default: torch's, one per core); "
+                                                             "on a busy machine 1 can be several times faster")
     d.add_argument("--seed", type=int, default=0)
     o = p.add_argument_group("output")
     o.add_argument("--save", metavar="FILE", help="the checkpoint file, written after every epoch (default for a run "
@@ -138,7 +140,8 @@ def _check_args(args):
     from ..errors import NastyError
     for flag, v, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1),
                          ("--subset", args.subset, 1), ("--val-subset", args.val_subset, 1),
-                         ("--crop", args.crop, 0), ("--cutout", args.cutout, 0), ("--precise-bn", args.precise_bn, 0)):
+                         ("--crop", args.crop, 0), ("--cutout", args.cutout, 0), ("--precise-bn", args.precise_bn, 0),
+                         ("--threads", args.threads, 1)):
         if v is not None and v < low:
             raise NastyError(f"{flag} must be at least {low}, got {v}")
     for flag, v in (("--lr", args.lr),):
@@ -202,6 +205,8 @@ def run(args) -> int:
     from .build import check_export_path, export
 
     _check_args(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.save:
         _check_destination(args.save)          # before training: a bad path must not cost the weights
     if args.export:
@@ -274,7 +279,8 @@ def run(args) -> int:
         resume_state = previous["train"]
     done = previous["epoch"] if previous is not None else 0
 
-    tc = recipe.train_config(subset=args.subset, val_subset=args.val_subset, seed=args.seed, device=args.device)
+    tc = recipe.train_config(subset=args.subset, val_subset=args.val_subset, seed=args.seed, device=args.device,
+                             threads=args.threads)
     n_train = min(len(train_idx), args.subset or len(train_idx))
     n_val = min(len(val_idx), args.val_subset or len(val_idx))
     print(f"recipe ({args.recipe}): {recipe.describe()}"
@@ -332,5 +338,6 @@ def run(args) -> int:
         final = compile_genotype(g, input=shape, classes=classes)
         final.load_state_dict(net.state_dict())
         export(final.eval(), shape, args.export)
-        print(f"exported to {args.export}")
+        data_file = Path(args.export + ".data")           # torch.onnx keeps the weights beside the graph
+        print(f"exported to {args.export}" + (f" (weights in {data_file})" if data_file.exists() else ""))
     return 0

@@ -406,3 +406,28 @@ def test_train_a_runs_final_network_larger_than_the_proxy(capsys, run_folder, tm
     assert sum(p.numel() for p in model.parameters()) == c.params
     import onnx
     onnx.checker.check_model(onnx.load(str(onnx_file)))
+
+
+@pytest.mark.parametrize("space_name", ["nasnet", "darts", "mbconv", "resnet", "nb201mini"])
+def test_every_built_in_space_gives_a_trainable_final_network(tmp_path, space_name):
+    """The winner of each built-in space, rebuilt at the data's input with cell drop-path and the
+    auxiliary head, takes a training step; the checkpointed weights are the plain genotype's."""
+    import random
+
+    from nasty.space import RandomTrial
+    torch.set_num_threads(1)
+    sp = load_space(space_name)
+    values, _ = sp.sample(RandomTrial(random.Random(1)))
+    small = {d.name: min(d.options()) for d in sp.decisions(values) if d.name in ("N", "L", sp.width_decision)}
+    values = {**values, **small}                            # the smallest depth and width: a fast test
+    run = open_run(make_run(tmp_path / space_name, space_name, values))
+    assert run.values == values
+    g, _ = final_genotype(run, dict(values), *FMNIST)
+    assert g.input == (1, 28, 28) and g.classes == 10
+    dropped, _ = with_cell_drop_path(g, 0.2)
+    net = compile_genotype(dropped)
+    assert list(net.state_dict()) == list(compile_genotype(g).state_dict())
+    model = with_aux_head(net, (1, 28, 28), 10).train()
+    out, aux = model(torch.randn(2, 1, 28, 28))
+    (out.sum() + 0.4 * aux.sum()).backward()
+    assert out.shape == aux.shape == (2, 10)

@@ -77,10 +77,10 @@ def plain(data, idx, val_idx, epochs, batch, lr, device):
     return seen / seconds, acc
 
 
-def run(images=6000, epochs=1, reps=3, batch=64, lr=0.05, device=None):
+def run(images=6000, epochs=1, reps=3, batch=64, lr=0.05, device=None, data_dir=None):
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.set_num_threads(2 if device == "cpu" else torch.get_num_threads())
-    data = load_dataset("fashion-mnist")
+    data = load_dataset("fashion-mnist", data_dir)
     rng = np.random.default_rng(0)
     perm = rng.permutation(len(data.train_y))
     idx, val_idx = np.sort(perm[:images]), np.sort(perm[images:images + 1000])
@@ -109,9 +109,10 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--data-dir", default=None, help="Fashion-MNIST's folder (default /usr/share/datasets/fashion-mnist)")
     ap.add_argument("--record", action="store_true")
     a = ap.parse_args(argv)
-    lines = run(a.images, a.epochs, a.reps, a.batch, device=a.device)
+    lines = run(a.images, a.epochs, a.reps, a.batch, device=a.device, data_dir=a.data_dir)
     print("\n".join(lines))
     if a.record:
         record("Proxy trainer vs plain DataLoader loop (benchmarks/bench_trainer.py)", lines)

@@ -1,14 +1,22 @@
-"""A fast proxy trainer for any image classifier taking (B, C, H, W).
+"""A fast trainer for any image classifier taking (B, C, H, W): the search's proxies and
+the final networks of `nasty train`.
 
 A search trains hundreds of short-lived candidates, so per-step overhead matters
 more than anything a general training loop offers. The whole (sub)set lives on the
 device as one normalized tensor; an epoch is a random permutation sliced into
 batches, and augmentation is done in batch on the device. There is no DataLoader,
 no worker process and no per-sample Python.
+
+The final-network recipe of the NASNet/DARTS papers adds, each off in TrainConfig's
+defaults (so a proxy trains exactly as before): cutout, a linear drop-path ramp, an
+auxiliary head's loss, gradient clipping; and `train(..., resume=state)` continues a
+killed training from the state `on_state` was handed after its last finished epoch.
+RECIPES holds the two sets of final-training defaults `nasty train` offers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasty.compile import DropPath
 from nasty.data import Dataset, to_device_tensors
 from nasty.errors import TrainingError
 
@@ -42,6 +51,17 @@ class TrainConfig:
     channels_last: bool = True  # NHWC is markedly faster for convs on CPU and on tensor cores
     threads: int | None = None  # torch.set_num_threads, when given
     eval_batch_size: int = 1024
+    momentum: float = 0.9
+    nesterov: bool = True
+    # The final-training recipe (NASNet/DARTS); the defaults leave a proxy's training as it was.
+    cutout: int = 0  # zero a square of this side at a random centre of each image (DeVries & Taylor 2017)
+    drop_path_ramp: bool = False  # every DropPath rate rises linearly from 0 to its own over training
+    aux_weight: float = 0.0  # > 0: the model returns (logits, aux logits) in training; aux loss weight
+    grad_clip: float | None = None  # clip the gradient's global norm to this (DARTS: 5)
+    # Before each validation, recompute BatchNorm statistics on this many training images
+    # ("precise BN", as pycls does): after a few dozen steps the running averages (momentum
+    # 0.1) are still far from the weights' statistics, and a deep net evaluates at chance.
+    precise_bn: int = 0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -49,8 +69,105 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if not self.lr > 0:
             raise TrainingError(f"learning rate must be positive, got {self.lr}")
+        if not 0 <= self.momentum < 1 or (self.nesterov and self.momentum == 0):
+            raise TrainingError(f"momentum must be in [0, 1) (and above 0 with nesterov), got {self.momentum}")
+        for name in ("weight_decay", "aux_weight", "cutout", "crop_padding", "precise_bn"):
+            if not getattr(self, name) >= 0:
+                raise TrainingError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise TrainingError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise TrainingError(f"gradient clipping needs a positive norm, got {self.grad_clip}")
+
+
+# The final-training recipes of `nasty train` (papers: NASNet, Zoph et al. 2018, sec. A.1;
+# DARTS, Liu et al. 2019, sec. A.2 / cnn/train.py). Sizes in pixels are given for 32x32 images
+# and scaled to the data's side (crop padding 4, cutout 16 on CIFAR).
+RECIPES = {
+    # For a CPU run of a few epochs: drop-path, cutout and the auxiliary head regularize
+    # 600-epoch trainings and only slow a 5-epoch one down, so they are off; a larger
+    # rate and batch suit so few steps, and light label smoothing helps short runs.
+    "short": {"epochs": 5, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "nesterov": False,
+              "weight_decay": 3e-4, "label_smoothing": 0.1, "schedule": "cosine", "crop": 4 / 32, "cutout": 0.0,
+              "drop_path": 0.0, "aux_weight": 0.0, "grad_clip": 5.0, "precise_bn": 2048},
+    # The papers' CIFAR recipe (DARTS's values; NASNet's differ in detail), for a GPU.
+    "paper": {"epochs": 600, "batch_size": 96, "lr": 0.025, "momentum": 0.9, "nesterov": False,
+              "weight_decay": 3e-4, "label_smoothing": 0.0, "schedule": "cosine", "crop": 4 / 32, "cutout": 16 / 32,
+              "drop_path": 0.2, "aux_weight": 0.4, "grad_clip": 5.0, "precise_bn": 0},
+}
+# Datasets a horizontal flip does not fit (a mirrored digit is another symbol or none).
+NO_FLIP = ("mnist",)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a final network trains: TrainConfig's optimization and augmentation, plus the two
+    choices that change the trained module (drop-path on cell branches, an auxiliary head)."""
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    label_smoothing: float
+    schedule: str
+    crop: int            # random-crop padding in pixels (0: off)
+    flip: bool
+    cutout: int          # cutout square side in pixels (0: off)
+    drop_path: float     # final drop-path rate of each cell branch (0: off), ramped from 0
+    aux_weight: float    # auxiliary head's loss weight (0: no auxiliary head)
+    grad_clip: float | None
+    precise_bn: int      # BatchNorm statistics recomputed on this many training images before each validation
+
+    @classmethod
+    def of(cls, name: str, dataset: str, shape, **given) -> Recipe:
+        """Recipe `name` ("short" or "paper") for images of `shape` from `dataset`, with every
+        value in `given` that is not None replacing the recipe's default."""
+        if name not in RECIPES:
+            raise TrainingError(f"unknown recipe {name!r}; use one of {', '.join(RECIPES)}")
+        unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TrainingError(f"unknown recipe setting {min(unknown)!r}")
+        side = min(shape[1:])
+        values = {**RECIPES[name], "flip": dataset not in NO_FLIP}
+        values["crop"] = round(values["crop"] * side)
+        values["cutout"] = round(values["cutout"] * side)
+        values.update({k: v for k, v in given.items() if v is not None})
+        if values["grad_clip"] == 0:
+            values["grad_clip"] = None                    # 0: no clipping
+        r = cls(**values)
+        if not 0 <= r.drop_path < 1:
+            raise TrainingError(f"drop-path rate must be in [0, 1), got {r.drop_path}")
+        if r.crop >= side or r.cutout > side:
+            raise TrainingError(f"crop padding {r.crop} and cutout {r.cutout} must be below the image side {side}")
+        r.train_config()                   # every other value is checked there
+        return r
+
+    def train_config(self, **runtime) -> TrainConfig:
+        """The TrainConfig of this recipe; `runtime`: subset, seed, device, threads..."""
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
+                           nesterov=self.nesterov, weight_decay=self.weight_decay,
+                           label_smoothing=self.label_smoothing, schedule=self.schedule,
+                           crop_padding=self.crop, flip=self.flip, cutout=self.cutout,
+                           drop_path_ramp=True, aux_weight=self.aux_weight, grad_clip=self.grad_clip,
+                           precise_bn=self.precise_bn, **runtime)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        def off(v, text):
+            return text if v else "off"
+        return (f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}, batch {self.batch_size}, SGD lr {self.lr:g} "
+                f"({self.schedule}) momentum {self.momentum:g}{' nesterov' if self.nesterov else ''}, "
+                f"weight decay {self.weight_decay:g}, label smoothing {self.label_smoothing:g}, "
+                f"crop {off(self.crop, f'{self.crop} px')}, flip {'on' if self.flip else 'off'}, "
+                f"cutout {off(self.cutout, f'{self.cutout} px')}, drop-path {off(self.drop_path, f'{self.drop_path:g}')}, "
+                f"aux head {off(self.aux_weight, f'x{self.aux_weight:g}')}, "
+                f"grad clip {off(self.grad_clip, f'{self.grad_clip:g}')}, "
+                f"precise BN {off(self.precise_bn, f'{self.precise_bn} images')}")
 
 
 @dataclass
@@ -63,15 +180,24 @@ class TrainResult:
 
 
 EpochCallback = Callable[[int, dict], None]
+StateCallback = Callable[[dict], None]
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarray,
-          val_idx: np.ndarray, on_epoch: EpochCallback | None = None) -> TrainResult:
+          val_idx: np.ndarray, on_epoch: EpochCallback | None = None,
+          on_state: StateCallback | None = None, resume: dict | None = None) -> TrainResult:
     """Train ``model`` in place on ``data.train_x[train_idx]``, validating on ``val_idx``.
 
     ``on_epoch(epoch, metrics)`` runs after every epoch (epochs count from 1) with
     keys epoch, train_loss, val_acc, images_per_s, elapsed_s. It is how Ray Tune
     hears about progress, so an exception from it (a trial being stopped) propagates.
+
+    ``on_state(state)`` runs after every epoch, before ``on_epoch``, with what a killed
+    training needs to continue besides the model's own weights: the finished epoch, the
+    optimizer's and scheduler's state, every random generator and the history (plain
+    values and tensors, so ``torch.load(weights_only=True)`` reads it back). Passing that
+    dict back as ``resume`` (with the model's weights loaded as they were) continues
+    after that epoch; ``elapsed_s`` and images/s then count this call only.
     """
     start = time.perf_counter()
     device = resolve_device(cfg.device)
@@ -95,33 +221,99 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     # A CPU generator for order and augmentation gives the same draws on every device.
     generator = torch.Generator().manual_seed(cfg.seed)
+    drop_paths = _DropPathRamp(model, cfg.epochs * steps) if cfg.drop_path_ramp else None
 
-    history, train_seconds, images_seen = [], 0.0, 0
-    for epoch in range(1, cfg.epochs + 1):
-        epoch_start = time.perf_counter()
-        train_loss = _train_epoch(model, x_train, y_train, optimizer, scheduler, loss_fn,
-                                  cfg, generator, epoch, steps)
-        epoch_seconds = time.perf_counter() - epoch_start  # train_loss was synced, so this is true time
-        images = min(len(x_train), steps * cfg.batch_size)
-        train_seconds, images_seen = train_seconds + epoch_seconds, images_seen + images
-        metrics = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "val_acc": evaluate(model, x_val, y_val, cfg.eval_batch_size),
-            "images_per_s": images / epoch_seconds,
-            "elapsed_s": time.perf_counter() - start,
-        }
-        history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
+    history, first = [], 1
+    if resume is not None:
+        history, first = _restore(resume, optimizer, scheduler, generator, device, cfg)
+    train_seconds, images_seen = 0.0, 0
+    try:
+        for epoch in range(first, cfg.epochs + 1):
+            epoch_start = time.perf_counter()
+            train_loss = _train_epoch(model, x_train, y_train, optimizer, scheduler, loss_fn,
+                                      cfg, generator, epoch, steps, drop_paths)
+            epoch_seconds = time.perf_counter() - epoch_start  # train_loss was synced, so this is true time
+            if cfg.precise_bn:
+                _precise_bn(model, x_train[:cfg.precise_bn], cfg.batch_size)
+            images = min(len(x_train), steps * cfg.batch_size)
+            train_seconds, images_seen = train_seconds + epoch_seconds, images_seen + images
+            metrics = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_acc": evaluate(model, x_val, y_val, cfg.eval_batch_size),
+                "images_per_s": images / epoch_seconds,
+                "elapsed_s": time.perf_counter() - start,
+            }
+            history.append(metrics)
+            if on_state is not None:
+                on_state(_state(epoch, optimizer, scheduler, generator, history))
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+    finally:
+        if drop_paths is not None:
+            drop_paths.restore()
+    if not history:
+        raise TrainingError("nothing to train: the resumed state has no finished epoch")
 
     return TrainResult(
         best_val_acc=max(m["val_acc"] for m in history),
         final_val_acc=history[-1]["val_acc"],
         history=history,
-        images_per_s=images_seen / train_seconds,
+        images_per_s=images_seen / train_seconds if train_seconds else history[-1]["images_per_s"],
         seconds=time.perf_counter() - start,
     )
+
+
+STATE_FORMAT = 1       # the layout of the dict on_state hands out (and resume takes)
+
+
+def _state(epoch, optimizer, scheduler, generator, history) -> dict:
+    return {
+        "format": STATE_FORMAT,
+        "epoch": epoch,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": [dict(m) for m in history],
+    }
+
+
+def _restore(state: dict, optimizer, scheduler, generator, device, cfg: TrainConfig):
+    """Load a state `on_state` handed out; returns (history, first epoch to train)."""
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise TrainingError("cannot resume: the saved training state is from another version of nasty; "
+                            "start the training again")
+    epoch = int(state["epoch"])
+    if not 1 <= epoch <= cfg.epochs:
+        raise TrainingError(f"cannot resume at epoch {epoch} a training of {cfg.epochs} epochs")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    cuda = state.get("cuda_rng") or []
+    if device.type == "cuda" and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    return [dict(m) for m in state["history"]], epoch + 1
+
+
+class _DropPathRamp:
+    """ScheduledDropPath (NASNet; DARTS per epoch): each DropPath module's rate rises
+    linearly from 0 at the first step to the rate it was built with at the last."""
+
+    def __init__(self, model: nn.Module, total_steps: int):
+        self.modules = [(m, m.p) for m in model.modules() if isinstance(m, DropPath)]
+        self.total = total_steps
+
+    def set(self, step: int) -> None:
+        f = step / self.total
+        for m, p in self.modules:
+            m.p = p * f
+
+    def restore(self) -> None:
+        for m, p in self.modules:
+            m.p = p
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -177,7 +369,7 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
     ]
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
@@ -203,8 +395,9 @@ def _one_cycle(total_steps: int, warmup_fraction: float = 0.25) -> Callable[[int
     return factor
 
 
-def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epoch, steps) -> float:
-    """One pass over a fresh permutation; returns the mean training loss."""
+def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epoch, steps,
+                 drop_paths=None) -> float:
+    """One pass over a fresh permutation; returns the mean training loss (of the main head)."""
     model.train()
     device = x.device
     order = torch.randperm(len(x), generator=generator).to(device)
@@ -214,10 +407,19 @@ def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epo
     for step in range(steps):
         batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         images = _augment(x[batch], cfg, generator)
+        if drop_paths is not None:
+            drop_paths.set((epoch - 1) * steps + step)
         with _autocast(device):
-            loss = loss_fn(model(images), y[batch])
+            if cfg.aux_weight:
+                logits, aux = model(images)
+                loss = loss_fn(logits, y[batch])
+                total = loss + cfg.aux_weight * loss_fn(aux, y[batch])
+            else:
+                loss = total = loss_fn(model(images), y[batch])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         scheduler.step()
         losses[step] = loss.detach()
@@ -243,7 +445,51 @@ def _augment(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator)
     if cfg.flip:
         flip = (torch.rand(len(images), generator=generator) < 0.5).to(images.device)
         images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+    if cfg.cutout:
+        images = _cutout(images, cfg.cutout, generator)
     return images
+
+
+@torch.no_grad()
+def _precise_bn(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
+    """Replace every BatchNorm's running statistics by their average over `x` in training-size
+    batches. The rest of the model runs as in evaluation (no dropout or drop-path draws), so
+    no random number is used and a resumed training repeats it exactly."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(x) < 2:
+        return
+    was_training = model.training
+    model.eval()
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None                  # a cumulative average over the batches
+        m.train()
+    usable = len(x) - len(x) % batch_size if len(x) >= batch_size else len(x)
+    for i in range(0, usable, batch_size):
+        with _autocast(x.device):
+            model(x[i:i + batch_size])
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+
+
+def _cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero a size x size square (clipped at the borders) centred at a random pixel of each
+    image, as DARTS's Cutout does. The images are normalized, so zero is the mean colour."""
+    b, _, h, w = images.shape
+    centre = torch.stack([torch.randint(0, h, (b,), generator=generator),
+                          torch.randint(0, w, (b,), generator=generator)]).to(images.device)
+    top, left = (centre - size // 2).unbind(0)
+    rows = torch.arange(h, device=images.device).view(1, h)
+    cols = torch.arange(w, device=images.device).view(1, w)
+    in_rows = (rows >= top.view(b, 1)) & (rows < top.view(b, 1) + size)
+    in_cols = (cols >= left.view(b, 1)) & (cols < left.view(b, 1) + size)
+    square = in_rows.view(b, 1, h, 1) & in_cols.view(b, 1, 1, w)
+    out = images.masked_fill(square, 0.0)
+    if images.is_contiguous(memory_format=torch.channels_last):
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def _random_crop(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:

@@ -91,7 +91,7 @@ def test_search_trains_on_fashion_mnist_and_records_everything(ray_local, tmp_pa
     assert f"#{best['trial']}" in text and "failed" in text
     assert (folder / "plots" / "best_so_far.png").is_file()
 
-    # `nasty train RUN` retrains the winner at the proxy input and reports test accuracy
+    # `nasty train RUN` trains the winner's final network at the data's input and reports test accuracy
     assert main(["train", str(folder), "--epochs", "1", "--subset", "1000"]) == 0
 
 

@@ -79,20 +79,40 @@ def run(args) -> int:
         torch.save(model.state_dict(), args.save)
         print(f"saved state dict to {args.save}")
     if args.export:
-        x = torch.randn((1,) + tuple(shape))
-        path = Path(args.export)
-        if path.suffix == ".onnx":
-            data = path.with_name(path.name + ".data")
-            before = data.stat().st_mtime_ns if data.exists() else None
-            try:
-                torch.onnx.export(model, (x,), str(path), dynamo=True)
-            except ImportError as e:
-                raise NastyError(f"ONNX export needs the onnx and onnxscript packages: {e}") from None
-            if data.exists() and data.stat().st_mtime_ns != before:
-                print(f"exported to {path}, with the weights in {data} beside it (ONNX external data: "
-                      f"keep the two files together)")
-                return 0
-        else:
-            torch.export.save(torch.export.export(model, (x,)), str(path))
-        print(f"exported to {path}")
+        print(export(model, shape, args.export))
     return 0
+
+
+EXPORT_SUFFIXES = (".onnx", ".pt2")
+
+
+def check_export_path(path: str) -> Path:
+    """A one-line error unless `path` ends in .onnx or .pt2 (checked before any work)."""
+    from ..errors import NastyError
+    p = Path(path)
+    if p.suffix not in EXPORT_SUFFIXES:
+        raise NastyError(f"--export must end in .onnx or .pt2, got {path!r}")
+    return p
+
+
+def export(model, shape, path: str) -> str:
+    """Export `model` (in eval mode, on the CPU) at input `shape` to ONNX (.onnx) or torch.export (.pt2);
+    returns what was written, for the user (ONNX may put the weights in a second file)."""
+    import torch
+
+    from ..errors import NastyError
+    p = check_export_path(path)
+    x = torch.randn((1,) + tuple(shape))
+    if p.suffix == ".onnx":
+        data = p.with_name(p.name + ".data")
+        before = data.stat().st_mtime_ns if data.exists() else None
+        try:
+            torch.onnx.export(model, (x,), str(p), dynamo=True)
+        except ImportError as e:
+            raise NastyError(f"ONNX export needs the onnx and onnxscript packages: {e}") from None
+        if data.exists() and data.stat().st_mtime_ns != before:
+            return (f"exported to {p}, with the weights in {data} beside it (ONNX external data: "
+                    "keep the two files together)")
+    else:
+        torch.export.save(torch.export.export(model, (x,)), str(p))
+    return f"exported to {p}"

@@ -82,7 +82,7 @@ def test_default_size_is_the_winners_decisions_at_the_datas_input(run_folder):
     assert g == run.space.genotype(run.values, input=(1, 28, 28), classes=10)
     assert g.input == (1, 28, 28) and g.classes == 10 and values == run.values
     c, proxy = nasty.cost(g), nasty.cost(run.proxy)
-    assert c.params > 10 * proxy.params and c.macs > 10 * proxy.macs
+    assert c.params > 5 * proxy.params and c.macs > 5 * proxy.macs          # F=24 vs the proxy's 8
     model = compile_genotype(g)
     assert sum(p.numel() for p in model.parameters()) == c.params
 

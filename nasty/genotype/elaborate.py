@@ -54,6 +54,11 @@ def _int(v, what, lo=None):
                             f"got {v!r}") from None
 
 
+def _labels(chain) -> set:
+    """The layer labels a chain's elements take under one name (op kinds, cell names)."""
+    return {el.kind if isinstance(el, Op) else el.name for el in chain}
+
+
 class _Elaborator:
     def __init__(self, g: Genotype, input_shape, classes):
         self.g = g
@@ -315,14 +320,19 @@ class _Elaborator:
             self.fail(f"if needs a number (0 skips the node), got {x!r}")
         return x != 0
 
-    def expr(self, e, values, name, env, skipped=()):
+    def expr(self, e, values, name, env, skipped=(), taken=frozenset()):
         if isinstance(e, Ref):
             if e.name not in values:
                 self.fail(f"{e.name!r} is not defined before this node")
             return values[e.name]
         if isinstance(e, Apply):
-            # `relu <- relu <- x`: the inner chain needs a name of its own, or two layers share one
-            src = self.expr(e.src, values, name + ".src" if isinstance(e.src, Apply) else name, env, skipped)
+            # `relu <- relu <- x`: an inner chain with an op of the same kind needs a name of its own,
+            # or two layers share one; otherwise it keeps the node's name (`droppath <- sep <- x`
+            # names its sep as `sep <- x` does, so the two share their weights' names)
+            here = taken | _labels(e.chain)          # labels already used under `name` by the chains above
+            clash = isinstance(e.src, Apply) and bool(here & _labels(e.src.chain))
+            src = self.expr(e.src, values, name + ".src" if clash else name, env, skipped,
+                            frozenset() if clash else here)
             return self.chain(e.chain, src, name, env, values=values)
         if isinstance(e, Combine):
             args = list(enumerate(e.args))

@@ -148,7 +148,7 @@ def main(argv=None):
     # hand-designed, widened to the largest width within the NASNet-A net's MACs at this size
     cap = Budget(macs=ref_macs)
     resnet = at_data(load_space("resnet"), shape, classes)
-    r20 = dict(block="basic", d1=3, d2=3, d3=3, d4=1, width=16, se=False)
+    r20 = dict(block="basic", d1=3, d2=3, d3=3, d4=1, width=32, se=False)   # the space's narrowest
     fitted = fit_width(resnet, r20, cap)
     if fitted is not None:
         nets["ResNet-20-style (resnet space)"] = (fitted.genotype, "hand")

@@ -234,8 +234,9 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
 
     from rich.console import Console
     t_start = time.time()
-    console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)   # progress
-    summary_console = summary_console or console
+    # progress goes to stderr when stdout is piped, the summary always to stdout (a script reads it)
+    summary_console = summary_console or console or Console(highlight=False)
+    console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
 
     def say(text):                               # start-up steps, for a person watching a terminal
         if verbosity >= 1 and console.is_terminal or verbosity >= 2:

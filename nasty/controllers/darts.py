@@ -22,10 +22,12 @@ be relaxed: `ask()` draws them at random, so the budget check picks among those 
 (or --fit scales C).
 
 The known failure: on NAS-Bench-201-like spaces DARTS collapses to parameter-free ops (skip
-connections, and `none`), Dong & Yang 2020 report 54.3% on CIFAR-10. `max_skip` (default 2,
-as P-DARTS) keeps at most that many skip edges per cell at discretisation, the weakest extra
-skips taking their next best op; `diagnostics()` reports the unguarded pick and both cells'
-skip/none counts, which the one-shot run writes to oneshot.json.
+connections, and `none`), Dong & Yang 2020 report 54.3% on CIFAR-10. The guard used for the
+pick: the zero op is never kept (DARTS's own derivation rule; NAS-Bench-201's DARTS takes the
+argmax over all ops, `none` included), and at most `max_skip` (default 2, as P-DARTS) skip
+edges per cell, the weakest extra skips taking their next best op. `diagnostics()` reports
+the unguarded pick (NAS-Bench-201's rule) and the guarded one with their skip/none counts,
+which the one-shot run writes to oneshot.json.
 """
 from __future__ import annotations
 
@@ -270,7 +272,10 @@ class DartsController(Controller):
         choice = {}
         if isinstance(r, NB201Relaxation):
             for (_, name, opts), row in zip(r.edges, w):
-                choice[name] = opts[max(range(len(opts)), key=lambda k: row[k])]
+                # NAS-Bench-201's DARTS takes the argmax over every op; the guard takes DARTS's own rule
+                # (the zero op is never kept), which alone keeps a cell from vanishing
+                keep = [k for k in range(len(opts)) if not guard or opts[k] != r.zero]
+                choice[name] = opts[max(keep, key=lambda k: row[k])]
             if guard:
                 choice = self._limit_skips(choice, w)
             return choice
@@ -301,8 +306,7 @@ class DartsController(Controller):
                            if op == r.skip and index[n][1] == kind)
             for _, n in skips[:max(0, len(skips) - self.max_skip)]:
                 e, _, opts = index[n]
-                others = [k for k in range(len(opts)) if opts[k] != r.skip
-                          and (kinds is None or opts[k] != r.zero)]
+                others = [k for k in range(len(opts)) if opts[k] not in (r.skip, r.zero)]
                 out[n] = opts[max(others, key=lambda k: w[e][k])]
         return out
 

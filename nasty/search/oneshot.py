@@ -43,15 +43,24 @@ CHECKPOINT = "supernet.pt"
 INFO = "oneshot.json"                # runs/NAME/oneshot.json: the supernet's progress, DARTS's picks
 DEFAULT_CHILDREN = 100_000           # --trials of a one-shot search: the time budget ends it first
 REPORT_SECONDS = 2.0                 # the trial sends records this often
-CHECKPOINT_SECONDS = 30.0            # ... and its state this often
+CHECKPOINT_SECONDS = 15.0            # ... and its state this often (and when the warm-up ends)
 DARTS_EVERY = 30.0                   # seconds between DARTS's recorded discretisations
 UNSUPPORTED = ("tpe", "nsga2", "compound")
+# The papers' schedules. ENAS (Pham et al. 2018): the shared weights train on the controller's own
+# children from the start, about one step per 4-6 controller samples (2000 samples per ~350-step
+# epoch). SPOS (Guo et al. 2020): a supernet trained on uniform single paths, then evolution over
+# frozen weights. Random search with weight sharing (Li & Talwalkar 2019): uniform supernet training,
+# then random children scored (here they keep training it, one step each).
+CHILD_STEPS = {"reinforce": 0.25, "random": 1.0, "evolution": 0.0, "darts": 0.0}
+WARMUP = {"reinforce": 0.0, "random": 0.5, "evolution": 0.5, "darts": 0.0}
 
 
 # ------------------------------------------------------------------ settings
-def prepare(s: Settings) -> Settings:
+def prepare(s: Settings, resumed=None) -> Settings:
     """The settings of a one-shot search resolved and checked (before the run folder exists):
-    `--controller darts` implies the supernet evaluator; --trials counts scored children."""
+    `--controller darts` implies the supernet evaluator; --trials counts scored children. A resumed
+    one-shot search (`resumed`: its RunFolder) keeps what was left of its time budget unless
+    --time-budget is given again."""
     evaluator = s.evaluator or ("supernet" if s.controller == "darts" else "standalone")
     if evaluator not in ("standalone", "supernet"):
         raise RunError(f"unknown --evaluator {evaluator!r}; use standalone or supernet")
@@ -71,8 +80,15 @@ def prepare(s: Settings) -> Settings:
         raise RunError("--scheduler asha stops standalone trials early; a one-shot search is one trial: drop it")
     if s.trials is None:
         s = dataclasses.replace(s, trials=DEFAULT_CHILDREN)
+    if resumed is not None and s.time_budget is None:
+        total = resumed.config().get("time_budget")
+        if total:
+            used = float((resumed.read_json(INFO, {}) or {}).get("elapsed", 0.0))
+            s = dataclasses.replace(s, time_budget=max(30.0, float(total) - used))
     if s.child_steps is None:
-        s = dataclasses.replace(s, child_steps=0.0 if s.controller == "evolution" else 1.0)
+        s = dataclasses.replace(s, child_steps=CHILD_STEPS.get(s.controller, 1.0))
+    if s.supernet_warmup is None:
+        s = dataclasses.replace(s, supernet_warmup=WARMUP.get(s.controller, 0.5))
     return s
 
 
@@ -200,10 +216,13 @@ class _Trial:
         self.state = {"phase": "warmup" if s.controller != "darts" and s.supernet_warmup > 0 else "search",
                       "elapsed": 0.0, "credit": 0.0, "warm_samples": 0, "reports": 0}
         self.warm_rng = random.Random(s.seed + 7)
+        self.resumed_from = None
         if extra.get("checkpoint"):
             st = from_bytes(extra["checkpoint"])
             self.net.load_state_dict(st["supernet"])
             self.state.update(st["run"])
+            self.resumed_from = {"steps": self.net.steps, "elapsed": self.state["elapsed"],
+                                 "phase": self.state["phase"]}
             v, internal, gauss = st["warm_rng"]
             self.warm_rng.setstate((v, tuple(internal), gauss))
         self.deadline = config.get("deadline")
@@ -252,7 +271,8 @@ class _Trial:
         self.state["reports"] += 1
         info = {"phase": self.state["phase"], "steps": self.net.steps, "pool_tensors": len(self.net.pool),
                 "pool_params": self.net.pool.numel(), "compiled": self.net.compiled, "elapsed": self.elapsed(),
-                "warm_samples": self.state["warm_samples"], "train_seconds": self.net.train_seconds}
+                "warm_samples": self.state["warm_samples"], "train_seconds": self.net.train_seconds,
+                "resumed_from": self.resumed_from}
         message = {"n": self.state["reports"], "records": [r.to_dict() for r in recs], "info": info}
         if done:
             message["final"] = self.final
@@ -283,7 +303,8 @@ class _Trial:
         else:
             if self.state["phase"] == "warmup":
                 self.warmup()
-            self.state["phase"] = "search"
+                self.state["phase"] = "search"
+                self.send(force=True)                # a checkpoint of the trained supernet
             self.search()
         self.send(force=True, done=True)
 
@@ -426,16 +447,6 @@ class OneShotSource(SearchLoop):
     def checkpoint_path(self) -> Path:
         return self.folder.path / ONESHOT_DIR / CHECKPOINT
 
-    @staticmethod
-    def remaining(folder, s: Settings) -> float | None:
-        """Seconds left of a resumed one-shot search's time budget (None: no budget to go by)."""
-        cfg = folder.config()
-        total = cfg.get("time_budget")
-        info = folder.read_json(INFO, {}) or {}
-        if not total:
-            return None
-        return max(30.0, float(total) - float(info.get("elapsed", 0.0)))
-
     # ------------------------------------------------------------ the protocol
     def propose(self):
         if self.started_job or self.fatal or self.stop_reason:
@@ -488,7 +499,7 @@ class OneShotSource(SearchLoop):
         self.info.update(msg["info"])
         if msg.get("darts"):
             hist = self.info.setdefault("darts", [])
-            if not hist or hist[-1].get("steps") != msg["darts"].get("steps"):
+            if not hist or (hist[-1].get("steps"), hist[-1].get("final")) != (msg["darts"].get("steps"), msg["darts"].get("final")):
                 hist.append(msg["darts"])
         now = time.time()
         if ctrl or now - self.last_write > 10 or "final" in msg:

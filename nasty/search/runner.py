@@ -228,7 +228,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         if verbosity >= 1 and console.is_terminal or verbosity >= 2:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
-    s = prepare_oneshot(s)                           # --evaluator supernet / --controller darts (oneshot.py)
+    s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
     if resume and not folder.writable():
         raise RunError(f"run folder {folder} is read-only; a resume appends to it: make it writable, "
                        "or copy it and resume the copy")
@@ -292,9 +292,6 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         deadline = time.time() + s.time_budget if s.time_budget else None
         rows = payload["rows"]
         if s.evaluator == "supernet":                # one trial trains the supernet; the controller runs in it
-            if resume and not s.time_budget:         # a resumed one-shot search keeps what was left of its time
-                left = OneShotSource.remaining(folder, s)
-                deadline = time.time() + left if left else None
             loop = OneShotSource(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
                                  records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
                                  study=study, rows=rows["search"], ctrl_state=ctrl_state, payload=payload,

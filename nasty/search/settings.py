@@ -63,11 +63,14 @@ class Settings:
         choices=("standalone", "supernet"))
     child_steps: float | None = setting(
         None, "with --evaluator supernet: training steps on the shared weights per scored child (fractions: "
-              "one step every few children) (default 1; 0 with evolution: SPOS scores a frozen supernet)",
+              "one step every few children) (default 0.25 with reinforce, ENAS's ratio of shared-weight steps to "
+              "controller samples; 1 with random; 0 with evolution: SPOS scores a frozen supernet)",
         metavar="STEPS")
-    supernet_warmup: float = setting(
-        0.5, "with --evaluator supernet: share of the search time that trains the supernet on uniformly random "
-             "children within budget before the controller proposes (not with darts)", metavar="FRACTION")
+    supernet_warmup: float | None = setting(
+        None, "with --evaluator supernet: share of the search time that trains the supernet on uniformly random "
+              "children within budget before the controller proposes (default 0.5: the supernet training of "
+              "SPOS and of random search with weight sharing; 0 with reinforce: ENAS trains on the controller's "
+              "children from the start)", metavar="FRACTION")
     score_images: int | None = setting(None, "with --evaluator supernet: validation images a child is scored on",
                                        cpu=256, gpu=1024)
     supernet_bn: str = setting(
@@ -175,8 +178,8 @@ class Settings:
         if self.child_steps is not None and (isinstance(self.child_steps, bool) or not isinstance(
                 self.child_steps, (int, float)) or not 0 <= self.child_steps <= 1000):
             raise RunError(f"--child-steps must be a number from 0 to 1000, got {self.child_steps!r}")
-        if isinstance(self.supernet_warmup, bool) or not isinstance(self.supernet_warmup, (int, float)) \
-                or not 0 <= self.supernet_warmup < 1:
+        if self.supernet_warmup is not None and (isinstance(self.supernet_warmup, bool) or not isinstance(
+                self.supernet_warmup, (int, float)) or not 0 <= self.supernet_warmup < 1):
             raise RunError(f"--supernet-warmup must be a share of the search time, from 0 to below 1, got "
                            f"{self.supernet_warmup!r}")
         if self.score_images is not None and (isinstance(self.score_images, bool) or not isinstance(

@@ -406,8 +406,8 @@ def run_oneshot_benchmark(table_path=None, controllers=ONESHOT_CONTROLLERS, seed
         done = [r for r in done if r.get("key") == key]
     opt_val = max(r["val_acc"] for r in table["rows"])
     payloads = {}
-    for name in controllers:
-        for seed in range(seeds):
+    for seed in range(seeds):                  # seed by seed: a stopped run has every controller's first seeds
+        for name in controllers:
             if any(r["controller"] == name and r["seed"] == seed for r in done):
                 continue
             if seed not in payloads:

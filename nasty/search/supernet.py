@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 from collections import OrderedDict
 
@@ -61,7 +62,12 @@ def _canonical(parts: list[str], merges: set[str]) -> str:
 
 
 def _module_signature(module) -> str:
-    return f"{type(module).__name__}({module.extra_repr()})" if module is not None else ""
+    """What a module computes: its class and settings (not whether it may overwrite its input,
+    which the compiler decides from the rest of the network)."""
+    if module is None:
+        return ""
+    settings = re.sub(r",?\s*inplace=(True|False)", "", module.extra_repr()).strip(", ")
+    return f"{type(module).__name__}({settings})"
 
 
 def layer_keys(program, model) -> dict[str, str]:

@@ -110,3 +110,23 @@ def test_state_round_trips_and_other_spaces_are_refused():
     assert torch.equal(c.alpha, d.alpha) and d.steps == 1 and d.pick() == c.pick()
     with pytest.raises(NastyError, match="cell spaces"):
         make_controller("darts", load_space("nasnet"))
+
+
+def test_a_pick_rejected_over_budget_gives_way_to_the_next_most_probable_guarded_cell():
+    from nasty.controllers import Result
+    space = load_space("nb201mini")
+    c = DartsController(space, seed=0)
+    with torch.no_grad():
+        c.alpha.zero_()
+        c.alpha[:, 2] = torch.linspace(1.0, 2.0, 6)             # conv everywhere, least sure on e01
+    seen = []
+    for _ in range(3):
+        t = c.ask()
+        values, _ = space.sample(t)
+        seen.append(values)
+        c.tell(t, Result(None, "rejected", {"macs": 1, "params": 1}))
+    assert seen[0] == {e: "conv3x3" for e in EDGE_NAMES}
+    assert seen[1] == {**seen[0], "e01": "skip"} and seen[2] == {**seen[0], "e02": "skip"}
+    d = DartsController(space, seed=1)
+    d.load_state_dict(c.state_dict())
+    assert space.sample(d.ask())[0] == space.sample(c.ask())[0]

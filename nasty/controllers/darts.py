@@ -17,9 +17,11 @@ op's softmax weight. Everything else is shared with the other one-shot searches:
 compiled by the one compiler and its layers are bound to the same weight pool as the
 children (search/supernet.py), and the search itself runs in search/oneshot.py.
 
-Decisions that are not edges (the darts space's C and L, which only the target uses) cannot
-be relaxed: `ask()` draws them at random, so the budget check picks among those that fit
-(or --fit scales C).
+Budgets: DARTS knows nothing of them, so the discretisation does. Decisions that are not
+edges (the darts space's C and L, which only the target uses) cannot be relaxed: `ask()` draws
+them at random, so the budget check picks among those that fit (or --fit scales C). Where the
+cell alone decides the cost (nb201mini), a pick rejected as over budget is not proposed again:
+`ask()` proposes the most probable guarded cell under alpha that has not been rejected.
 
 The known failure: on NAS-Bench-201-like spaces DARTS collapses to parameter-free ops (skip
 connections, and `none`), Dong & Yang 2020 report 54.3% on CIFAR-10. The guard used for the
@@ -218,6 +220,7 @@ class DartsController(Controller):
         self.opt = torch.optim.Adam([self.alpha], lr=self.arch_lr, betas=(0.5, 0.999),
                                     weight_decay=self.arch_wd)
         self.steps = 0
+        self.rejected: set[str] = set()           # picks rejected over budget (nb201mini)
 
     # ------------------------------------------------------------ the relaxed network
     def relaxed(self, spec):
@@ -344,21 +347,50 @@ class DartsController(Controller):
     # ------------------------------------------------------------ protocol
     def ask(self) -> Trial:
         """The current discretisation; decisions DARTS does not relax are drawn at random."""
-        return FixedTrial(self.decisions(self.pick()), rng=self.rng)
+        return FixedTrial(self.decisions(self._allowed_pick()), rng=self.rng)
+
+    def _allowed_pick(self) -> dict:
+        """The guarded pick, or (nb201mini) the most probable guarded cell not rejected over budget."""
+        pick = self.pick()
+        if not isinstance(self.relax, NB201Relaxation) or self._key(pick) not in self.rejected:
+            return pick
+        import itertools
+        import math
+        r, w = self.relax, self.weights()
+        names = [name for _, name, _ in r.edges]
+        options = [[o for o in opts if o != r.zero] for _, _, opts in r.edges]
+        ranked = sorted(itertools.product(*options), key=lambda ops: -sum(
+            math.log(max(w[e][r.edges[e][2].index(op)], 1e-12)) for e, op in enumerate(ops)))
+        for ops in ranked:
+            choice = dict(zip(names, ops))
+            if (self.max_skip < 0 or list(ops).count(r.skip) <= self.max_skip) and \
+                    self._key(choice) not in self.rejected:
+                return choice
+        return pick
+
+    @staticmethod
+    def _key(values: dict) -> str:
+        return repr(sorted(values.items()))
 
     def tell(self, trial: Trial, result: Result) -> None:
-        """Nothing to learn from a scored discretisation: alpha learns from gradients."""
+        """A scored discretisation teaches nothing (alpha learns from gradients); one rejected over
+        budget is not proposed again (nb201mini, where the cell alone decides the cost)."""
+        from ..search.record import Status
+        if result.status is Status.REJECTED and isinstance(self.relax, NB201Relaxation):
+            self.rejected.add(self._key(dict(trial.values)))
 
     def state_dict(self) -> dict:
         osd = self.opt.state_dict()
         st = osd["state"].get(0, {})
         return {**super().state_dict(), "steps": self.steps, "alpha": self.alpha.detach().tolist(),
+                "rejected": sorted(self.rejected),
                 "adam": {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in st.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         torch = self.torch
         super().load_state_dict(state)
         self.steps = int(state["steps"])
+        self.rejected = set(state.get("rejected", []))
         with torch.no_grad():
             self.alpha.copy_(torch.tensor(state["alpha"]))
         self.opt = torch.optim.Adam([self.alpha], lr=self.arch_lr, betas=(0.5, 0.999), weight_decay=self.arch_wd)

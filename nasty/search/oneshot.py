@@ -485,8 +485,18 @@ class OneShotSource(SearchLoop):
         if msg["n"] <= self.last_seen:
             return
         self.last_seen = msg["n"]
-        for d in msg["records"]:
-            self._record(TrialRecord.from_dict(d))
+        new = [TrialRecord.from_dict(d) for d in msg["records"]]
+        for rec in new:
+            self._record(rec)
+        if new and self.progress:
+            from .results import best_of
+            best = best_of(self.records)
+            quiet, self.progress.verbosity = self.progress.verbosity, 0     # one line per report, not per child
+            try:
+                for rec in new:
+                    self.progress.finished(rec, best)
+            finally:
+                self.progress.verbosity = quiet
         ctrl = msg.get("controller")
         if ctrl:
             self.folder.write_json("controller.json", {"name": self.s.controller, "samples": ctrl["samples"],
@@ -517,7 +527,7 @@ class OneShotSource(SearchLoop):
                                                   if best else ""))
 
     def _record(self, rec: TrialRecord):
-        """Append a child's record and mirror it in the study and the live display."""
+        """Append a child's record and mirror it in the study."""
         line = self.lines
         try:
             self.folder.append(rec)
@@ -529,13 +539,6 @@ class OneShotSource(SearchLoop):
             self.records.append(rec)
         if self.study is not None:
             self.study.record(rec, line, self._decisions_of(rec))
-        if self.progress:
-            quiet, self.progress.verbosity = self.progress.verbosity, 0     # one line per report, not per child
-            try:
-                from .results import best_of
-                self.progress.finished(rec, best_of(self.records))
-            finally:
-                self.progress.verbosity = quiet
 
     def _decisions_of(self, rec: TrialRecord):
         """The Decisions a record's values answer (for the study), cached by decision names."""

@@ -1,6 +1,5 @@
 """DARTS (nasty/controllers/darts.py): the relaxation of nb201mini and darts cells, its weights in
 the one weight pool, first-order architecture steps, the discretisation and its guard."""
-import random
 
 import pytest
 import torch
@@ -11,9 +10,9 @@ from nasty.controllers.darts import DartsController
 from nasty.errors import NastyError
 from nasty.genotype import elaborate
 from nasty.search.supernet import layer_keys
-from nasty.space import NetSpec, load_space
 from nasty.searchspaces import darts as darts_space
 from nasty.searchspaces.nb201mini import EDGE_NAMES, OPS
+from nasty.space import NetSpec, load_space
 
 SPEC = NetSpec(True, (1, 28, 28), 10)
 
@@ -48,7 +47,6 @@ def test_every_layer_of_a_discretised_child_has_the_key_it_has_in_the_mixed_netw
         c, g, m = _mixed(name)
         mixed_keys = set(layer_keys(elaborate(g, SPEC.input, SPEC.classes), m).values())
         space = load_space(name)
-        rng = random.Random(1)
         for _ in range(3):
             c.alpha.data = torch.randn_like(c.alpha)
             values, _ = space.sample(c.ask())

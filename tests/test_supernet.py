@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import nasty
-from nasty.genotype import elaborate
-from nasty.space import space
 from nasty.compile import compile_genotype
+from nasty.genotype import elaborate
 from nasty.search.supernet import Supernet, WeightPool, from_bytes, layer_keys, to_bytes
+from nasty.space import space
 
 OPS = {"conv3": "relu conv3x3 c=8 bn", "conv5": "relu conv5x5 c=8 bn", "sep5": "relu sep5x5 c=8 bn",
        "dil5": "relu sep5x5 d=2 c=8 bn", "pool": "maxpool3x3 p=1"}

@@ -51,8 +51,8 @@ def add_parser(sub):
 
 
 def run_build(args) -> int:
-    from ..nasbench.table import build_table
     from ..errors import NastyError
+    from ..nasbench.table import build_table
     recipe = {"threads": args.threads}
     if args.epochs is not None:
         if args.epochs < 1:
@@ -70,8 +70,12 @@ def run_build(args) -> int:
 
 
 def run_run(args) -> int:
-    from ..nasbench.simulate import ONESHOT_CONTROLLERS, run_benchmark, run_oneshot_benchmark
     from ..errors import NastyError
+    from ..nasbench.simulate import (
+        ONESHOT_CONTROLLERS,
+        run_benchmark,
+        run_oneshot_benchmark,
+    )
     if args.evaluator == "supernet":
         names = [n.strip() for n in (args.controllers or ",".join(ONESHOT_CONTROLLERS)).split(",") if n.strip()]
         bad = [n for n in names if n not in ONESHOT_CONTROLLERS]

@@ -81,6 +81,7 @@ class Relaxation:
         """The space's proxy genotype (`values` any member) with its cells replaced by mixed ones
         (with `probe`, that cell's markers are v=2: see `marker_cells`)."""
         import nasty
+
         from ..genotype import format as fmt
         g = self.space.genotype(values, proxy=True, input=spec.input, classes=spec.classes)
         text = fmt(g)
@@ -226,6 +227,7 @@ class DartsController(Controller):
     def relaxed(self, spec):
         """The mixed proxy genotype at `spec` (a NetSpec: input and classes)."""
         import random
+
         from ..genotype import elaborate
         t = FixedTrial({}, rng=random.Random(0))          # any member: only its skeleton is kept
         self.space.genotype(t)

@@ -16,7 +16,6 @@ from ..errors import NastyError
 from ..searchspaces.nb201mini import EDGE_NAMES, nb201mini
 from .table import load_table
 
-
 DEFAULT_OUT = "runs/nasbench"    # where `nasty bench run` writes unless told (never into the package)
 
 
@@ -317,6 +316,7 @@ def oneshot_run(table: dict, controller: str, seed: int, seconds: float, payload
     """One one-shot search and what the table says of it: rank agreement of its shared weights
     with the table, its pick with and without a (simulated) confirmation of the top `confirm`."""
     import statistics
+
     from ..searchspaces.nb201mini import arch_str, live_edges
     run = oneshot_search(controller, seed, seconds, payload, options)
     by_ops = table["by_ops"]

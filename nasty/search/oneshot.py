@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import math
 import os
 import statistics
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from ..errors import RunError
 from .loop import SearchLoop
-from .record import NetCost, Status, TrialRecord
+from .record import Status, TrialRecord
 from .settings import Settings
 
 ONESHOT_DIR = "oneshot"              # runs/NAME/oneshot/: supernet.pt

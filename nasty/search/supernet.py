@@ -229,8 +229,6 @@ class Supernet:
             self.cache.move_to_end(proxy)
             return model
         from .. import parse
-        from ..compile import compile_genotype
-        from ..genotype import elaborate
         g = parse(proxy)
         model = self.build(g)
         self.cache[proxy] = model

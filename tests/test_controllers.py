@@ -228,7 +228,7 @@ def test_tpe_budget_constraint_and_pareto_front():
 def test_tpe_non_primitive_and_changing_choices():
     @space(target=dict(input=(1, 8, 8), classes=2), proxy=dict(input=(1, 8, 8), classes=2))
     def odd(t, net):
-        k = t.choice("kernel", [(3, 3), (5, 5)])          # tuples: passed to Optuna as indices
+        t.choice("kernel", [(3, 3), (5, 5)])          # tuples: passed to Optuna as indices
         n = t.int("n", 1, 3)
         t.choice("width", list(range(8 * n, 8 * n + 3)))   # options depend on n
         return _G

@@ -232,7 +232,7 @@ def test_comparison_and_logic_operators_in_values(value, expected):
     assert cur.done()
     assert evaluate(v, {"s": 2, "c": 8, "fn": "relu"}) == expected
     assert type(evaluate(v, {"s": 2, "c": 8, "fn": "relu"})) is int     # 1/0, never True/False
-    g = net(f"stage blk(2, 8)\nhead gap flatten fc c=classes",
+    g = net("stage blk(2, 8)\nhead gap flatten fc c=classes",
             cells=f"cell blk(s, c, fn=relu):\n  a = conv1x1 c=c * ({value}) + 1 <- in\n  out = a\n")
     assert parse(format(g)) == g and from_json(to_json(g)) == g
     assert nasty.cost(g).layers[0].output[0] == 8 * expected + 1

@@ -22,9 +22,23 @@ def add_parser(sub):
 
     r = bsub.add_parser("run", help="simulate controllers on the table: regret curves and a results table")
     r.add_argument("--table", default=None, help="table folder or table.json (default: the table shipped with nasty)")
-    r.add_argument("--controllers", default="random,evolution,reinforce,tpe,nsga2",
+    r.add_argument("--controllers", default=None,
                    help="comma-separated controllers, each NAME or NAME:key=value:... with options "
-                        "(e.g. tpe:multivariate=true) (default: random,evolution,reinforce,tpe,nsga2)")
+                        "(e.g. tpe:multivariate=true) (default: random,evolution,reinforce,tpe,nsga2; with "
+                        "--evaluator supernet: random,reinforce,evolution,darts)")
+    r.add_argument("--evaluator", choices=("table", "supernet"), default="table",
+                   help="table (default): a trial is a lookup; supernet: real one-shot searches (shared weights, "
+                        "DARTS) on Fashion-MNIST, judged by the table: rank agreement, regret, multi-trial "
+                        "controllers at equal wall-clock")
+    r.add_argument("--seconds", type=float, default=60.0,
+                   help="with --evaluator supernet: search time of each one-shot search (default 60)")
+    r.add_argument("--score-images", type=int, default=1000,
+                   help="with --evaluator supernet: validation images each of the 291 networks is scored on with "
+                        "the final shared weights, for the rank agreement (default 1000)")
+    r.add_argument("--supernet-bn", choices=("batch", "recompute"), default="batch",
+                   help="with --evaluator supernet: BN statistics of a scored child (as nasty search's flag)")
+    r.add_argument("--compare", default="random,evolution,reinforce,tpe",
+                   help="with --evaluator supernet: multi-trial controllers simulated at the same wall-clock")
     r.add_argument("--trials", type=int, default=100, help="trials per simulated search (default 100)")
     r.add_argument("--seeds", type=int, default=20, help="independent searches per controller (default 20)")
     r.add_argument("--out", default=None, help="where the plot and results go (default runs/nasbench)")
@@ -42,8 +56,8 @@ def add_parser(sub):
 
 
 def run_build(args) -> int:
-    from ..nasbench.table import build_table
     from ..errors import NastyError
+    from ..nasbench.table import build_table
     recipe = {"threads": args.threads}
     if args.epochs is not None:
         if args.epochs < 1:
@@ -61,9 +75,27 @@ def run_build(args) -> int:
 
 
 def run_run(args) -> int:
-    from ..nasbench.simulate import run_benchmark
     from ..errors import NastyError
-    names = [n.strip() for n in args.controllers.split(",") if n.strip()]
+    from ..nasbench.simulate import (
+        ONESHOT_CONTROLLERS,
+        run_benchmark,
+        run_oneshot_benchmark,
+    )
+    if args.evaluator == "supernet":
+        names = [n.strip() for n in (args.controllers or ",".join(ONESHOT_CONTROLLERS)).split(",") if n.strip()]
+        bad = [n for n in names if n not in ONESHOT_CONTROLLERS]
+        if bad:
+            raise NastyError(f"--evaluator supernet runs {', '.join(ONESHOT_CONTROLLERS)}; not {', '.join(bad)}")
+        compare = [n.strip() for n in args.compare.split(",") if n.strip()]
+        if args.seeds < 1 or not args.seconds > 0 or args.score_images < 1:
+            raise NastyError("--seeds, --seconds and --score-images must be positive")
+        run_oneshot_benchmark(args.table, names, seeds=args.seeds, seconds=args.seconds, out_dir=args.out,
+                              compare=compare, score_images=args.score_images,
+                              options={"supernet_bn": args.supernet_bn} if args.supernet_bn != "batch" else None,
+                              log=lambda s: print(s, flush=True))
+        return 0
+    names = [n.strip() for n in (args.controllers or "random,evolution,reinforce,tpe,nsga2").split(",")
+             if n.strip()]
     if not names:
         raise NastyError("--controllers needs at least one controller name")
     try:

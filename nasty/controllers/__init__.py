@@ -2,12 +2,14 @@
 from ..errors import NastyError, RunError
 from .base import Controller, RandomController, Result
 from .compound import CompoundController
+from .darts import DartsController
 from .evolution import EvolutionController
 from .reinforce import ReinforceController
 from .tpe import NSGA2Controller, TPEController
 
 REGISTRY = {"random": RandomController, "reinforce": ReinforceController, "tpe": TPEController,
-            "nsga2": NSGA2Controller, "evolution": EvolutionController, "compound": CompoundController}
+            "nsga2": NSGA2Controller, "evolution": EvolutionController, "compound": CompoundController,
+            "darts": DartsController}
 
 
 def make_controller(name: str, space, seed: int = 0, **options) -> Controller:
@@ -47,4 +49,4 @@ def check_resume(state: dict, controller_name: str) -> None:
 
 __all__ = ["Controller", "RandomController", "Result", "REGISTRY", "make_controller", "check_option_types", "check_resume",
            "ReinforceController", "TPEController", "NSGA2Controller", "EvolutionController",
-           "CompoundController"]
+           "CompoundController", "DartsController"]

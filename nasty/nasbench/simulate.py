@@ -4,16 +4,17 @@ each; `nasty bench run` prints and plots the regret curves.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 from ..errors import NastyError
 from ..searchspaces.nb201mini import EDGE_NAMES, nb201mini
 from .table import load_table
-
 
 DEFAULT_OUT = "runs/nasbench"    # where `nasty bench run` writes unless told (never into the package)
 
@@ -217,3 +218,288 @@ def plot_results(results: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ one-shot searches on the table
+ONESHOT_CONTROLLERS = ("random", "reinforce", "evolution", "darts")
+MULTI_TRIAL = ("random", "evolution", "reinforce", "tpe")
+
+
+def rank_agreement(xs, ys) -> tuple[float, float]:
+    """(Kendall tau-b, Spearman rho) of two equally long sequences, ties handled as scipy does."""
+    import numpy as np
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    n = len(x)
+    if n < 2:
+        return math.nan, math.nan
+    dx = np.sign(x[:, None] - x[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    iu = np.triu_indices(n, 1)
+    s, tx, ty = (dx * dy)[iu].sum(), (dx[iu] != 0).sum(), (dy[iu] != 0).sum()
+    tau = s / math.sqrt(tx * ty) if tx and ty else math.nan
+
+    def ranks(v):
+        order = v.argsort(kind="mergesort")
+        r = np.empty(n)
+        r[order] = np.arange(n, dtype=float)
+        for val in np.unique(v):                     # ties share their mean rank
+            m = v == val
+            r[m] = r[m].mean()
+        return r
+    rx, ry = ranks(x), ranks(y)
+    rho = np.corrcoef(rx, ry)[0, 1] if rx.std() and ry.std() else math.nan
+    return float(tau), float(rho)
+
+
+def _oneshot_data(seed: int, subset: int, val_subset: int):
+    from ..search.runner import load_data
+    from ..search.settings import Settings
+    from ..search.standalone import make_payload
+    s = Settings(space="nb201mini", subset=subset, val_subset=val_subset, seed=seed)
+    data, train_idx, val_idx = load_data(s)
+    return make_payload(data, train_idx, val_idx)
+
+
+def oneshot_search(controller: str, seed: int, seconds: float, payload: dict, options: dict | None = None) -> dict:
+    """One one-shot search on nb201mini, run in this process by the trial code of `nasty search
+    --evaluator supernet` (search/oneshot.py) for `seconds`, without confirmation (it is simulated
+    on the table). Returns its records, the supernet's final state and DARTS's picks."""
+    from ..search import oneshot
+    from ..search.budget import Budget
+    from ..search.settings import Settings
+    from ..search.standalone import take_weights
+    s = oneshot.prepare(Settings(space="nb201mini", controller=controller, evaluator="supernet", seed=seed,
+                                 time_budget=seconds, **(options or {}))).resolved(False)
+    s = dataclasses.replace(s, confirm=0, cpus_per_trial=1.0)       # confirmation: simulated on the table
+    config = oneshot.trial_config(s, nb201mini, Budget(), {"epochs": 1, "train_images": 1, "val_images": 1},
+                                  time.time() + seconds, seconds, 1)
+    messages, checkpoint, failed = [], None, None
+
+    def report(result):
+        nonlocal checkpoint, failed
+        blob = take_weights(result)
+        if result.get("failed"):
+            failed = result.get("reason")
+        if blob:
+            msg, ck = oneshot.unpack(blob)
+            messages.append(msg)
+            checkpoint = ck or checkpoint
+    t0 = time.perf_counter()
+    oneshot.evaluate(config, payload, report)
+    wall = time.perf_counter() - t0
+    if failed:
+        raise NastyError(f"the one-shot search ({controller}, seed {seed}) failed: {failed}")
+    records = [r for m in messages for r in m["records"]]
+    darts = next((m["darts"] for m in reversed(messages) if m.get("darts")), None)
+    final = next((m.get("final") for m in reversed(messages) if "final" in m), None)
+    return {"records": records, "checkpoint": checkpoint, "darts": darts, "final": final, "wall": wall,
+            "info": messages[-1]["info"] if messages else {}, "settings": s}
+
+
+def score_table(checkpoint: bytes, payload: dict, table: dict, score_images: int, bn: str = "batch") -> dict:
+    """Every distinct network of the table scored with a supernet's weights: {live arch: accuracy}."""
+    from ..search.supernet import Supernet, from_bytes
+    from ..searchspaces.nb201mini import arch_genotype, live_edges
+    net = Supernet(payload, None, score_images=score_images, bn=bn, device="cpu", cache=0)
+    net.load_state_dict(from_bytes(checkpoint)["supernet"])
+    out = {}
+    for row in table["rows"]:
+        if row["live"] in out:
+            continue
+        g = arch_genotype(live_edges(tuple(row["ops"])))
+        out[row["live"]] = net.score(net.build(g))
+    return out
+
+
+def oneshot_run(table: dict, controller: str, seed: int, seconds: float, payload: dict, confirm: int = 5,
+                score_images: int = 1000, options: dict | None = None) -> dict:
+    """One one-shot search and what the table says of it: rank agreement of its shared weights
+    with the table, its pick with and without a (simulated) confirmation of the top `confirm`."""
+    import statistics
+
+    from ..searchspaces.nb201mini import arch_str, live_edges
+    run = oneshot_search(controller, seed, seconds, payload, options)
+    by_ops = table["by_ops"]
+    live_row = {r["live"]: r for r in table["rows"]}
+    scored = [r for r in run["records"] if r["status"] == "ok" and r.get("val_acc") is not None]
+    if not scored:
+        raise NastyError(f"the one-shot search ({controller}, seed {seed}) scored no child in {seconds:g} s")
+    for r in scored:
+        r["live"] = by_ops[tuple(r["decisions"][e] for e in EDGE_NAMES)]["live"]
+    # the pick on shared weights (DARTS: its final discretisation), and the top `confirm` distinct
+    # networks by shared score trained standalone (= their table rows), the best of them crowned
+    final = next((r for r in scored if r["trial"] == run["final"]), None) if controller == "darts" else None
+    best = final or max(scored, key=lambda r: r["val_acc"])
+    top, seen = [], set()
+    for r in ([final] if final else []) + sorted(scored, key=lambda r: -r["val_acc"]):
+        if r["live"] not in seen:
+            seen.add(r["live"])
+            top.append(live_row[r["live"]])
+        if len(top) == confirm:
+            break
+    crowned = max(top, key=lambda r: r["val_acc"])
+    confirm_s = sum(r["train_seconds"] for r in top)
+    shared = score_table(run["checkpoint"], payload, table, score_images, run["settings"].supernet_bn)
+    lives = sorted(shared)
+    table_val = [live_row[l]["val_acc"] for l in lives]
+    ours = [shared[l] for l in lives]
+    alive = [i for i, v in enumerate(table_val) if v > 0.2]            # the 67 zero cells score ~10% in both
+    cut = sorted(table_val, reverse=True)[max(0, len(table_val) // 5 - 1)]
+    top20 = [i for i, v in enumerate(table_val) if v >= cut]
+    agree = {name: rank_agreement([table_val[i] for i in idx], [ours[i] for i in idx])
+             for name, idx in (("all", range(len(lives))), ("nonzero", alive), ("top20", top20))}
+    out = {"controller": controller, "seed": seed, "seconds": seconds, "wall": run["wall"],
+           "children": len(scored), "distinct": len({r["live"] for r in scored}),
+           "steps": run["info"].get("steps"), "pick": {"live": best["live"], "shared": best["val_acc"],
+                                                       "val": live_row[best["live"]]["val_acc"],
+                                                       "test": live_row[best["live"]]["test_acc"]},
+           "confirmed": {"live": crowned["live"], "val": crowned["val_acc"], "test": crowned["test_acc"],
+                         "networks": len(top), "seconds": confirm_s},
+           "tau": {k: v[0] for k, v in agree.items()}, "rho": {k: v[1] for k, v in agree.items()},
+           "shared_mean_nonzero": statistics.mean(ours[i] for i in alive)}
+    if run["darts"]:
+        d = run["darts"]
+        out["darts"] = {"raw": arch_str(live_edges(tuple(d["raw"][e] for e in EDGE_NAMES))),
+                        "raw_counts": d["raw_counts"]["cell"], "pick": arch_str(tuple(d["pick"][e] for e in EDGE_NAMES)),
+                        "pick_counts": d["pick_counts"]["cell"], "steps": d["steps"],
+                        "raw_val": by_ops[tuple(d["raw"][e] for e in EDGE_NAMES)]["val_acc"]}
+    return out
+
+
+def multi_trial_at(table: dict, controller: str, seed: int, seconds: float, cap: int = 2000) -> dict:
+    """A multi-trial search simulated on the table until its trials' training time (the table's
+    train_seconds) would pass `seconds`: the best validation accuracy it found by then."""
+    by_arch = {r["arch"]: r for r in table["rows"]}
+    trials = 50
+    while True:
+        sim = simulate(table, controller, trials=trials, seed=seed)
+        spent, best, n = 0.0, None, 0
+        for arch in sim["archs"]:
+            row = by_arch[arch]
+            if spent + row["train_seconds"] > seconds:
+                break
+            spent += row["train_seconds"]
+            n += 1
+            if best is None or row["val_acc"] > best["val_acc"]:
+                best = row
+        if n < trials or trials >= cap:
+            return {"trials": n, "val": best["val_acc"] if best else 0.0, "test": best["test_acc"] if best else 0.0}
+        trials *= 2
+
+
+def run_oneshot_benchmark(table_path=None, controllers=ONESHOT_CONTROLLERS, seeds: int = 10, seconds: float = 60.0,
+                          out_dir=None, compare=MULTI_TRIAL, confirm: int = 5, score_images: int = 1000,
+                          subset: int = 6000, val_subset: int = 2000, options: dict | None = None,
+                          log=print) -> dict:
+    """`nasty bench run --evaluator supernet`: one-shot searches on nb201mini, `seeds` each, judged
+    by the table; runs are kept in runs.jsonl (a rerun continues where it stopped)."""
+    import platform
+    table = load_table(table_path)
+    out = Path(out_dir or DEFAULT_OUT + "-oneshot")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "runs.jsonl"
+    key = {"seconds": seconds, "confirm": confirm, "score_images": score_images, "subset": subset,
+           "val_subset": val_subset, "options": options or {}}
+    done = []
+    if path.exists():
+        done = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+        done = [r for r in done if r.get("key") == key]
+    opt_val = max(r["val_acc"] for r in table["rows"])
+    payloads = {}
+    for seed in range(seeds):                  # seed by seed: a stopped run has every controller's first seeds
+        for name in controllers:
+            if any(r["controller"] == name and r["seed"] == seed for r in done):
+                continue
+            if seed not in payloads:
+                payloads = {seed: _oneshot_data(seed, subset, val_subset)}
+            t0 = time.perf_counter()
+            r = oneshot_run(table, name, seed, seconds, payloads[seed], confirm, score_images, options)
+            budget = r["wall"] + r["confirmed"]["seconds"]
+            r["multi_trial"] = {c: {"equal": multi_trial_at(table, c, seed, budget),
+                                    "x10": multi_trial_at(table, c, seed, 10 * budget)} for c in compare}
+            r["key"], r["bench_seconds"] = key, round(time.perf_counter() - t0, 1)
+            r["date"], r["machine"] = time.strftime("%Y-%m-%d %H:%M:%S"), f"{platform.node()} ({os.cpu_count()} cores)"
+            with path.open("a") as f:
+                f.write(json.dumps(r) + "\n")
+            done.append(r)
+            log(f"bench oneshot: {name} seed {seed}: {r['children']} children ({r['distinct']} distinct) in "
+                f"{r['wall']:.0f}s; tau {r['tau']['all']:.3f} (nonzero {r['tau']['nonzero']:.3f}); pick regret "
+                f"{100 * (opt_val - r['pick']['val']):.2f}pp, confirmed {100 * (opt_val - r['confirmed']['val']):.2f}pp")
+    results = summarize_oneshot(done, table, controllers, compare)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.md").write_text(oneshot_markdown(results))
+    print(oneshot_markdown(results))
+    return results
+
+
+def summarize_oneshot(runs: list, table: dict, controllers, compare) -> dict:
+    opt_val = max(r["val_acc"] for r in table["rows"])
+    res = {"optimum_val": opt_val, "controllers": {}}
+    for name in controllers:
+        rs = [r for r in runs if r["controller"] == name]
+        if not rs:
+            continue
+
+        def stat(f):
+            return _mean_ci([f(r) for r in rs])
+        entry = {"seeds": len(rs), "seconds": rs[0]["seconds"],
+                 "wall": stat(lambda r: r["wall"]), "confirm_seconds": stat(lambda r: r["confirmed"]["seconds"]),
+                 "children": stat(lambda r: r["children"]), "distinct": stat(lambda r: r["distinct"]),
+                 "tau_all": stat(lambda r: r["tau"]["all"]), "tau_nonzero": stat(lambda r: r["tau"]["nonzero"]),
+                 "tau_top20": stat(lambda r: r["tau"]["top20"]), "rho_all": stat(lambda r: r["rho"]["all"]),
+                 "rho_nonzero": stat(lambda r: r["rho"]["nonzero"]), "rho_top20": stat(lambda r: r["rho"]["top20"]),
+                 "regret_pick": stat(lambda r: 100 * (opt_val - r["pick"]["val"])),
+                 "regret_confirmed": stat(lambda r: 100 * (opt_val - r["confirmed"]["val"])),
+                 "test_confirmed": stat(lambda r: 100 * r["confirmed"]["test"]),
+                 "within_half_pp": sum(opt_val - r["confirmed"]["val"] <= 0.005 for r in rs) / len(rs),
+                 "multi_trial": {c: {"equal": stat(lambda r, c=c: 100 * (opt_val - r["multi_trial"][c]["equal"]["val"])),
+                                     "x10": stat(lambda r, c=c: 100 * (opt_val - r["multi_trial"][c]["x10"]["val"])),
+                                     "trials_equal": stat(lambda r, c=c: r["multi_trial"][c]["equal"]["trials"])}
+                                 for c in compare if all(c in r["multi_trial"] for r in rs)}}
+        if any("darts" in r for r in rs):
+            entry["darts"] = {"raw_skip": stat(lambda r: r["darts"]["raw_counts"]["skip"]),
+                              "raw_none": stat(lambda r: r["darts"]["raw_counts"]["none"]),
+                              "raw_regret": stat(lambda r: 100 * (opt_val - r["darts"]["raw_val"])),
+                              "pick_skip": stat(lambda r: r["darts"]["pick_counts"]["skip"]),
+                              "raw": [r["darts"]["raw"] for r in rs], "pick": [r["darts"]["pick"] for r in rs]}
+        res["controllers"][name] = entry
+    return res
+
+
+def oneshot_markdown(res: dict) -> str:
+    def f(v, d=3):
+        return f"{v[0]:.{d}f} +- {v[1]:.{d}f}"
+    lines = ["One-shot searches on nb201mini (`nasty bench run --evaluator supernet`), judged by the table. "
+             f"Regret = validation optimum ({100 * res['optimum_val']:.2f}%) minus the table validation accuracy of "
+             "the pick, in pp; 'pick' = best shared-weight score (DARTS: its final discretisation); 'confirmed' = "
+             "best of the top 5 distinct children retrained standalone (their table rows, whose train_seconds are "
+             "added to the wall time). Rank agreement between shared-weight scores and table validation accuracy "
+             "over all 291 networks, the 224 non-zero ones and the top 20%. Mean +- 95% CI over seeds.", "",
+             "| one-shot | seeds | search s | children (distinct) | tau all | tau non-zero | tau top 20% | rho all "
+             "| regret pick (pp) | regret confirmed (pp) | within 0.5 pp |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in res["controllers"].items():
+        lines.append(f"| {name} | {e['seeds']} | {e['wall'][0]:.0f} + {e['confirm_seconds'][0]:.0f} | "
+                     f"{e['children'][0]:.0f} ({e['distinct'][0]:.0f}) | {f(e['tau_all'])} | {f(e['tau_nonzero'])} | "
+                     f"{f(e['tau_top20'])} | {f(e['rho_all'])} | {f(e['regret_pick'], 2)} | "
+                     f"{f(e['regret_confirmed'], 2)} | {e['within_half_pp']:.1f} |")
+    lines += ["", "Multi-trial controllers simulated on the table for the same wall time (search + confirmation of "
+              "the one-shot run, paired by seed), and for ten times it: regret in pp (trials done).", "",
+              "| one-shot run | " + " | ".join(f"{c} equal | {c} x10" for c in
+                                               next(iter(res["controllers"].values()))["multi_trial"]) + " |",
+              "|---" * (1 + 2 * len(next(iter(res["controllers"].values()))["multi_trial"])) + "|"]
+    for name, e in res["controllers"].items():
+        cells = []
+        for c, m in e["multi_trial"].items():
+            cells += [f"{m['equal'][0]:.2f} ({m['trials_equal'][0]:.0f})", f"{m['x10'][0]:.2f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if any("darts" in e for e in res["controllers"].values()):
+        lines += ["", "DARTS's discretisation: unguarded (NAS-Bench-201's argmax over all ops) and guarded (no `none`, "
+                  "at most 2 skips).", "", "| | skip edges | none edges | regret unguarded (pp) |", "|---|---|---|---|"]
+        for name, e in res["controllers"].items():
+            if "darts" in e:
+                d = e["darts"]
+                lines.append(f"| {name} unguarded | {f(d['raw_skip'], 1)} | {f(d['raw_none'], 1)} | "
+                             f"{f(d['raw_regret'], 2)} |")
+                lines.append(f"| {name} guarded | {f(d['pick_skip'], 1)} | 0 | see above |")
+    return "\n".join(lines) + "\n"

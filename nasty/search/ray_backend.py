@@ -118,8 +118,12 @@ class TuneExecutor(Executor):
     """Runs the loop's trials as Ray Tune trials, `slots` at a time; Tune's own results (per-trial
     curves, as Tune's tools read them) stay in the run folder's tune/."""
 
-    def __init__(self, s: Settings, payload: dict, slots: int, run_dir: Path, name: str = TUNE_DIR):
+    def __init__(self, s: Settings, payload: dict, slots: int, run_dir: Path, name: str = TUNE_DIR,
+                 function=None):
+        """`function(config, data)`: what a trial runs (default `trainable`, the standalone evaluation;
+        oneshot.trainable for a one-shot search)."""
         self.s, self.payload, self.slots, self.run_dir, self.name = s, payload, slots, Path(run_dir), name
+        self.function = function or trainable
 
     def run(self, loop: TrialSource) -> bool:
         from ray import tune
@@ -128,7 +132,7 @@ class TuneExecutor(Executor):
         resources = {"cpu": s.cpus_per_trial}
         if s.gpus_per_trial:
             resources["gpu"] = s.gpus_per_trial
-        fn = tune.with_resources(tune.with_parameters(trainable, data=self.payload), resources)
+        fn = tune.with_resources(tune.with_parameters(self.function, data=self.payload), resources)
         tuner = tune.Tuner(
             fn,
             tune_config=tune.TuneConfig(search_alg=_searcher_class()(loop), scheduler=scheduler, metric="val_acc",

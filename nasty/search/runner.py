@@ -24,6 +24,7 @@ from ..errors import RunError
 from .budget import Budget, preflight
 from .folder import RunFolder, check_name
 from .loop import Executor, SearchLoop
+from .oneshot import OneShotSource, prepare as prepare_oneshot
 from .record import Status
 from .confirm import ConfirmLoop, cost_ratio, fidelity, picks, reserve_seconds
 from .results import best_of, counts, ranked, summary_lines
@@ -242,6 +243,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         if verbosity >= 1 and console.is_terminal or verbosity >= 2:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
+    s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
     if resume and not folder.writable():
         raise RunError(f"run folder {folder} is read-only; a resume appends to it: make it writable, "
                        "or copy it and resume the copy")
@@ -306,13 +308,20 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             slots = min(slots, max(1, int(resources.get("GPU", 0) // s.gpus_per_trial)))
         deadline = time.time() + s.time_budget if s.time_budget else None
         rows = payload["rows"]
-        loop = SearchLoop(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
-                          records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
-                          study=study, rows=rows["search"])
-        ratio = cost_ratio(s, rows["search"], rows["confirm"])
-        loop.reserve = lambda: reserve_seconds(s, loop.records, slots, ratio)
-        loop.replay(records[told:], told)            # records the controller was not told before a crash
-        loop.save_controller()
+        if s.evaluator == "supernet":                # one trial trains the supernet; the controller runs in it
+            loop = OneShotSource(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
+                                 records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
+                                 study=study, rows=rows["search"], ctrl_state=ctrl_state, payload=payload,
+                                 fidelity=fidelity(s, rows["confirm"]), time_budget=folder.config().get("time_budget"),
+                                 confirm_slots=slots, given_space=given)
+        else:
+            loop = SearchLoop(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
+                              records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
+                              study=study, rows=rows["search"])
+            ratio = cost_ratio(s, rows["search"], rows["confirm"])
+            loop.reserve = lambda: reserve_seconds(s, loop.records, slots, ratio)
+            loop.replay(records[told:], told)        # records the controller was not told before a crash
+            loop.save_controller()
 
         def run_stage(source, phase):
             """Run a TrialSource to its end; a fatal error or a Ctrl-C ends the search (results kept)."""
@@ -323,7 +332,12 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                     ps = s if phase == "tune" else dataclasses.replace(
                         s, scheduler="fifo", epochs=s.confirm_epochs,
                         time_budget=max(30.0, deadline - time.time()) if deadline else None)
-                    interrupted = TuneExecutor(ps, payload, slots, folder.path, name=phase).run(source)
+                    if isinstance(source, OneShotSource):
+                        from .oneshot import trainable
+                        interrupted = TuneExecutor(ps, source.payload, 1, folder.path, name=phase,
+                                                   function=trainable).run(source)
+                    else:
+                        interrupted = TuneExecutor(ps, payload, slots, folder.path, name=phase).run(source)
             if source.fatal:
                 raise source.fatal
             loop.write(plots=True)
@@ -336,7 +350,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         else:
             run_stage(loop, "tune")
         if s.confirm:
-            chosen = picks(ranked(loop.records), s.confirm)
+            chosen = (loop.picks(s.confirm) if isinstance(loop, OneShotSource)      # DARTS's final pick first
+                      else picks(ranked(loop.records), s.confirm))
             stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
                                 fidelity(s, rows["confirm"]), deadline, progress)
             if stage.jobs:

@@ -40,7 +40,8 @@ class Settings:
     fit: bool | None = setting(None, "set each sample's width decision (F, width multiplier) by the budget: the "
                                      "largest value within it (default: on when the space's proxy does not see "
                                      "the width, as for nasnet's F and darts's C; --no-fit turns it off)")
-    controller: str = setting("random", "search controller: random, reinforce, tpe, nsga2, evolution, compound")
+    controller: str = setting("random", "search controller: random, reinforce, tpe, nsga2, evolution, compound, "
+                                        "darts (one-shot)")
     objective: str | None = setting(
         None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs; tpe, nsga2) "
               "or soft (MnasNet's ACC*(MACs/T)^w; reinforce)")
@@ -55,6 +56,28 @@ class Settings:
     val_fraction: float = setting(0.1, "share of the training set held out for validation")
     batch_size: int | None = setting(None, "proxy batch size", cpu=64, gpu=256)
     lr: float | None = setting(None, "peak learning rate (one-cycle SGD)", cpu=0.05, gpu=0.1)
+    evaluator: str | None = setting(
+        None, "how a sample is scored: standalone (its proxy trained on its own; the default) or supernet "
+              "(one-shot: children share one pool of weights and train a few steps each, thousands per search; "
+              "with reinforce it is ENAS, with random random search with weight sharing, with evolution SPOS; "
+              "--controller darts implies it). The winner is still confirmed by standalone training",
+        choices=("standalone", "supernet"))
+    child_steps: float | None = setting(
+        None, "with --evaluator supernet: training steps on the shared weights per scored child (fractions: "
+              "one step every few children) (default 0.25 with reinforce, ENAS's ratio of shared-weight steps to "
+              "controller samples; 1 with random; 0 with evolution: SPOS scores a frozen supernet)",
+        metavar="STEPS")
+    supernet_warmup: float | None = setting(
+        None, "with --evaluator supernet: share of the search time that trains the supernet on uniformly random "
+              "children within budget before the controller proposes (default 0.5: the supernet training of "
+              "SPOS and of random search with weight sharing; 0 with reinforce: ENAS trains on the controller's "
+              "children from the start)", metavar="FRACTION")
+    score_images: int | None = setting(None, "with --evaluator supernet: validation images a child is scored on",
+                                       cpu=256, gpu=1024)
+    supernet_bn: str = setting(
+        "batch", "with --evaluator supernet: the BatchNorm statistics a child is scored with: batch (those of "
+                 "the scored images, train-mode BN as ENAS and SPOS evaluate) or recompute (running statistics "
+                 "recomputed on a few training batches)", choices=("batch", "recompute"))
     confirm: int = setting(5, "before naming the winner, train the top K trials again at a higher fidelity "
                               "(--confirm-subset images, the whole validation split, --confirm-seeds seeds); the "
                               "winner is the best confirmed one. 0 skips this", metavar="K")
@@ -156,6 +179,20 @@ class Settings:
                            "and --target-classes (or give them without --target data)")
         if self.target_input is not None:
             parse_input(self.target_input)
+        if self.evaluator not in (None, "standalone", "supernet"):
+            raise RunError(f"--evaluator must be standalone or supernet, got {self.evaluator!r}")
+        if self.supernet_bn not in ("batch", "recompute"):
+            raise RunError(f"--supernet-bn must be batch or recompute, got {self.supernet_bn!r}")
+        if self.child_steps is not None and (isinstance(self.child_steps, bool) or not isinstance(
+                self.child_steps, (int, float)) or not 0 <= self.child_steps <= 1000):
+            raise RunError(f"--child-steps must be a number from 0 to 1000, got {self.child_steps!r}")
+        if self.supernet_warmup is not None and (isinstance(self.supernet_warmup, bool) or not isinstance(
+                self.supernet_warmup, (int, float)) or not 0 <= self.supernet_warmup < 1):
+            raise RunError(f"--supernet-warmup must be a share of the search time, from 0 to below 1, got "
+                           f"{self.supernet_warmup!r}")
+        if self.score_images is not None and (isinstance(self.score_images, bool) or not isinstance(
+                self.score_images, int) or self.score_images < 1):
+            raise RunError(f"--score-images must be a whole number of at least 1, got {self.score_images!r}")
 
 
 def parse_input(text: str) -> tuple[int, int, int]:

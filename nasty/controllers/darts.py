@@ -173,6 +173,16 @@ class DartsRelaxation(Relaxation):
 RELAXATIONS = {"nb201mini": NB201Relaxation, "darts": DartsRelaxation}
 
 
+class _FirstOptions(FixedTrial):
+    """Every finite decision at its first option (a continuous one at random)."""
+
+    def __init__(self, rng):
+        super().__init__({}, rng=rng)
+
+    def decide(self, d):
+        return d.options()[0] if d.size() is not None else super().decide(d)
+
+
 def arch_weight_module(controller, edge: int, option: int):
     """A module multiplying its input by softmax(alpha_edge)[option] (DARTS's mixed-op weight).
     The alphas are not registered as the module's parameters (the weight pool must not take them)."""
@@ -229,8 +239,12 @@ class DartsController(Controller):
         import random
 
         from ..genotype import elaborate
-        t = FixedTrial({}, rng=random.Random(0))          # any member: only its skeleton is kept
+        # DARTS searches cells on one fixed network (the paper's 8-cell search network): every
+        # decision it does not relax (darts's L and C) takes its first option, here and in ask(),
+        # so each discretised child is a sub-network of the mixed one (the proxy's depth follows L)
+        t = _FirstOptions(rng=random.Random(0))
         self.space.genotype(t)
+        self.fixed = {k: v for k, v in t.values.items() if k not in self.decisions(self.pick(guard=False))}
         g = self.relax.genotype(t.values, spec)
         # which cell definition each marker is in: the markers of a probe genotype where only that
         # cell's markers are v=2 (the compiled paths do not name cell definitions)
@@ -349,7 +363,7 @@ class DartsController(Controller):
     # ------------------------------------------------------------ protocol
     def ask(self) -> Trial:
         """The current discretisation; decisions DARTS does not relax are drawn at random."""
-        return FixedTrial(self.decisions(self._allowed_pick()), rng=self.rng)
+        return FixedTrial({**getattr(self, "fixed", {}), **self.decisions(self._allowed_pick())}, rng=self.rng)
 
     def _allowed_pick(self) -> dict:
         """The guarded pick, or (nb201mini) the most probable guarded cell not rejected over budget."""

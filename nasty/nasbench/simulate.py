@@ -317,11 +317,12 @@ def oneshot_run(table: dict, controller: str, seed: int, seconds: float, payload
     with the table, its pick with and without a (simulated) confirmation of the top `confirm`."""
     import statistics
 
+    from ..search.record import Status
     from ..searchspaces.nb201mini import arch_str, live_edges
     run = oneshot_search(controller, seed, seconds, payload, options)
     by_ops = table["by_ops"]
     live_row = {r["live"]: r for r in table["rows"]}
-    scored = [r for r in run["records"] if r["status"] == "ok" and r.get("val_acc") is not None]
+    scored = [r for r in run["records"] if r["status"] == Status.OK and r.get("val_acc") is not None]
     if not scored:
         raise NastyError(f"the one-shot search ({controller}, seed {seed}) scored no child in {seconds:g} s")
     for r in scored:

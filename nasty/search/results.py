@@ -505,7 +505,9 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
             d = (", ".join(f"{k}={v}" for k, v in short.items()) + ", " if short else "") + \
                 f"{len(best.decisions)} decisions in best.json"
         lines.append(f"  decisions: {d}")
-    lines.append(f"trials: {n[Status.OK]} trained, {n[Status.FAILED]} failed, "
+    oneshot = folder.config().get("evaluator") == "supernet"
+    lines.append(f"trials: {n[Status.OK]} {'scored on shared weights' if oneshot else 'trained'}, "
+                 f"{n[Status.FAILED]} failed, "
                  f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))

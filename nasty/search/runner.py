@@ -270,7 +270,11 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         state = ctrl_state["state"]
         if keeps_study(controller):                  # checked without opening (and changing) its study
             state = {**state, "storage": None, "trials": [], "study_system_attrs": None}
-        controller.load_state_dict(state)
+        try:
+            controller.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise RunError(f"controller.json is damaged ({type(e).__name__}: {e}); cannot resume it: start a "
+                           f"new run (its trials.jsonl is intact)") from None
     config = dataclasses.asdict(s)
     config.update(space_name=space.name, budget_macs=budget.macs, budget_params=budget.params,
                   target={"input": list(space.target.input), "classes": space.target.classes},

@@ -28,3 +28,24 @@ def test_benchmarks_run_refuses_an_unknown_benchmark(capsys):
     with pytest.raises(SystemExit):
         bench_run.main(["--only", "costs", "--no-record"])
     assert "unknown benchmark 'costs'" in capsys.readouterr().err
+
+
+def test_bench_proxy_intervals_tell_a_better_proxy_from_noise():
+    """bench_proxy's statistics: Spearman's rho with ties, and paired bootstrap intervals over the
+    architectures that exclude 0 for a proxy that is really better and hold it for an equal one."""
+    import random
+
+    import bench_proxy
+    from bench_quality import spearman
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert abs(spearman([1, 1, 2, 3], [1, 2, 3, 4]) - 0.9486832980505138) < 1e-12   # average ranks for ties
+    rng = random.Random(1)
+    truth = [rng.random() for _ in range(40)]
+    scores = {"default": [t + rng.gauss(0, 0.5) for t in truth],
+              "same noise": [t + rng.gauss(0, 0.5) for t in truth],
+              "sharp": [t + rng.gauss(0, 0.02) for t in truth]}
+    b = bench_proxy.bootstrap(truth, scores, draws=500)
+    assert b["default"]["diff_lo"] == b["default"]["diff_hi"] == 0.0
+    assert b["sharp"]["diff_lo"] > 0 and b["sharp"]["lo"] > 0.9
+    assert b["same noise"]["diff_lo"] < 0 < b["same noise"]["diff_hi"]

@@ -421,3 +421,14 @@ def test_the_readme_lists_every_limit():
     for name in names:
         assert f"{getattr(L, name):,}" in section, name
     assert re.search(r"\bfinite\b", section)
+
+
+@pytest.mark.parametrize("body, says", [
+    ("stem pad l=100000000000 r=0 t=0 b=0", "pad output 1x8x100000000008: side 100,000,000,008"),
+    ("stem upsample f=100000", "upsample output 1x800000x800000"),
+])
+def test_feature_maps_grown_past_the_size_limit_are_refused(body, says):
+    """pad and upsample can grow a map past any input: refused like an input that large, before
+    any memory is asked for (the cost model used to price 2.9 TiB of activations)."""
+    text = net(body, header="net t input 1x8x8 classes 2\nlet z=1")
+    refused(cost_of, text, says=[says, f"limit of {L.MAX_SIZE:,}"])

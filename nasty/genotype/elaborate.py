@@ -16,7 +16,7 @@ from . import ops as V
 from .errors import GenotypeError
 from .expr import Sym, evaluate
 from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
-from .limits import MAX_CELL_DEPTH, MAX_CHANNELS, MAX_LAYERS, MAX_REPEAT, README, input_problem, over
+from .limits import MAX_CELL_DEPTH, MAX_CHANNELS, MAX_LAYERS, MAX_REPEAT, MAX_SIZE, README, input_problem, over
 
 INPUT = -1   # handle of the network input
 
@@ -103,6 +103,10 @@ class _Elaborator:
                           f"(input {_fmt(self.shape(inputs[0]))}); use a larger input or fewer downsamplings")
         if out[0] > MAX_CHANNELS and kind != "flatten":
             self.fail(over(f"{kind} channels", out[0], MAX_CHANNELS))
+        # padding and upsampling can grow a map past any input: the same limit as the input's
+        for side in out[1:] if len(out) == 3 else ():
+            if side > MAX_SIZE:
+                self.fail(over(f"{kind} output {_fmt(out)}: side", side, MAX_SIZE))
         self.prog.steps.append(Step(name, kind, tuple(inputs),
                                     attrs, tuple(self.shape(i) for i in inputs), tuple(out)))
         return len(self.prog.steps) - 1

@@ -30,7 +30,8 @@ MAX_REPEAT = 10_000         # `x N` of one body line (zoo: 64)
 MAX_LAYERS = 100_000        # layers after expanding repeats and cells: ops, cell nodes and arguments,
                             # replayed layers each count one, so elaboration's work is bounded (zoo: 1,588)
 MAX_CHANNELS = 1_000_000    # channels of any feature map or fc layer, classes, input channels (zoo: 18,432)
-MAX_SIZE = 65_536           # input height and width (zoo: 600; JPEG's own limit is 65,535)
+MAX_SIZE = 65_536           # height and width of the input and of every feature map (zoo: 600; JPEG's
+                            # own limit is 65,535): padding and upsampling could grow a map past any input
 
 README = "see Limits in the README"
 

@@ -201,3 +201,15 @@ def test_build_refuses_ref_weights_that_are_not_a_state_dict(capsys, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     code, out, err = run(capsys, "build", "resnet18", "--ref-weights", str(tmp_path / "missing.pth"))
     assert code == 2 and "no such file" in err and out == ""
+
+
+@pytest.mark.parametrize("let, says", [
+    ("let a=1//0", "t: let a: division by zero in 1 // 0"),
+    ("let a=2 b=c+1", "t: let b: unknown name 'c'"),
+    ("let a=2 width=3", "t: let width: 'width' is a reserved name"),
+])
+def test_an_error_in_a_let_names_the_let(let, says):
+    text = f"net t input 1x8x8 classes 2\n{let}\nstem conv3x3 c=4\nhead gap flatten fc c=classes\n"
+    with pytest.raises(nasty.NastyError) as e:
+        nasty.cost(nasty.parse(text))
+    assert says in str(e.value) and "\n" not in str(e.value)

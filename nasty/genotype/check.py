@@ -117,8 +117,8 @@ def check(g: Genotype) -> Genotype:
     words = {"same", "valid", "true", "false"}
     for k, v in g.lets:
         if k in header or k == BLOCK or V.is_reserved(k) or k in OPERATOR_WORDS:
-            fail("let", f"{k!r} is a reserved name; pick another")
-        check_names(v, "let", (header, words))
+            fail(f"let {k}", f"{k!r} is a reserved name; pick another")
+        check_names(v, f"let {k}", (header, words))
         header.add(k)
     for k, v in g.scale:
         if k not in ("width", "depth", "divisor"):

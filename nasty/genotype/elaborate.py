@@ -70,7 +70,10 @@ class _Elaborator:
         if self.env["classes"] is None:
             del self.env["classes"]
         for k, v in g.lets:
-            self.env[k] = evaluate(v, self.env)
+            try:
+                self.env[k] = evaluate(v, self.env)
+            except GenotypeError as e:        # e.g. division by zero: say which let
+                raise GenotypeError(f"{g.name}: let {k}: {e}") from None
         self.where = ""
         self._calls: dict = {}   # (cell, args, input shapes) -> where its steps were emitted
         self._raw: dict = {}     # id(Op) -> resolved raw attributes; the genotype keeps its Ops alive

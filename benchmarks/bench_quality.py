@@ -89,9 +89,12 @@ def train_final(g, name: str, seed: int, args, out: Path) -> dict:
     return {"test_acc": float(state["test_acc"]), "seconds": time.time() - t0}
 
 
-def search(controller: str, args, out: Path):
+def search(spec: str, args, out: Path):
+    """One search; `spec` is a controller, with its options after colons (evolution:population=8:sample=3)."""
+    controller, *options = spec.split(":")
     return nasty.search("nasnet", budget=args.budget, controller=controller, time_budget=args.search_seconds,
-                        runs_dir=str(out / "runs"), name=controller, seed=args.seed, live=False)
+                        runs_dir=str(out / "runs"), name=controller, seed=args.seed, live=False,
+                        controller_options=",".join(options) or None)
 
 
 def main(argv=None):
@@ -100,7 +103,9 @@ def main(argv=None):
     ap.add_argument("--budget", default="600MFLOPs", help="the searches' budget at their target (default 600MFLOPs)")
     ap.add_argument("--search-seconds", type=float, default=None,
                     help="time budget of each search (default 450, the main job's)")
-    ap.add_argument("--controllers", default="random,evolution,tpe,reinforce")
+    ap.add_argument("--controllers", default="random,evolution:population=8:sample=3,tpe,reinforce",
+                    help="controllers searched, options after colons (default: random, evolution with a "
+                         "population of 8 (its default 20 would leave a 20-trial search random), tpe, reinforce)")
     ap.add_argument("--N", type=int, default=2, help="final size: cells per stack (default 2)")
     ap.add_argument("--F", type=int, default=16, help="final size: filters (default 16)")
     ap.add_argument("--epochs", type=int, default=None, help="final training epochs (default 3 CPU, 20 GPU)")
@@ -123,14 +128,15 @@ def main(argv=None):
 
     # 1. the searches
     runs = {}
-    for c in [x.strip() for x in args.controllers.split(",") if x.strip()]:
+    for spec in [x.strip() for x in args.controllers.split(",") if x.strip()]:
+        c = spec.split(":")[0]
         folder = out / "runs" / c
         if (folder / "best.json").is_file():      # a finished search: read it back, do not search again
             runs[c] = nasty.search.SearchResult(folder, json.loads((folder / "best.json").read_text()))
         elif (folder / "config.json").is_file():
             runs[c] = nasty.search(resume=folder)
         else:
-            runs[c] = search(c, args, out)
+            runs[c] = search(spec, args, out)
 
     # 2. the networks, all at N, F (or their equivalent) at the data's input
     nasnet = at_data(load_space("nasnet"), shape, classes)

@@ -201,6 +201,14 @@ def run_cli(capsys, *argv):
     (["--space", TINY, "--lr", "-0.1"], "--lr must be positive"),
     (["--space", TINY, "--seed", "-1"], "--seed must be a whole number"),
     (["--space", TINY, "--objective", "pareto"], "random: objective 'pareto' is not supported"),
+    (["--space", TINY, "--controller", "evolution", "--controller-options", "pop=3"],
+     "controller 'evolution' has no option 'pop'; its options (with defaults): population=20, sample=5"),
+    (["--space", TINY, "--controller", "evolution", "--controller-options", "population"], "must look like key=value"),
+    (["--space", TINY, "--controller", "evolution", "--controller-options", "population=two"],
+     "option population='two' must be int"),
+    (["--space", TINY, "--controller", "evolution", "--controller-options", "population=2,sample=5"],
+     "sample must be between 1 and the population (2)"),
+    (["--space", TINY, "--controller-options", "population=2"], "controller 'random' has no option"),
 ])
 def test_bad_input_is_a_one_line_error_and_makes_no_run_folder(capsys, tmp_path, argv, needle):
     broken = tmp_path / "broken.py"          # a space file with a bug in it

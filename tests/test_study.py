@@ -49,10 +49,15 @@ def _check_study_matches_records(folder: Path):
     return study
 
 
-@pytest.mark.parametrize("controller", ["random", "tpe"])
-def test_every_run_is_an_optuna_study_with_its_records(ray_local, tmp_path, controller):
-    folder = _run(tmp_path, controller, controller=controller)
+@pytest.mark.parametrize("controller, options", [("random", None), ("tpe", "n_startup_trials=2"),
+                                                 ("evolution", "population=2,sample=1")])
+def test_every_run_is_an_optuna_study_with_its_records(ray_local, tmp_path, controller, options):
+    folder = _run(tmp_path, controller, controller=controller, controller_options=options)
     study = _check_study_matches_records(folder)
+    if controller == "evolution":          # --controller-options reached the controller, and its state
+        state = json.loads((folder / "controller.json").read_text())["state"]
+        assert state["population_size"] == 2 and state["sample"] == 1
+    assert json.loads((folder / "config.json").read_text())["controller_options"] == options
     # Optuna's own plots work on it
     import optuna.visualization.matplotlib as ovm
     ovm.plot_optimization_history(study)

@@ -12,11 +12,56 @@ REGISTRY = {"random": RandomController, "reinforce": ReinforceController, "tpe":
             "darts": DartsController}
 
 
+# keywords the search itself passes to every controller: not the user's to set
+_RUN_KEYWORDS = ("space", "seed", "budget", "objective", "storage", "study_name")
+
+
 def make_controller(name: str, space, seed: int = 0, **options) -> Controller:
     if name not in REGISTRY:
         raise NastyError(f"unknown controller {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
     check_option_types(name, options)
     return REGISTRY[name](space, seed=seed, **options)
+
+
+def user_options(name: str) -> dict:
+    """{option: default} a user may set on controller `name` (its constructor's own keywords)."""
+    import inspect
+    params = inspect.signature(REGISTRY[name].__init__).parameters
+    return {k: p.default for k, p in params.items()
+            if k not in ("self", *_RUN_KEYWORDS) and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def parse_options(text: str | None, where: str) -> dict:
+    """'population=6,sample=3' -> {'population': 6, 'sample': 3}: values read as JSON (numbers,
+    true/false), else kept as text; a one-line error names what is malformed."""
+    import json
+    out = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, eq, raw = part.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise RunError(f"{where}: {part.strip()!r} must look like key=value (e.g. population=6,sample=3)")
+        try:
+            out[key.strip()] = json.loads(raw.strip())
+        except ValueError:
+            out[key.strip()] = raw.strip()
+    return out
+
+
+def check_options(name: str, options: dict) -> None:
+    """A one-line error for an option controller `name` does not have, or of the wrong type."""
+    if name not in REGISTRY:
+        raise RunError(f"unknown --controller {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    known = user_options(name)
+    for k in options:
+        if k not in known:
+            listed = ", ".join(f"{o}={d!r}" for o, d in known.items()) or "none"
+            raise RunError(f"controller {name!r} has no option {k!r}; its options (with defaults): {listed}")
+    try:
+        check_option_types(name, options)
+    except NastyError as e:
+        raise RunError(str(e)) from None
 
 
 def check_option_types(name: str, options: dict):

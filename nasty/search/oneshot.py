@@ -206,7 +206,7 @@ class _Trial:
         self.space = dataclasses.replace(space, target=NetSpec(False, tuple(t["input"]), t["classes"]))
         self.budget = Budget(config["budget"]["macs"], config["budget"]["params"])
         self.controller = make_controller(s.controller, self.space, seed=s.seed, budget=self.budget,
-                                          objective=s.objective)
+                                          objective=s.objective, **s.controller_kwargs())
         if extra.get("controller"):
             self.controller.load_state_dict(extra["controller"])
         self.net = Supernet(data, data["rows"]["search"], batch_size=s.batch_size, lr=s.lr,

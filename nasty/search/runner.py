@@ -264,7 +264,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     space = with_target(space, s, data)
     if not resume:
         preflight(space, budget, s.fit, s.seed)
-    controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective)
+    controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
+                                 **s.controller_kwargs())
     if ctrl_state:                                   # a damaged state is refused before anything changes
         check_resume(ctrl_state["state"], s.controller)
         state = ctrl_state["state"]
@@ -304,7 +305,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
-        title = f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
+        title = (f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
+                 + (f" ({s.controller_options})" if s.controller_options else ""))
         progress = Progress(title, s.trials, console=console, live=live, records=records, verbosity=verbosity)
         progress.best = best_of(records)
         slots = max(1, int(resources.get("CPU", 1) // s.cpus_per_trial))
@@ -396,7 +398,7 @@ def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked
     controller = checked                              # restored already, if resumed
     if writes:
         controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
-                                     storage=path, study_name=folder.path.name)
+                                     **s.controller_kwargs(), storage=path, study_name=folder.path.name)
         if ctrl_state:
             controller.load_state_dict(ctrl_state["state"])
     study = StudyLog(path, folder.path.name, s.objective == "pareto", budget, controller_writes=writes,

@@ -42,6 +42,9 @@ class Settings:
                                      "the width, as for nasnet's F and darts's C; --no-fit turns it off)")
     controller: str = setting("random", "search controller: random, reinforce, tpe, nsga2, evolution, compound, "
                                         "darts (one-shot)")
+    controller_options: str | None = setting(
+        None, "the controller's own options as key=value pairs, e.g. population=6,sample=3 (evolution), "
+              "n_startup_trials=5 (tpe); an unknown key's error lists the controller's options", metavar="K=V,...")
     objective: str | None = setting(
         None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs; tpe, nsga2) "
               "or soft (MnasNet's ACC*(MACs/T)^w; reinforce)")
@@ -136,9 +139,17 @@ class Settings:
     def resumable(cls) -> set[str]:
         return {f.name for f in dataclasses.fields(cls) if f.metadata.get("resumable")}
 
+    def controller_kwargs(self) -> dict:
+        """--controller-options as keywords of the controller (checked by controllers.make_controller)."""
+        from ..controllers import parse_options
+        return parse_options(self.controller_options, f"--controller-options {self.controller_options!r}")
+
     # ------------------------------------------------------------ validation
     def check(self):
         """One-line errors for values no search can use (called before anything is created)."""
+        if self.controller_options is not None:
+            from ..controllers import check_options
+            check_options(self.controller, self.controller_kwargs())
         if self.scheduler not in ("fifo", "asha", "hyperband"):
             raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo, asha or hyperband")
         if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or not 0 <= self.confirm <= 100:

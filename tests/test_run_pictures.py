@@ -265,10 +265,17 @@ def test_nasty_report_writes_a_valid_escaped_report_and_draws_the_winners_cells(
     assert f"RuntimeError: {EVIL}" in text and EVIL_VALUE in text
     assert [tag for tag, _ in page.tags if tag == "img"] and all(
         set(a) == {"src", "alt"} for tag, a in page.tags if tag == "img")
-    # every picture it shows or links is a file of the run folder, by relative path
-    assert page.refs and all(not r.startswith(("/", "http")) and (folder.path / r).is_file() for r in page.refs)
+    # every picture it shows is embedded (the page stands alone) from the run folder's own file, and
+    # every link is a file of the run folder, by relative path
+    import base64
+    shown = [a["src"] for tag, a in page.tags if tag == "img"]
+    assert len(shown) == 3 and all(src.startswith("data:image/svg+xml;base64,") for src in shown)
+    embedded = {base64.b64decode(src.split(",", 1)[1]) for src in shown}
+    assert embedded == {(plots / f).read_bytes() for f in ("accuracy_vs_macs.svg", "best_so_far.svg", "cell_blk.svg")}
+    links = [r for r in page.refs if not r.startswith("data:")]
+    assert links and all(not r.startswith(("/", "http")) and (folder.path / r).is_file() for r in links)
     assert {"plots/accuracy_vs_macs.svg", "plots/best_so_far.svg", "plots/cell_blk.svg", "plots/cell_blk.png"} \
-        <= set(page.refs)
+        <= set(links)
     # the header, the summary and the leaderboard: every ranked trial, best first, the winner's test accuracy
     for fact in ("cells", "20M (multiply-adds)", "random", "fashion", "2026-01-02 03:04:05", "3x32x32, 10 classes"):
         assert fact in text
@@ -386,5 +393,5 @@ def test_a_cli_search_leaves_plots_cells_and_report_html(tmp_path, space_file, c
         _check_png(folder / "plots" / f"{name}.png")
         _svg_text(folder / "plots" / f"{name}.svg")
     page = _parse(folder / "report.html")
-    assert all((folder / r).is_file() for r in page.refs)
+    assert all(r.startswith("data:image/") or (folder / r).is_file() for r in page.refs)
     assert f"best architecture: trial #{best['trial']}" in "".join(page.text)

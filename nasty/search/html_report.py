@@ -3,12 +3,15 @@
 This module only lays out what results.py gathers: a page template with one slot per
 section, and small builders for its tables and figures. Every string that reaches the
 page goes through `escape`: genotypes, failure reasons, cell and run names come from
-user input (a space file, a --name). Pictures are referenced by relative path
-(plots/...), so the page opens from the run folder as it is, and a copied folder keeps it.
+user input (a space file, a --name). Pictures are embedded (data: URIs of the run's own SVG
+or PNG files), so the page stands alone when it is mailed or copied without plots/; each
+figure also links its files by relative path (plots/...).
 """
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from pathlib import Path
 from html import escape as _escape
 from string import Template
 from urllib.parse import quote
@@ -76,16 +79,18 @@ class Table:
 
 
 def page(title: str, facts: list[tuple[str, object]], summary: list[str], leaderboard: Table,
-         plots: list[Picture], cells: list[Picture], no_cells: str, failed: Table, written: str) -> str:
-    """The whole page. `no_cells`: what to say when `cells` is empty."""
+         plots: list[Picture], cells: list[Picture], no_cells: str, failed: Table, written: str,
+         root: Path | None = None) -> str:
+    """The whole page. `no_cells`: what to say when `cells` is empty; `root`: the folder the
+    pictures' paths are relative to (their files are embedded), None to only link them."""
     text = "\n".join(summary).strip()
     return PAGE.substitute(
         title=escape(title),
         facts=_facts(facts),
         summary=f"<pre>{escape(text)}</pre>",
         leaderboard=_table(leaderboard) if leaderboard.rows else "<p>No trial has a validation accuracy yet.</p>",
-        plots="\n".join(_figure(p) for p in plots) or "<p>No plots were written.</p>",
-        cells="\n".join(_figure(p) for p in cells) or f"<p>{escape(no_cells)}</p>",
+        plots="\n".join(_figure(p, root) for p in plots) or "<p>No plots were written.</p>",
+        cells="\n".join(_figure(p, root) for p in cells) or f"<p>{escape(no_cells)}</p>",
         failed=_table(failed) if failed.rows else "<p>No trial failed.</p>",
         written=escape(written))
 
@@ -113,8 +118,27 @@ def _href(path: str) -> str:
     return escape(quote(path))
 
 
-def _figure(p: Picture) -> str:
+EMBED_LIMIT = 4 << 20          # bytes: a larger picture is linked, not embedded
+
+
+def _embedded(root: Path | None, path: str) -> str | None:
+    """The picture file as a data: URI (an <img> never runs an SVG's scripts), or None."""
+    if root is None:
+        return None
+    try:
+        f = Path(root) / path
+        if f.stat().st_size > EMBED_LIMIT:
+            return None
+        data = f.read_bytes()
+    except OSError:
+        return None
+    kind = "image/svg+xml" if path.endswith(".svg") else "image/png"
+    return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _figure(p: Picture, root: Path | None = None) -> str:
     shown = p.svg or p.png
+    src = _embedded(root, shown) or _href(shown)
     links = " · ".join(f'<a href="{_href(f)}">{kind}</a>' for kind, f in (("SVG", p.svg), ("PNG", p.png)) if f)
-    return (f'<figure><img src="{_href(shown)}" alt="{escape(p.caption)}">'
+    return (f'<figure><img src="{src}" alt="{escape(p.caption)}">'
             f"<figcaption>{escape(p.caption)} ({links})</figcaption></figure>")

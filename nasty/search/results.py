@@ -391,7 +391,7 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
             summary = summary + ["", f"best.nasty (the winner's target genotype, trial #{best.trial}):",
                                  best.genotype or ""]
         text = page.page(f"nasty run {folder.path.name}", _run_facts(folder, cfg, records), summary, board,
-                         plots, pictures, no_cells, failed, time.strftime(CLOCK))
+                         plots, pictures, no_cells, failed, time.strftime(CLOCK), root=folder.path)
         folder.write_text("report.html", text)
     except Exception as e:  # noqa: BLE001 - the search's results stand without the page
         return f"(report.html could not be written: {_one_line(e)})"

@@ -587,7 +587,7 @@ def _survey(files: list[Path]) -> tuple[tuple[int, int] | str, bool]:
     first, mismatch, grey = None, None, True
     for f in files:
         with _open_image(f) as im:
-            hw, grey = (im.height, im.width), grey and im.mode in _GREY_MODES
+            hw, grey = _upright_size(im), grey and im.mode in _GREY_MODES
         if first is None:
             first = (f, hw)
         elif hw != first[1] and mismatch is None:
@@ -612,14 +612,34 @@ def _open_image(path: Path):
                            f"({e}); remove or replace it") from None
 
 
+# EXIF orientations (a camera's tag) whose upright picture is the stored one turned by 90 degrees
+_TURNED = (5, 6, 7, 8)
+
+
+def _orientation(im) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: take the pixels as stored
+        return 1
+
+
+def _upright_size(im) -> tuple[int, int]:
+    """(H, W) as a viewer shows the image: EXIF's orientation applied (phone photos are stored sideways)."""
+    return (im.width, im.height) if _orientation(im) in _TURNED else (im.height, im.width)
+
+
 def _decode_image(path: Path, size: tuple[int, int], grey: bool) -> np.ndarray:
-    """One file as uint8 (H, W) grey or (H, W, 3) RGB, resized to ``size`` (H, W)."""
-    from PIL import Image
+    """One file as uint8 (H, W) grey or (H, W, 3) RGB, upright (EXIF orientation applied, as
+    every image viewer does), resized to ``size`` (H, W)."""
+    from PIL import Image, ImageOps
     with _open_image(path) as im:
         try:
-            if (im.height, im.width) != size:
-                im.draft(None, (size[1], size[0]))  # JPEG: decode at a reduced scale when shrinking
+            orientation = _orientation(im)
+            if _upright_size(im) != size:       # JPEG: decode at a reduced scale when shrinking
+                im.draft(None, (size[0], size[1]) if orientation in _TURNED else (size[1], size[0]))
             im.load()
+            if orientation != 1:
+                im = ImageOps.exif_transpose(im)
             if im.mode in _GREY_MODES:
                 im = _to_grey8(im, path)
             else:

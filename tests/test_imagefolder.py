@@ -343,3 +343,24 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     d = scope["data"].describe()
     assert (d["kind"], d["shape"], d["classes"]) == ("imagefolder", [3, 64, 64], 2)
     assert d["source"] == str((tmp_path / "pets").resolve())
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_camera_photos_stored_sideways_are_read_upright(tmp_path, fmt):
+    """A phone stores a portrait photo sideways with an EXIF orientation tag; every viewer shows
+    it upright, and so does nasty: sizes are surveyed upright, pixels are turned."""
+    make_folder(tmp_path, n=4, size=(8, 12), fmt=fmt)
+    upright = Image.new("RGB", (12, 8), (0, 0, 0))          # W=12, H=8, one bright corner block
+    for r in range(3):
+        for c in range(4):
+            upright.putpixel((c, r), (255, 255, 255))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)   # as the camera wrote it: 8 wide, 12 high
+    exif = Image.Exif()
+    exif[0x0112] = 6                                        # "turn 90 degrees clockwise to view"
+    stored.save(tmp_path / "emu" / f"photo.{fmt}", exif=exif)
+    data = load_image_folder(tmp_path, test_fraction=0.25)
+    assert data.shape == (3, 8, 12)                        # no "images differ in size"
+    x = np.concatenate([data.train_x, data.test_x]).astype(int)
+    photo = [im for im in x if im[0, 0, 0] > 200 and im[0, 7, 11] < 50]
+    assert len(photo) == 1                                 # top-left bright, bottom-right dark: upright
+    assert (photo[0][:, :2, :3] > 200).all() and (photo[0][:, 5:, 6:] < 50).all()

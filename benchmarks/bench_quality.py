@@ -145,7 +145,8 @@ def main(argv=None):
     for c, r in runs.items():
         if r.best is not None:
             values = {**r.best.decisions, **size}
-            nets[f"winner ({c})"] = (nasnet.genotype(FixedTrial(values)), "search")
+            trained = sum(1 for t in r.leaderboard if t.status == "ok")
+            nets[f"winner ({c})"] = (nasnet.genotype(FixedTrial(values)), f"search, {trained} trained")
     nets["NASNet-A cells"] = (nasnet.genotype(FixedTrial({**nasnet.canonical["nasnet_a"], **size})), "paper")
     darts = at_data(load_space("darts"), shape, classes)
     dv = {**darts.canonical["darts_v2"], "C": args.F, "L": 3 * args.N + 2}

@@ -7,6 +7,7 @@ Python per call than a hand-written module, and `torch.compile`,
 """
 from __future__ import annotations
 
+import torch
 from torch import fx, nn
 
 from .genotype import Genotype, elaborate
@@ -38,9 +39,39 @@ def _class_name(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_")) or "Net"
 
 
+def available_bytes() -> int | None:
+    """Memory this machine can still give (Linux MemAvailable; None where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_weights_fit(prog) -> None:
+    """A network within every limit can still need terabytes of weights (two 1,000,000-channel
+    convs): refuse it in one line before torch's allocator fails (not on the meta device)."""
+    if torch.get_default_device().type == "meta":
+        return
+    from .cost import cost_of_program
+    from .display import human
+    from .genotype.errors import GenotypeError
+    params = cost_of_program(prog).params
+    have = available_bytes()
+    if have is not None and 4 * params > have:
+        raise GenotypeError(f"{prog.genotype.name}: its weights alone need {human(4 * params, 1024)}B "
+                            f"({params:,} float32 parameters), more than the {human(have, 1024)}B of memory "
+                            "available; use fewer channels (nasty show prices it without building it)")
+
+
 def compile_genotype(g: Genotype, input=None, classes=None) -> fx.GraphModule:
-    """Compile genotype `g` to a torch module (shapes checked first, at `input`)."""
+    """Compile genotype `g` to a torch module (shapes checked first, at `input`, and its
+    weights' memory against what this machine has)."""
     prog = elaborate(g, input, classes)
+    _check_weights_fit(prog)
     readers: dict[int, int] = {}
     for st in prog.steps:
         for h in st.inputs:

@@ -432,3 +432,20 @@ def test_feature_maps_grown_past_the_size_limit_are_refused(body, says):
     any memory is asked for (the cost model used to price 2.9 TiB of activations)."""
     text = net(body, header="net t input 1x8x8 classes 2\nlet z=1")
     refused(cost_of, text, says=[says, f"limit of {L.MAX_SIZE:,}"])
+
+
+def test_weights_larger_than_the_machines_memory_are_refused_before_allocating(monkeypatch):
+    """Two 1,000,000-channel convs are within every limit but need 33 TiB of weights: building
+    them is a one-line error naming the need and the memory available, not torch's allocator
+    failure; on the meta device (nothing allocated) it still builds."""
+    import nasty.compile as C
+    text = net("stage conv3x3 c=1000000\nstage conv3x3 c=1000000", header="net t input 3x8x8 classes 2\nlet z=1")
+    refused(nasty.build, parse(text), says=["its weights alone need 32.7TiB", "9,000,031,000,002 float32 parameters",
+                                            "of memory available"])
+    with torch.device("meta"):
+        assert sum(p.numel() for p in nasty.build(parse(text)).parameters()) == 9_000_031_000_002
+    monkeypatch.setattr(C, "available_bytes", lambda: 1000)     # a small net on a machine with 1 kB free
+    refused(nasty.build, parse(net("stage conv3x3 c=64", header="net t input 3x8x8 classes 2\nlet z=1")),
+            says=["more than the 1000B of memory available"])
+    monkeypatch.setattr(C, "available_bytes", lambda: None)     # unknown: no check
+    nasty.build(parse(net("stage conv3x3 c=64", header="net t input 3x8x8 classes 2\nlet z=1")))

@@ -12,7 +12,7 @@ nasnet space, and compares every proxy's ranking with the architectures' FINAL a
 - proxies (each trained as the search trains a trial: SGD, batch 64, lr 0.05, scored on the
   search's 2,000 validation images):
     default            ceil(N/2) cells per stack, F=8, 2 epochs on 6,000 images (the search's own score)
-    default, reseeded  the same, another seed: how well the proxy agrees with itself (its ceiling)
+    default reseeded   the same, another seed: how well the proxy agrees with itself (its ceiling)
     N=1                one cell per stack, F=8 (the proxy before this wave: blind to N)
     N cells            the trial's own N, F=8 (about 3x the default's cost at N=6)
     1 epoch x 12000    the default's cells, one epoch on twice the images
@@ -39,18 +39,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_quality import at_data, spearman, train_final  # noqa: E402
 
 import nasty  # noqa: E402
-from nasty.searchspaces.nasnet import PROXY_F, proxy_n  # noqa: E402
+import nasty.searchspaces.nasnet as nasnet_module  # noqa: E402
+from nasty.searchspaces.nasnet import proxy_n  # noqa: E402
 from nasty.space import FixedTrial, load_space  # noqa: E402
 
 # name: (cells per stack from the trial's N, epochs, training images, seed offset)
-VARIANTS = {
+VARIANTS = {      # (no commas in the names: --variants is a comma-separated list)
     "default": (proxy_n, 2, 6000, 0),
-    "default, reseeded": (proxy_n, 2, 6000, 1000),
     "N=1": (lambda n: 1, 2, 6000, 0),
+    "default reseeded": (proxy_n, 2, 6000, 1000),
     "N cells": (lambda n: n, 2, 6000, 0),
     "1 epoch x 12000": (proxy_n, 1, 12000, 0),
     "4 epochs x 3000": (proxy_n, 4, 3000, 0),
 }
+
+
+def proxy_genotype(space, decisions: dict, cells):
+    """The nasnet proxy of `decisions` with `cells(N)` normal cells per stack instead of the
+    space's own proxy_n(N) (F stays PROXY_F): the space function reads proxy_n from its module."""
+    saved = nasnet_module.proxy_n
+    nasnet_module.proxy_n = cells
+    try:
+        return space.genotype(FixedTrial(decisions), proxy=True)
+    finally:
+        nasnet_module.proxy_n = saved
 
 
 def bootstrap(truth, scores: dict, draws: int, seed: int = 0) -> dict:
@@ -121,7 +133,7 @@ def main(argv=None):
         if (variant, r.trial) in cache:
             return cache[(variant, r.trial)]["val_acc"]
         cells, epochs, images, seed_offset = VARIANTS[variant]
-        g = proxy_space.genotype(FixedTrial({**r.decisions, "N": cells(r.decisions["N"]), "F": PROXY_F}))
+        g = proxy_genotype(proxy_space, r.decisions, cells)
         seed = s.seed + r.trial + seed_offset
         rows = train_idx if images == len(train_idx) else \
             np.sort(np.random.default_rng(s.seed + images).choice(full_train, images, replace=False))

@@ -175,6 +175,9 @@ def main(argv=None):
         if v != "default":
             scores[v] = [proxy_score(v, r) for r in trials]
             partial(out, args, trials, truth, truth_cells, truth_seeds, scores, t_start)
+    if "default reseeded" in scores:        # what a second seed buys: the two seeds' mean
+        scores["default, mean of 2 seeds"] = [(a + b) / 2 for a, b in zip(scores["default"],
+                                                                          scores["default reseeded"])]
     doc = partial(out, args, trials, truth, truth_cells, truth_seeds, scores, t_start, final=True)
     print(table(doc))
 
@@ -192,6 +195,9 @@ def partial(out, args, trials, truth, truth_cells, truth_seeds, scores, t_start,
                         "seconds_per_arch": statistics.mean(seconds[k]) if k in seconds else None}
                     for k, v in scores.items()},
            "truth_seeds": truth_seeds, "wall_s": time.time() - t_start, "partial": not final}
+    if "default reseeded" in scores:
+        # the proxy's own noise: the search's score against the same proxy trained with another seed
+        doc["proxy_self_rho"] = spearman(scores["default"], scores["default reseeded"])
     if truth_seeds and len(truth_seeds[0]) > 1:
         # the truth's own noise: how well one seed of the final training ranks like another
         a, b = [x[0] for x in truth_seeds], [x[1] for x in truth_seeds]
@@ -219,6 +225,9 @@ def table(doc) -> str:
         lo, hi = doc["truth_self_interval"]
         lines += ["", f"The truth's own noise: seed 0 against seed 1 of the final trainings, rho = "
                       f"{doc['truth_self_rho']:.2f} [{lo:.2f}, {hi:.2f}]: no proxy can rank much better than that."]
+    if "proxy_self_rho" in doc:
+        lines += [f"The proxy's own noise: the search's score against the same proxy with another seed, rho = "
+                  f"{doc['proxy_self_rho']:.2f}."]
     return "\n".join(lines) + "\n"
 
 

@@ -618,6 +618,10 @@ _TURNED = (5, 6, 7, 8)
 
 def _orientation(im) -> int:
     try:
+        if im.format == "PNG" and "exif" not in im.info:
+            # only an eXIf chunk before the pixels counts: Pillow would decode the whole image to
+            # look for one after them (100x the cost of the survey's header read)
+            return 1
         return int(im.getexif().get(0x0112, 1))
     except Exception:  # noqa: BLE001 - a damaged EXIF block: take the pixels as stored
         return 1

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from pathlib import Path
 from html import escape as _escape
+from pathlib import Path
 from string import Template
 from urllib.parse import quote
 

@@ -31,17 +31,19 @@ def user_options(name: str) -> dict:
             if k not in ("self", *_RUN_KEYWORDS) and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
-def parse_options(text: str | None, where: str) -> dict:
+def parse_options(text: str | None, where: str, sep: str = ",",
+                  example: str = "population=6,sample=3") -> dict:
     """'population=6,sample=3' -> {'population': 6, 'sample': 3}: values read as JSON (numbers,
-    true/false), else kept as text; a one-line error names what is malformed."""
+    true/false), else kept as text; a one-line error names what is malformed. The one parser
+    of controller options: `--controller-options` and the bench's 'tpe:k=v' specs (sep ':')."""
     import json
     out = {}
-    for part in (text or "").split(","):
+    for part in (text or "").split(sep):
         if not part.strip():
             continue
         key, eq, raw = part.partition("=")
         if not eq or not key.strip().isidentifier():
-            raise RunError(f"{where}: {part.strip()!r} must look like key=value (e.g. population=6,sample=3)")
+            raise RunError(f"{where}: {part.strip()!r} must look like key=value (e.g. {example})")
         try:
             out[key.strip()] = json.loads(raw.strip())
         except ValueError:

@@ -21,18 +21,9 @@ DEFAULT_OUT = "runs/nasbench"    # where `nasty bench run` writes unless told (n
 
 def parse_spec(spec: str) -> tuple[str, dict]:
     """'tpe:multivariate=true:n_startup_trials=20' -> ('tpe', {'multivariate': True, 'n_startup_trials': 20})."""
-    name, *parts = spec.split(":")
-    options = {}
-    for part in parts:
-        key, eq, raw = part.partition("=")
-        if not eq or not key.strip():
-            raise NastyError(f"controller option {part!r} in {spec!r} must look like key=value "
-                             "(e.g. tpe:multivariate=true)")
-        try:
-            options[key.strip()] = json.loads(raw)
-        except ValueError:
-            options[key.strip()] = raw
-    return name.strip(), options
+    from ..controllers import parse_options
+    name, _, rest = spec.partition(":")
+    return name.strip(), parse_options(rest, f"controller spec {spec!r}", sep=":", example="tpe:multivariate=true")
 
 
 def simulate(table: dict, controller: str, trials: int = 100, seed: int = 0, workers: int = 1,

@@ -234,7 +234,7 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
                                       cfg, generator, epoch, steps, drop_paths)
             epoch_seconds = time.perf_counter() - epoch_start  # train_loss was synced, so this is true time
             if cfg.precise_bn:
-                _precise_bn(model, x_train[:cfg.precise_bn], cfg.batch_size)
+                recalibrate_bn(model, x_train, cfg.batch_size, images=cfg.precise_bn)
             images = min(len(x_train), steps * cfg.batch_size)
             train_seconds, images_seen = train_seconds + epoch_seconds, images_seen + images
             metrics = {
@@ -451,13 +451,24 @@ def _augment(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator)
 
 
 @torch.no_grad()
-def _precise_bn(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
-    """Replace every BatchNorm's running statistics by their average over `x` in training-size
-    batches. The rest of the model runs as in evaluation (no dropout or drop-path draws), so
-    no random number is used and a resumed training repeats it exactly."""
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int, images: int | None = None,
+                   seed: int = 0) -> None:
+    """Replace every BatchNorm's running statistics by their average over `images` images of `x`
+    (all of them when None; a seeded random choice otherwise, as a data set in class order would
+    otherwise give the statistics of its first classes), in batches of `batch_size`.
+
+    Every evaluation of a trained network goes through this first ("precise BN", as pycls does):
+    after a short training the running averages (momentum 0.1) are far from the statistics of
+    the weights, and a network scored with them can sit at chance while the same weights score
+    90 % with the right statistics. The rest of the model runs as in evaluation (no dropout or
+    drop-path draws) and the choice of images uses its own generator, so no global random
+    number is used and a resumed training repeats it exactly."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or len(x) < 2:
         return
+    if images is not None and images < len(x):
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:max(2, images)]
+        x = x[pick.sort().values.to(x.device)]
     was_training = model.training
     model.eval()
     momenta = [m.momentum for m in norms]
@@ -466,12 +477,14 @@ def _precise_bn(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
         m.momentum = None                  # a cumulative average over the batches
         m.train()
     usable = len(x) - len(x) % batch_size if len(x) >= batch_size else len(x)
-    for i in range(0, usable, batch_size):
-        with _autocast(x.device):
-            model(x[i:i + batch_size])
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.train(was_training)
+    try:
+        for i in range(0, usable, batch_size):
+            with _autocast(x.device):
+                model(x[i:i + batch_size])
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
 
 
 def _cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:

@@ -274,7 +274,7 @@ class SearchLoop(TrialSource):
         if self.progress:
             self.progress.started(n, f"#{n} starting")
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
-              "subset": None, "val_subset": None}
+              "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
                 "deadline": (self.deadline + 20.0) if self.deadline is not None else None}

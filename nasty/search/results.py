@@ -255,6 +255,9 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
         info = {k: d.get(k) for k in ("trial", "val_acc", "best_val_acc", "status", "target", "proxy",
                                       "decisions", "epochs")}
         info.update(confirmation_info(b.trial, confirmations))
+        from .guards import warnings
+        cfg = _config(folder)
+        info.update(images=cfg.get("images"), warnings=warnings(cfg, records))
         if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev \
                 and prev.get("confirmed") == info.get("confirmed"):
             info["test_acc"] = prev["test_acc"]
@@ -439,6 +442,7 @@ def _run_facts(folder: RunFolder, cfg: dict, records) -> list[tuple[str, str]]:
     """report.html's header: the run's settings (config.json) and dates."""
     import time
 
+    from .guards import describe_counts
     done = [r.timings.completed for r in records if r.timings and r.timings.completed]
     facts = [("run", folder.path.name),
              ("space", cfg.get("space_name") or cfg.get("space") or cfg.get("baseline")),
@@ -448,9 +452,10 @@ def _run_facts(folder: RunFolder, cfg: dict, records) -> list[tuple[str, str]]:
              ("controller", cfg.get("controller")),
              ("objective", cfg.get("objective") or "accuracy"),
              ("dataset", cfg.get("dataset")),
-             ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each on {cfg.get('subset')} "
-                        f"training images, {cfg.get('val_subset')} validation images"
+             ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each"
               if cfg.get("trials") is not None else None),
+             ("images", describe_counts(cfg.get("images"))
+              or f"at most {cfg.get('subset')} training and {cfg.get('val_subset')} validation images per trial"),
              ("target network", _net(cfg.get("target"))),
              ("proxy network (trained)", _net(cfg.get("proxy"))),
              ("started", cfg.get("created")),
@@ -505,12 +510,17 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
             d = (", ".join(f"{k}={v}" for k, v in short.items()) + ", " if short else "") + \
                 f"{len(best.decisions)} decisions in best.json"
         lines.append(f"  decisions: {d}")
-    oneshot = folder.config().get("evaluator") == "supernet"
+    cfg = _config(folder)
+    oneshot = cfg.get("evaluator") == "supernet"
     lines.append(f"trials: {n[Status.OK]} {'scored on shared weights' if oneshot else 'trained'}, "
                  f"{n[Status.FAILED]} failed, "
                  f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
+    from .guards import describe_counts, warnings
+    if describe_counts(cfg.get("images")):
+        lines.append(f"data: {describe_counts(cfg.get('images'))}")
+    lines += warnings(cfg, records)
     if best is not None:
         lines.append(f"files: {folder}/report.html, best.nasty (target genotype), best_proxy.nasty, best.json, "
                      f"leaderboard.txt, trials.jsonl, study.db (Optuna), plots/")

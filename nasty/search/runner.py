@@ -282,8 +282,14 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   unseen_decisions=unseen_decisions(space, s.fit),
                   flop_convention="one multiply-add = one FLOP")
+    from .guards import describe_counts, image_counts, small_validation
+    more = confirmation_indices(s, data, train_idx, val_idx)
+    config["images"] = image_counts(train_idx, val_idx, *more, data)      # what the trials really see
+    say(f"nasty search: {describe_counts(config['images'])}, {data.num_classes} classes")
+    if verbosity >= 1 and small_validation(config["images"]):
+        console.print(small_validation(config["images"]), soft_wrap=True, highlight=False, markup=False)
     from .standalone import make_payload
-    payload = make_payload(data, train_idx, val_idx, *confirmation_indices(s, data, train_idx, val_idx))
+    payload = make_payload(data, train_idx, val_idx, *more)
     started_ray = False
     if executor is None:
         from .ray_backend import TuneExecutor, start_ray
@@ -298,6 +304,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         if resume:
             folder.repair()                          # every check has passed: mend a torn last record
             records = folder.records()
+            if folder.config().get("images") != config["images"]:         # a run made before they were kept
+                folder.write_json("config.json", {**folder.config(), "images": config["images"]})
         else:
             config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
             folder.create(config)
@@ -445,6 +453,7 @@ def score_winner(folder: RunFolder, records, data) -> dict:
 
 def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
+    from .guards import warnings
     info = score_winner(folder, records, data)
     best = best_of(records, folder.confirmations())
     every = folder.records()                          # rejected samples included
@@ -456,7 +465,8 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
                                  "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
-               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
+               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None,
+               "images": folder.config().get("images"), "warnings": warnings(folder.config(), records)}
     for line in summary_lines(folder, every, info.get("test_acc"), budget.describe() if budget else None,
                               stop_reason, wall):
         console.print(line, soft_wrap=True, highlight=False, markup=False)

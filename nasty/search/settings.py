@@ -59,6 +59,10 @@ class Settings:
     val_fraction: float = setting(0.1, "share of the training set held out for validation")
     batch_size: int | None = setting(None, "proxy batch size", cpu=64, gpu=256)
     lr: float | None = setting(None, "peak learning rate (one-cycle SGD)", cpu=0.05, gpu=0.1)
+    precise_bn: int = setting(
+        1024, "before every validation, recompute the proxies' BatchNorm statistics on N training images "
+              "(0: off): after a few steps the running averages are far from the weights' own, and a proxy "
+              "scored with them can sit at chance", metavar="N")
     evaluator: str | None = setting(
         None, "how a sample is scored: standalone (its proxy trained on its own; the default) or supernet "
               "(one-shot: children share one pool of weights and train a few steps each, thousands per search; "
@@ -161,6 +165,8 @@ class Settings:
                 raise RunError(f"--{_flag(k)} must be a whole number, got {v!r}")
             if v is not None and v < 1:
                 raise RunError(f"--{_flag(k)} must be at least 1, got {v}")
+        if isinstance(self.precise_bn, bool) or not isinstance(self.precise_bn, int) or self.precise_bn < 0:
+            raise RunError(f"--precise-bn must be a whole number of images, 0 or more, got {self.precise_bn!r}")
         for k in ("cpus_per_trial", "gpus_per_trial", "time_budget", "lr"):
             v = getattr(self, k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
@@ -254,7 +260,7 @@ def add_arguments(parser: argparse.ArgumentParser):
 
 # Keys of a run's config.json that are not settings but facts the run derived (ignored by --config)
 DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created",
-           "unseen_decisions"}
+           "unseen_decisions", "images"}
 
 
 def read_config(path) -> dict:

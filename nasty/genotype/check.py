@@ -1,7 +1,8 @@
 """Static checks of a genotype: everything that can be known without shapes.
 
 Unknown ops, cells and attributes; wrong arguments; undefined, unused and
-cyclic node references; a missing head; the limits of limits.py (so a genotype
+cyclic node references; an `if` without `else` (refused with the explicit form the node
+needs: `missing_else`); a missing head; the limits of limits.py (so a genotype
 built in Python, not parsed, is held to them too). Shapes are checked by elaboration.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import networkx as nx
 from . import ops as V
 from .errors import GenotypeError
 from .expr import FUNCTIONS, KEYWORDS, OPERATOR_WORDS, Bin, Call, Neg, Not, Sym, is_literal, scale_problem
-from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
+from .ir import NONE, Apply, Cell, CellCall, Combine, Genotype, Op, Ref
 from .limits import (MAX_CELL_DEPTH, MAX_CELLS, MAX_EXPR_DEPTH, MAX_INT, MAX_LETS, MAX_NODES, MAX_PARAMS,
                      MAX_VALUE_DEPTH, README, classes_problem, input_problem, over)
 
@@ -91,7 +92,74 @@ def _chains(e):
             yield from _chains(a)
 
 
-def check(g: Genotype) -> Genotype:
+def first_ref(e) -> str:
+    """The first node or input an expression names."""
+    while not isinstance(e, Ref):
+        e = e.src if isinstance(e, Apply) else e.args[0]
+    return e.name
+
+
+def _read_as(e, name, direct_in_cat=False):
+    """How expression `e` reads `name`: yields "cat" for each read as a direct operand of a
+    cat(...), "other" for every other read (a source of ops, an operand of another join,
+    prev=NODE)."""
+    if isinstance(e, Ref):
+        if e.name == name:
+            yield "cat" if direct_in_cat else "other"
+    elif isinstance(e, Apply):
+        for el in e.chain:
+            for k, v in (el.kwargs if isinstance(el, CellCall) else ()):
+                if k == PREV and isinstance(v, Sym) and v.name == name:
+                    yield "other"
+        yield from _read_as(e.src, name)
+    elif isinstance(e, Combine):
+        for a in e.args:
+            yield from _read_as(a, name, e.kind == "cat")
+
+
+# When a guarded node stood for something implicit, and what: up to 2026-11-30 it stood for the
+# first node or input its expression names, everywhere; from then on it was left out where it
+# was a direct operand of cat(...), and stood for that first name elsewhere.
+CAT_RULE_SINCE = "2026-11-30"
+
+
+def legacy_else(cell: Cell, i: int) -> tuple[str | None, str]:
+    """What node `i` of `cell`, guarded by `if` without `else`, was when skipped, as an `else`:
+    (by the rule of the last release, or None where no single else says it; by the rule before
+    CAT_RULE_SINCE)."""
+    node = cell.nodes[i]
+    first = first_ref(node.expr)
+    reads = {r for n in cell.nodes[i + 1:] for r in _read_as(n.expr, node.name)}
+    reads |= {"other" for n in cell.nodes[i + 1:] if n.otherwise == node.name}
+    if node.name == "out":
+        reads.add("other")                  # the cell's output
+    if "cat" not in reads:
+        return first, first
+    return (NONE if reads == {"cat"} else None), first
+
+
+def missing_else(cell: Cell):
+    """(index, hint) of the first node of `cell` with `if` but no `else`, or None; `hint(line)`
+    says what to write, given the node's line as the message shows it."""
+    for i, node in enumerate(cell.nodes):
+        if node.when is not None and node.otherwise is None:
+            now, before = legacy_else(cell, i)
+            lead = "'if' needs 'else NAME': what the node is when its guard is false (an input, an earlier node, " \
+                   "or none, which joins leave out); write"
+            if now == before:
+                return i, lambda line: f"{lead} `{line} else {now}`"
+            if now == NONE:
+                return i, lambda line: (f"{lead} `{line} else none` (left out of the cat: what nasty built "
+                                        f"since {CAT_RULE_SINCE}) or `... else {before}` (what it built before then)")
+            return i, lambda line: (f"{lead} `{line} else {before}` (as nasty built it before {CAT_RULE_SINCE}; "
+                                    f"since then it was left out of cat(...) and was {before} elsewhere: for that, "
+                                    f"give the cat a node of its own with `else none`)")
+    return None
+
+
+def check(g: Genotype, legacy: bool = False) -> Genotype:
+    """Refuse what cannot be a genotype, naming it; `legacy` lets `if` without `else` through
+    (for legacy.py, which makes those nodes explicit)."""
     def fail(where, msg):
         raise GenotypeError(f"{g.name}: {where}: {msg}")
 
@@ -141,7 +209,7 @@ def check(g: Genotype) -> Genotype:
             if p.name in V.INPUT_NAMES:
                 fail(f"cell {cell.name}", f"parameter {p.name!r} is an input name; rename it")
             if p.name in OPERATOR_WORDS:
-                fail(f"cell {cell.name}", f"parameter {p.name!r} is an operator (and, or, not); rename it")
+                fail(f"cell {cell.name}", f"parameter {p.name!r} is a keyword ({', '.join(OPERATOR_WORDS)}); rename it")
 
     def check_chain(chain, where, scope, in_cell):
         for el in chain:
@@ -196,7 +264,7 @@ def check(g: Genotype) -> Genotype:
             where = f"cell {cell.name} node {node.name!r}"
             if node.name in seen:
                 fail(where, "defined twice" if node.name not in ("in", "prev") else "an input name; rename the node")
-            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS + ("if",) + OPERATOR_WORDS:
+            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS + ("if", NONE) + OPERATOR_WORDS:
                 fail(where, "this name is an op or keyword; rename the node")
             problem = _expr_depth_problem(node.expr)
             if problem:
@@ -216,6 +284,23 @@ def check(g: Genotype) -> Genotype:
                 used.add(r)
             if node.when is not None:
                 check_names(node.when, where + " (if)", scope)
+            if node.otherwise is not None:
+                alt = node.otherwise
+                if node.when is None:
+                    fail(where, f"'else {alt}' without 'if'; write `... if CONDITION else {alt}`")
+                if alt == node.name:
+                    fail(where, f"'else {alt}' names the node itself; name an input, an earlier node, or none")
+                if alt != NONE and alt not in seen:
+                    if alt in order:
+                        fail(where, f"'else {alt}' names a later node; move {alt!r} above it")
+                    fail(where, f"'else {alt}': undefined input {alt!r}{V.suggest_input(alt, list(seen), cell.inputs)}"
+                                f"; name an input, an earlier node, or none")
+                used.add(alt)
+            elif node.when is not None and not legacy:
+                found = missing_else(cell)
+                if found and cell.nodes[found[0]] is node:
+                    from .text import format_node
+                    fail(where, found[1](f"{node.name} = {format_node(node)}"))
             for ch in _chains(node.expr):
                 check_chain(ch, where, scope, in_cell=True)
                 for el in ch:

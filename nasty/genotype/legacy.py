@@ -1,0 +1,93 @@
+"""Reading genotype texts written before `if` needed `else`: the ones a run folder stores.
+
+Until `NODE = EXPR if COND else NAME` was required, a node skipped by its `if` stood for
+something implicit, by one of two rules (check.legacy_else gives both):
+- up to 2026-11-30 (check.CAT_RULE_SINCE): the first node or input its expression names;
+- from then on: left out where it was a direct operand of `cat(...)`, that first name elsewhere.
+
+A text in that form is refused by `parse` with the explicit line it needs, since no rule can
+be guessed for a file. A run folder is different: its records (trials.jsonl) and best.json
+hold the params and MACs each stored genotype built when its trial ran, so a stored text can
+be made explicit by the rule that built it, and the recorded cost decides where the two rules
+disagree (a guarded node read directly by a `cat`). `upgrade` does that and never guesses:
+when the rules agree it needs no cost; when they disagree and the cost matches exactly one
+reading it takes that one; otherwise it returns None and the text stays as it was, so that
+every later use of it is refused with the explicit form, never built differently.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..errors import NastyError
+from .check import check, legacy_else
+from .ir import Genotype
+from .text import Parser, format
+
+
+def needs_else(text: str) -> bool:
+    """Whether a genotype text may have a node with `if` and no `else` (a cheap look at its
+    lines: a stored text without one is read as it is)."""
+    if " if " not in text:
+        return False
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t"):
+            code = line.split("#", 1)[0]
+            if " if " in code and " else " not in code:
+                return True
+    return False
+
+
+def explicit(g: Genotype, before_cat_rule: bool = False) -> Genotype:
+    """`g` with an `else` on every guarded node that lacks one: what it stood for by the last
+    release's rule, or (before_cat_rule) by the rule up to check.CAT_RULE_SINCE. A NastyError
+    when the last release's rule has no single else for a node (read both by cat and elsewhere)."""
+    cells = []
+    for cell in g.cells:
+        nodes = list(cell.nodes)
+        for i, node in enumerate(nodes):
+            if node.when is not None and node.otherwise is None:
+                now, before = legacy_else(cell, i)
+                alt = before if before_cat_rule else now
+                if alt is None:
+                    raise NastyError(f"{g.name}: cell {cell.name} node {node.name!r} was left out of cat(...) "
+                                     f"but stood for {before} elsewhere: no single else says that")
+                nodes[i] = dataclasses.replace(node, otherwise=alt)
+        cells.append(dataclasses.replace(cell, nodes=tuple(nodes)))
+    return check(dataclasses.replace(g, cells=tuple(cells)))
+
+
+def readings(text: str, source: str = "") -> list[Genotype]:
+    """The explicit genotypes an old text may mean: one where both rules agree, else the last
+    release's (when it has one) and the earlier one's."""
+    g = check(Parser(text, source, legacy=True).parse(), legacy=True)
+    out = []
+    for before in (False, True):
+        try:
+            e = explicit(g, before)
+        except NastyError:
+            continue
+        if e not in out:
+            out.append(e)
+    return out
+
+
+def upgrade(text: str, cost=None, source: str = "") -> str | None:
+    """The explicit text of a stored genotype `text` written without `else`, building what it
+    built when stored; None when that cannot be known (see the module doc). `cost`: what it
+    built then (anything with .params, .macs, .input and .classes, as a trial record's
+    NetCost), consulted only where the two rules disagree."""
+    try:
+        options = readings(text, source)
+        if len(options) > 1:
+            if cost is None or cost.input is None:
+                return None
+            from ..cost import cost as price
+            want = (cost.params, cost.macs)
+            options = [g for g in options if _totals(price(g, input=tuple(cost.input), classes=cost.classes)) == want]
+        return format(options[0]) if len(options) == 1 else None
+    except NastyError:
+        return None
+
+
+def _totals(c):
+    return c.params, c.macs

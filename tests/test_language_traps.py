@@ -1,5 +1,6 @@
 """The traps a new user fell into (issue 11, section 3), each closed and proven here."""
 import pickle
+import re
 
 import pytest
 import torch
@@ -43,14 +44,14 @@ CAT = """net t input 8x8x8
 let wide={wide}
 cell inception:
   a   = conv1x1 c=4 <- in
-  b   = conv3x3 c=6 <- in  if wide
+  b   = conv3x3 c=6 <- in  if wide else none
   c   = maxpool3x3 s=1 p=1 conv1x1 c=2 <- in
   out = cat(a, b, c)
 stage inception
 """
 
 
-def test_a_member_of_cat_skipped_by_its_guard_is_left_out():
+def test_a_member_of_cat_that_is_none_is_left_out():
     on, off = parse(CAT.format(wide=1)), parse(CAT.format(wide=0))
     assert nasty.cost(on).layers[-1].output == (12, 8, 8)
     assert nasty.cost(off).layers[-1].output == (6, 8, 8)      # not 6 + 8: `in` is not stacked in
@@ -58,16 +59,16 @@ def test_a_member_of_cat_skipped_by_its_guard_is_left_out():
     assert m(torch.randn(1, 8, 8, 8)).shape == (1, 6, 8, 8)
 
 
-def test_a_cat_whose_members_are_all_skipped_is_refused():
-    text = ("net t input 8x8x8\ncell c:\n  a = conv1x1 c=4 <- in if 0\n  b = conv1x1 c=4 <- in if 0\n"
-            "  out = cat(a, b)\nstage c\n")
-    assert "every operand of cat(...) was skipped by its if guard" in error_of(text)
+def test_a_cat_whose_members_are_all_none_is_refused():
+    text = ("net t input 8x8x8\ncell c:\n  a = conv1x1 c=4 <- in if 0 else none\n"
+            "  b = conv1x1 c=4 <- in if 0 else none\n  out = cat(a, b)\nstage c\n")
+    assert "every operand of cat(...) is none here" in error_of(text)
 
 
-def test_a_skipped_node_still_stands_for_its_input_in_add():
+def test_a_skipped_node_is_its_else_in_add():
     # the identity residual of SENet/PNASNet: the projection is skipped, `in` is added
     text = ("net t input 8x8x8\nlet down=0\ncell r:\n  a   = conv3x3 c=8 <- in\n"
-            "  sc  = conv1x1 c=8 <- in if down\n  out = add(a, sc)\nstage r\n")
+            "  sc  = conv1x1 c=8 <- in if down else in\n  out = add(a, sc)\nstage r\n")
     c = nasty.cost(parse(text))
     assert [l.op for l in c.layers] == ["conv", "add"]
 
@@ -213,3 +214,143 @@ def test_an_error_in_a_let_names_the_let(let, says):
     with pytest.raises(nasty.NastyError) as e:
         nasty.cost(nasty.parse(text))
     assert says in str(e.value) and "\n" not in str(e.value)
+
+
+# ================================================================== issue 23, trap a: what a skipped node is
+# Until `else` was required, a node skipped by its `if` stood for something implicit that differed
+# by context (the first name of its expression; left out inside cat since 2026-11-30), so a file
+# could build another network after an upgrade, with no error. Now the else is written, one rule.
+def refusal(text) -> str:
+    with pytest.raises((GenotypeError, ParseError)) as e:
+        parse(text)
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("line, explicit", [
+    ("out = add(p, in)   if res", "`out = add(p, in) if res else p`"),                  # the residual
+    ("out = relu <- add(p, in) if res  # comment", "`out = relu <- add(p, in) if res else p`"),
+    ("out = add(in, slice end=8 <- p) if res", "`out = add(in, slice end=8 <- p) if res else in`"),
+])
+def test_if_without_else_is_refused_with_the_lines_explicit_form(line, explicit):
+    text = f"net t input 8x8x8\nlet res=1\ncell c:\n  p = conv3x3 c=8 <- in\n  {line}\nstage c\n"
+    msg = refusal(text)
+    assert msg.startswith("line 5: cell c node 'out': 'if' needs 'else NAME'"), msg
+    assert explicit in msg, msg
+    assert parse(text.replace(line, explicit.strip("`")))          # the form shown parses
+
+
+DLA = """net dla input 8x16x16 classes 10
+let kids=2
+cell tree:
+  bottom = conv3x3 c=8 bn relu <- in
+  r      = conv3x3 c=8 bn relu <- bottom
+  r1     = cat(r, bottom) if kids == 1{alt}
+  out    = conv1x1 c=16 bn relu <- cat(r1, r, in)
+stage tree
+head  gap flatten fc c=classes
+"""
+
+
+def test_a_dla_root_written_before_else_is_refused_with_both_past_meanings():
+    # Up to 2026-11-30 the skipped r1 was `r` (cat(r, r, in): 24 channels into the 1x1); since then it
+    # was left out (cat(r, in): 16). The old text builds neither silently: it is refused, with both.
+    msg = refusal(DLA.format(alt=""))
+    assert "line 6: cell tree node 'r1'" in msg
+    assert "`r1 = cat(r, bottom) if kids == 1 else none` (left out of the cat: what nasty built since " \
+           "2026-11-30) or `... else r` (what it built before then)" in msg
+    before, since = parse(DLA.format(alt=" else r")), parse(DLA.format(alt=" else none"))
+    root = [l for l in nasty.cost(before).layers if l.name == "stage1.out.conv"][0]
+    assert root.params == 16 * 24 + 16 and [l for l in nasty.cost(since).layers
+                                            if l.name == "stage1.out.conv"][0].params == 16 * 16 + 16
+    assert nasty.cost(before).params - nasty.cost(since).params == 16 * 8
+
+
+def test_a_node_read_both_by_cat_and_elsewhere_gets_the_one_else_that_rebuilds_it():
+    text = ("net t input 8x8x8\nlet w=0\ncell c:\n  b = conv3x3 c=4 <- in if w\n  x = relu <- b\n"
+            "  out = cat(b, x)\nstage c\n")
+    msg = refusal(text)
+    assert "`b = conv3x3 c=4 <- in if w else in` (as nasty built it before 2026-11-30; since then it was left " \
+           "out of cat(...) and was in elsewhere: for that, give the cat a node of its own with `else none`)" in msg
+
+
+def test_the_json_and_python_forms_are_held_to_the_same_rule():
+    g = parse(DLA.format(alt=" else none"))
+    doc = to_json(g).replace(" if kids == 1 else none", " if kids == 1")
+    with pytest.raises(GenotypeError, match=re.escape("cell tree node 'r1': 'if' needs 'else NAME'")) as e:
+        from_json(doc)
+    assert "`r1 = cat(r, bottom) if kids == 1 else none`" in str(e.value)
+    # a genotype built in Python and never checked is refused where the node is skipped
+    import dataclasses
+    cell = g.cells[0]
+    bare = dataclasses.replace(g, cells=(dataclasses.replace(cell, nodes=tuple(
+        dataclasses.replace(n, otherwise=None) for n in cell.nodes)),))
+    with pytest.raises(GenotypeError, match="'if' without 'else'"):
+        elaborate(bare)
+
+
+@pytest.mark.parametrize("node, says", [
+    ("x = relu <- in else in", "expected 'if CONDITION else NAME' ('else' comes after an if), got 'else'"),
+    ("x = relu <- in if 1 else", "expected what the node is when its guard is false: an input, an earlier node, "
+                                 "or none, got end of line"),
+    ("x = relu <- in if 1 else x", "'else x' names the node itself"),
+    ("x = relu <- in if 1 else out", "'else out' names a later node; move 'out' above it"),
+    ("x = relu <- in if 1 else ni", "'else ni': undefined input 'ni' (did you mean 'in'?)"),
+    ("x = relu <- in if else none", "expected a number, a name or '(', got 'else'"),
+])
+def test_else_is_checked(node, says):
+    text = f"net t input 8x8x8\ncell c:\n  {node}\n  out = relu <- x\nstage c\n"
+    assert says in refusal(text)
+
+
+def absent(*nodes, on=0) -> str:
+    """A cell whose `g` (a gate) and `b` (a branch) are none unless `on`."""
+    return (f"net t input 8x8x8\nlet on={on}\ncell c:\n  a = conv3x3 c=8 <- in\n"
+            "  g = gap conv1x1 c=8 sigmoid <- a if on else none\n  b = conv3x3 c=8 <- in if on else none\n"
+            + "".join(f"  {n}\n" for n in nodes) + "stage c\n")
+
+
+@pytest.mark.parametrize("out, kinds", [
+    ("out = add(mul(a, g), b)", ["conv"]),                      # add(a, none) is a; an optional gate
+    ("out = cat(mul(a, g), b, in)", ["conv", "cat"]),
+    ("out = add(mul(a, g), b, in)", ["conv", "add"]),
+])
+def test_else_none_is_left_out_of_every_join(out, kinds):
+    assert [l.op for l in nasty.cost(parse(absent(out))).layers] == kinds
+    on = nasty.cost(parse(absent(out, on=1)))
+    assert {"gap", "sigmoid", "mul"} <= {l.op for l in on.layers} and len(on.layers) > len(kinds) + 4
+
+
+@pytest.mark.parametrize("nodes, says", [
+    (["x = relu <- b", "out = add(mul(a, g), x)"],
+     "node 'x': 'b' is none here (skipped by its if, else none), so its ops have nothing to apply to"),
+    (["out = sub(mul(a, g), b)"], "sub(...) needs its 2 operands, but 'b' is none here"),
+    (["out = add(g, b, a) if on else b"], "the cell's output is none here"),
+    (["x = add(g, b)", "out = add(a, x)"], "node 'x': every operand of add(...) is none here"),
+])
+def test_else_none_where_a_tensor_is_needed_is_refused(nodes, says):
+    assert says in error_of(absent(*nodes))
+
+
+def test_a_dead_branch_is_refused_not_built_and_priced():
+    # The trap: `out = add(in, slice <- p) if res` was the identity when res is 0, yet p was still
+    # built and priced. With the else written, p is now refused where nothing reads it.
+    text = ("net t input 8x8x8\ncell blk(res):\n  p   = conv3x3 c=16 bn relu <- in\n"
+            "  out = add(in, slice end=8 <- p) if res else in\nstage blk(1)\nstage blk(0)\n")
+    msg = error_of(text)
+    assert msg.startswith("t: stage2 (cell blk) node 'p': the node is built but its value reaches nothing here: "
+                          "'out' reads it but is skipped (its if is false here, so it is in)"), msg
+    assert "guard it by the same condition (`p = ... if COND else none`)" in msg
+    fixed = text.replace("bn relu <- in\n", "bn relu <- in if res else none\n")
+    c = nasty.cost(parse(fixed))
+    assert [l.name for l in c.layers if l.name.startswith("stage2")] == []    # the identity, priced as such
+    assert nasty.build(parse(fixed))(torch.randn(1, 8, 8, 8)).shape == (1, 8, 8, 8)
+
+
+def test_a_dead_branch_through_a_replayed_cell_is_refused_too():
+    # the inner cell reads prev only when on; the outer node passed as prev is then dead, also at
+    # the second call, which replays the first
+    text = ("net t input 8x8x8\ncell inner(on) inputs 2:\n  a = add(in, prev) if on else in\n  out = relu <- a\n"
+            "cell outer(on):\n  h = conv1x1 c=8 <- in\n  out = inner(on, prev=h) <- in\nstage outer(0) x2\n")
+    assert "(cell outer) node 'h': the node is built but its value reaches nothing here" in error_of(text)

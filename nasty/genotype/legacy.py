@@ -71,6 +71,26 @@ def readings(text: str, source: str = "") -> list[Genotype]:
     return out
 
 
+def parse_stored(text: str, source: str = "", cost=None) -> Genotype:
+    """Parse a genotype text a run folder stored (best_proxy.nasty...): made explicit by
+    `upgrade` where it was written without `else`; otherwise, or where that cannot be known,
+    parsed as it is (and so refused with the explicit form). `cost` may be a dict."""
+    from .text import parse
+    if needs_else(text):
+        if isinstance(cost, dict):
+            cost = _Cost(cost.get("params"), cost.get("macs"), cost.get("input"), cost.get("classes"))
+        text = upgrade(text, cost, source) or text
+    return parse(text, source)
+
+
+@dataclasses.dataclass
+class _Cost:
+    params: int | None
+    macs: int | None
+    input: tuple | None
+    classes: int | None
+
+
 def upgrade(text: str, cost=None, source: str = "") -> str | None:
     """The explicit text of a stored genotype `text` written without `else`, building what it
     built when stored; None when that cannot be known (see the module doc). `cost`: what it

@@ -1,4 +1,5 @@
 """The traps a new user fell into (issue 11, section 3), each closed and proven here."""
+import json
 import pickle
 import re
 
@@ -354,3 +355,48 @@ def test_a_dead_branch_through_a_replayed_cell_is_refused_too():
     text = ("net t input 8x8x8\ncell inner(on) inputs 2:\n  a = add(in, prev) if on else in\n  out = relu <- a\n"
             "cell outer(on):\n  h = conv1x1 c=8 <- in\n  out = inner(on, prev=h) <- in\nstage outer(0) x2\n")
     assert "(cell outer) node 'h': the node is built but its value reaches nothing here" in error_of(text)
+
+
+# ================================================================== issue 23, trap b: what `defaults` reaches
+# `defaults conv.bias=0` reaches ops written `conv` (and the projection `shortcut` builds, which has no
+# bias of its own); dwconv, sep and linear have their own defaults. `nasty show` names each layer's
+# op as written, so a table never suggests that a conv default reached a dwconv.
+FAMILY = """net t input 8x16x16 classes 10
+defaults conv.bias=0{more}
+stem  conv3x3 c=16 dwconv3x3 sep3x3 c=16 linear c=8 shortcut c=16 s=2
+head  gap flatten fc c=classes
+"""
+
+
+def test_a_conv_default_reaches_ops_written_conv_and_shortcuts_projection_only():
+    layers = {l.name: l for l in nasty.cost(parse(FAMILY.format(more=""))).layers}
+    assert layers["stem.conv"].params == 16 * 8 * 9                       # no bias
+    assert layers["stem.dwconv"].params == 16 * 9 + 16                    # dwconv keeps its bias=1
+    assert layers["stem.sep.dw"].params == 16 * 9 + 16 and layers["stem.sep.pw"].params == 16 * 16 + 16
+    assert layers["stem.linear"].params == 8 * 16 + 8
+    assert layers["stem.shortcut.conv"].params == 16 * 8                  # shortcut's conv takes conv.bias
+    own = {l.name: l for l in nasty.cost(parse(FAMILY.format(more=" dwconv.bias=0 sep.bias=0 linear.bias=0"))).layers}
+    assert [own[n].params for n in ("stem.dwconv", "stem.sep.dw", "stem.sep.pw", "stem.linear")] == \
+           [16 * 9, 16 * 9, 16 * 16, 8 * 16]
+
+
+def test_show_names_each_layers_op_as_written(capsys, tmp_path):
+    f = tmp_path / "family.nasty"
+    f.write_text(FAMILY.format(more="") .replace("linear c=8", "linear c=8 act fn=relu swish"))
+    assert main(["show", str(f)]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[2:] if line.strip()
+            and line.startswith("stem.")}
+    assert rows == {"stem.conv": "conv", "stem.dwconv": "dwconv", "stem.sep.dw": "sep", "stem.sep.pw": "sep",
+                    "stem.linear": "linear", "stem.act": "act", "stem.swish": "swish",
+                    "stem.shortcut.conv": "conv", "stem.shortcut.bn": "bn"}
+    assert main(["show", str(f), "--json"]) == 0
+    layers = {l["name"]: l for l in json.loads(capsys.readouterr().out)["layers"]}
+    assert (layers["stem.dwconv"]["op"], layers["stem.dwconv"]["written"]) == ("conv", "dwconv")
+    assert (layers["stem.act"]["op"], layers["stem.act"]["written"]) == ("relu", "act")
+    assert (layers["stem.conv"]["op"], layers["stem.conv"]["written"]) == ("conv", "conv")
+
+
+def test_a_replayed_cell_keeps_the_ops_as_written():
+    text = "net t input 8x8x8\ncell b:\n  out = dwconv3x3 sep3x3 c=8 <- in\nstage b x3\n"
+    c = nasty.cost(parse(text))
+    assert [l.as_written for l in c.layers] == ["dwconv", "sep", "sep"] * 3

@@ -29,6 +29,8 @@ class Step:
     attrs: dict                    # concrete attributes
     in_shapes: tuple[tuple, ...]
     out: tuple                     # (C, H, W) or (F,)
+    written: str = ""              # the op as the genotype wrote it, where it lowers to `kind` (dwconv,
+                                   # sep, linear, shortcut, act, swish); "" where it is `kind` itself
 
 
 @dataclass
@@ -52,6 +54,13 @@ def _int(v, what, lo=None):
     except V.BadValue:
         raise GenotypeError(f"{what} must be {'an integer' if lo is None else f'an integer >= {lo}'}, "
                             f"got {v!r}") from None
+
+
+# Ops made of other ops whose steps take those ops' defaults, not attributes of their own: the
+# conv and bn of `shortcut` follow `defaults conv.bias=` and `bn.eps=`, so `nasty show` names them
+# conv and bn. Every other such op (dwconv, sep, linear, act, swish) has its own attributes and
+# defaults (`dwconv.bias=`), and its steps are shown under its own name.
+_TAKES_THEIR_DEFAULTS = frozenset({"shortcut"})
 
 
 def _labels(chain) -> set:
@@ -82,6 +91,7 @@ class _Elaborator:
         self.size = 0            # layers so far (ops applied, cell nodes and arguments, replayed steps)
         self.nesting = 0         # cells being expanded inside each other: MAX_CELL_DEPTH
         self.skips = 0           # nodes skipped by their guards so far: a cell with none has no dead branch
+        self.written = ""        # the op being lowered, as written (its steps are of other kinds)
 
     # ---------------------------------------------------------------- helpers
     def fail(self, msg):
@@ -112,7 +122,7 @@ class _Elaborator:
             if side > MAX_SIZE:
                 self.fail(over(f"{kind} output {_fmt(out)}: side", side, MAX_SIZE))
         self.prog.steps.append(Step(name, kind, tuple(inputs),
-                                    attrs, tuple(self.shape(i) for i in inputs), tuple(out)))
+                                    attrs, tuple(self.shape(i) for i in inputs), tuple(out), self.written))
         return len(self.prog.steps) - 1
 
     def attrs(self, op: Op, env):
@@ -164,7 +174,14 @@ class _Elaborator:
 
     # ---------------------------------------------------------------- ops (rules in ops.py)
     def op(self, op: Op, h: int, name: str, env) -> int:
-        return self.run_op(V.SPECS[op.kind], self.attrs(op, env), h, name)
+        spec = V.SPECS[op.kind]
+        if spec.lower is None or op.kind in _TAKES_THEIR_DEFAULTS:
+            return self.run_op(spec, self.attrs(op, env), h, name)
+        self.written = op.kind          # `nasty show` names its steps as written: dwconv, not conv
+        try:
+            return self.run_op(spec, self.attrs(op, env), h, name)
+        finally:
+            self.written = ""
 
     def apply(self, kind: str, attrs: dict, h: int, name: str) -> int:
         """Apply op `kind` with concrete attrs; the missing ones come from the genotype's
@@ -280,7 +297,7 @@ class _Elaborator:
         steps = self.prog.steps
         for st in steps[first:end]:
             steps.append(Step(name + st.name[cut:], st.kind, tuple(remap(x) for x in st.inputs),
-                              st.attrs, st.in_shapes, st.out))
+                              st.attrs, st.in_shapes, st.out, st.written))
         return remap(old_out)
 
     def instantiate(self, cell, params, inputs, name, h):

@@ -105,6 +105,7 @@ def test_port_weights_reports_the_first_divergence_and_why():
     # stride, so the divergence is layer 0 (the weight shapes alone differ only at layer 1)
     assert "diverge at layer 0" in msg, msg
     assert "stage1.a2.conv" in msg and "stage1.b2.conv" in msg
+    assert "the destination runs the source's layer later, as layer 2 (stage1.a2.conv)" in msg, msg
     assert "in the order a forward pass runs them" in msg and "reorder the genotype's nodes" in msg
     # in the same order, they port
     again = nasty.build(parse(TWO_PATHS.format(first=PATH_A, second=PATH_B)))
@@ -400,3 +401,78 @@ def test_a_replayed_cell_keeps_the_ops_as_written():
     text = "net t input 8x8x8\ncell b:\n  out = dwconv3x3 sep3x3 c=8 <- in\nstage b x3\n"
     c = nasty.cost(parse(text))
     assert [l.as_written for l in c.layers] == ["dwconv", "sep", "sep"] * 3
+
+
+# ================================================================== issue 23, trap c: port_weights names the cause
+def port_error(src, dst, **kw) -> str:
+    with pytest.raises(nasty.NastyError) as e:
+        nasty.port_weights(src, dst, **kw)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("port_weights: ")
+    return msg
+
+
+def net_of(body, c=3):
+    return nasty.build(parse(f"net t input {c}x8x8 classes 4\n{body}\nhead gap flatten fc c=classes\n"))
+
+
+def test_a_bias_mismatch_is_named_as_such():
+    msg = port_error(net_of("stem conv3x3 c=8 bn relu"), net_of("stem conv3x3 c=8 bias=0 bn relu"))
+    assert "source stem.conv (conv 8x3x3x3 8;" in msg and "destination stem.conv (conv 8x3x3x3;" in msg
+    assert "the source's conv has a bias and the destination's has none: give the genotype's op bias=1" in msg
+    assert "reorder" not in msg
+    msg = port_error(net_of("stem dwconv3x3 bn", c=8), net_of("stem dwconv3x3 bias=0 bn", c=8))
+    assert "not dwconv, sep or linear, which take dwconv.bias=" in msg
+
+
+def test_a_module_with_no_counterpart_is_named_as_such():
+    from torch import nn
+    ref = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(2, 8), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 4))
+    msg = port_error(ref, net_of("stem conv3x3 c=8 bn"))
+    assert "diverge at layer 1" in msg and "source 1 (GroupNorm 8 8;" in msg
+    assert "the source's 1 is a GroupNorm, which no op of the genotype language pairs with" in msg
+    assert "reorder" not in msg
+
+
+def test_a_reference_that_folds_windows_into_the_batch_pairs():
+    from torch import nn
+
+    class Windows(nn.Module):      # a 1x1 conv run on 2x2 windows folded into the batch, as Swin runs them
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Conv2d(3, 8, 1)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+        def forward(self, x):
+            b, c, h, w = x.shape
+            win = x.reshape(b, c, 2, h // 2, 2, w // 2).permute(0, 2, 4, 1, 3, 5).reshape(b * 4, c, h // 2, w // 2)
+            y = self.proj(win).reshape(b, 2, 2, 8, h // 2, w // 2).permute(0, 3, 1, 4, 2, 5).reshape(b, 8, h, w)
+            return self.head(y)
+
+    ref, ours = Windows().eval(), net_of("stem conv1x1 c=8").eval()
+    assert nasty.port_weights(ref, ours) == 4
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.allclose(ref(x), ours(x), atol=1e-6)
+
+
+def test_another_activation_size_and_other_shapes_are_named_as_such():
+    msg = port_error(net_of("stem conv3x3/2 c=8"), net_of("stem conv3x3 c=8"))
+    assert "writes 128)" in msg and "writes 512)" in msg
+    assert "the same weights at another activation size: a stride, padding or size differs at or before this layer" in msg
+    msg = port_error(net_of("stem conv3x3 c=8"), net_of("stem conv3x3 c=16"))
+    assert "convs of other shapes: the nets differ in width, kernel or groups at this layer" in msg
+    msg = port_error(net_of("stem conv3x3 c=8 bn"), net_of("stem conv3x3 c=8 ln"))
+    assert "a bn in the source where the destination has a ln" in msg
+
+
+def test_two_foreign_modules_need_an_input_shape():
+    from torch import nn
+    a, b = nn.Conv2d(3, 8, 3), nn.Conv2d(3, 8, 3)
+    with pytest.raises(nasty.NastyError, match="port_weights needs input_shape=.C,H,W. for two modules not built "
+                                               "by nasty: the input both run at"):
+        nasty.port_weights(a, b)
+    assert nasty.port_weights(a, b, input_shape=(3, 8, 8)) == 2
+    # a nasty-built source is enough: its input is used
+    assert nasty.port_weights(net_of("stem conv3x3 c=8"), nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))) == 4

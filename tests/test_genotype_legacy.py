@@ -62,7 +62,7 @@ def test_where_they_differ_the_recorded_cost_decides_and_nothing_is_guessed():
     assert parse(upgrade(OLD.format(c=3), cost_of(since))) == parse(since)
     wrong = NetCost(1, 2, (3, 16, 16), 10)
     assert upgrade(OLD.format(c=3), wrong) is None
-    with pytest.raises(ParseError, match="'if' needs 'else NAME'"):    # so its use is refused
+    with pytest.raises(ParseError, match="has 'if' without 'else'"):    # so its use is refused
         parse_stored(OLD.format(c=3), "best.nasty", {"params": 1, "macs": 2, "input": [3, 16, 16], "classes": 10})
     assert parse_stored(OLD.format(c=3), "best.nasty", cost_of(before).__dict__) == parse(before)
 
@@ -117,3 +117,24 @@ def test_a_checkpoint_saved_before_else_loads_the_network_it_trained(tmp_path):
     assert "if kids == 1 else none" in ck["genotype"] and ck["identity"]["genotype"] == ck["genotype"]
     x = torch.randn(2, 3, 16, 16)
     assert torch.equal(loaded(x), model.eval()(x))
+
+
+COMPAT = Path(__file__).parent / "fixtures" / "compat_before_else"
+
+
+@pytest.mark.parametrize("name", sorted(json.loads((COMPAT / "expected.json").read_text())["files"]))
+def test_user_files_written_before_else_build_the_same_or_are_refused_with_the_form_that_does(name):
+    want = json.loads((COMPAT / "expected.json").read_text())["files"][name]
+    lines = (COMPAT / name).read_text().split("\n")
+    for _ in range(len(lines)):
+        try:
+            g = parse("\n".join(lines), name)
+            break
+        except ParseError as e:                      # apply the form the message shows, line by line
+            msg = str(e)
+            assert "\n" not in msg and e.line is not None and msg.split(": ", 2)[2].startswith("write `"), msg
+            form = msg.split("`")[1]
+            indent = lines[e.line - 1][: len(lines[e.line - 1]) - len(lines[e.line - 1].lstrip())]
+            lines[e.line - 1] = indent + form
+    c = nasty.cost(g)
+    assert (c.params, c.macs) == (want["params"], want["macs"]), name

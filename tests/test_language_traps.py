@@ -238,8 +238,7 @@ def refusal(text) -> str:
 def test_if_without_else_is_refused_with_the_lines_explicit_form(line, explicit):
     text = f"net t input 8x8x8\nlet res=1\ncell c:\n  p = conv3x3 c=8 <- in\n  {line}\nstage c\n"
     msg = refusal(text)
-    assert msg.startswith("line 5: cell c node 'out': 'if' needs 'else NAME'"), msg
-    assert explicit in msg, msg
+    assert msg.startswith(f"line 5: write {explicit}: node 'out' of cell c has 'if' without 'else'"), msg
     assert parse(text.replace(line, explicit.strip("`")))          # the form shown parses
 
 
@@ -259,9 +258,9 @@ def test_a_dla_root_written_before_else_is_refused_with_both_past_meanings():
     # Up to 2026-11-30 the skipped r1 was `r` (cat(r, r, in): 24 channels into the 1x1); since then it
     # was left out (cat(r, in): 16). The old text builds neither silently: it is refused, with both.
     msg = refusal(DLA.format(alt=""))
-    assert "line 6: cell tree node 'r1'" in msg
-    assert "`r1 = cat(r, bottom) if kids == 1 else none` (left out of the cat: what nasty built since " \
-           "2026-11-30) or `... else r` (what it built before then)" in msg
+    assert msg.startswith("line 6: write `r1 = cat(r, bottom) if kids == 1 else none` (left out of the cat: what "
+                          "nasty built since 2026-11-30) or `... else r` (what it built before then): node 'r1' of "
+                          "cell tree has 'if' without 'else'"), msg
     before, since = parse(DLA.format(alt=" else r")), parse(DLA.format(alt=" else none"))
     root = [l for l in nasty.cost(before).layers if l.name == "stage1.out.conv"][0]
     assert root.params == 16 * 24 + 16 and [l for l in nasty.cost(since).layers
@@ -280,7 +279,7 @@ def test_a_node_read_both_by_cat_and_elsewhere_gets_the_one_else_that_rebuilds_i
 def test_the_json_and_python_forms_are_held_to_the_same_rule():
     g = parse(DLA.format(alt=" else none"))
     doc = to_json(g).replace(" if kids == 1 else none", " if kids == 1")
-    with pytest.raises(GenotypeError, match=re.escape("cell tree node 'r1': 'if' needs 'else NAME'")) as e:
+    with pytest.raises(GenotypeError, match=re.escape("dla: cell tree node 'r1': write `r1 = ")) as e:
         from_json(doc)
     assert "`r1 = cat(r, bottom) if kids == 1 else none`" in str(e.value)
     # a genotype built in Python and never checked is refused where the node is skipped

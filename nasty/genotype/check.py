@@ -140,20 +140,21 @@ def legacy_else(cell: Cell, i: int) -> tuple[str | None, str]:
 
 def missing_else(cell: Cell):
     """(index, hint) of the first node of `cell` with `if` but no `else`, or None; `hint(line)`
-    says what to write, given the node's line as the message shows it."""
+    is the message: the explicit form to write first (a message may be cut short), given the
+    node's line as the message shows it, then why."""
     for i, node in enumerate(cell.nodes):
         if node.when is not None and node.otherwise is None:
             now, before = legacy_else(cell, i)
-            lead = "'if' needs 'else NAME': what the node is when its guard is false (an input, an earlier node, " \
-                   "or none, which joins leave out); write"
+            why = (f": node {node.name!r} of cell {cell.name} has 'if' without 'else', which names what the node "
+                   f"is when its guard is false (an input, an earlier node, or none, which joins leave out)")
             if now == before:
-                return i, lambda line: f"{lead} `{line} else {now}`"
+                return i, lambda line: f"write `{line} else {now}`{why}"
             if now == NONE:
-                return i, lambda line: (f"{lead} `{line} else none` (left out of the cat: what nasty built "
-                                        f"since {CAT_RULE_SINCE}) or `... else {before}` (what it built before then)")
-            return i, lambda line: (f"{lead} `{line} else {before}` (as nasty built it before {CAT_RULE_SINCE}; "
-                                    f"since then it was left out of cat(...) and was {before} elsewhere: for that, "
-                                    f"give the cat a node of its own with `else none`)")
+                return i, lambda line: (f"write `{line} else none` (left out of the cat: what nasty built since "
+                                        f"{CAT_RULE_SINCE}) or `... else {before}` (what it built before then){why}")
+            return i, lambda line: (f"write `{line} else {before}` (as nasty built it before {CAT_RULE_SINCE}; since "
+                                    f"then it was left out of cat(...) and was {before} elsewhere: for that, give the "
+                                    f"cat a node of its own with `else none`){why}")
     return None
 
 

@@ -184,7 +184,7 @@ class Parser:
             if found:       # shown as the user wrote the line, with the else it needs
                 i, hint = found
                 raw = " ".join(self.raw[lines[i]].split("#")[0].split())
-                raise ParseError(f"cell {name} node {nodes[i].name!r}: {hint(raw)}", lines[i], None, self.source)
+                raise ParseError(hint(raw), lines[i], None, self.source)
         return cell
 
     def _node_body(self, cur):

@@ -95,3 +95,11 @@ def test_the_depth_example_builds_one_to_four_blocks():
     names = [l.name for l in nasty.cost(nasty.parse(text)).layers]
     assert any(n.startswith("stage1.l2.") for n in names) and not any(n.startswith("stage1.l3.") for n in names)
     assert any(n.startswith("stage2.branchy.l4.") for n in names)
+
+
+def test_every_examples_cells_draw(tmp_path):
+    from nasty.draw import cells_to_draw, draw_cells
+    for text in BUILDS:
+        g = nasty.parse(text)
+        names = cells_to_draw(g)
+        assert len(draw_cells(g, tmp_path, cells=names)) == 2 * len(names), g.name    # sub and upsample too

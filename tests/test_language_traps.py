@@ -299,6 +299,7 @@ def test_the_json_and_python_forms_are_held_to_the_same_rule():
     ("x = relu <- in if 1 else out", "'else out' names a later node; move 'out' above it"),
     ("x = relu <- in if 1 else ni", "'else ni': undefined input 'ni' (did you mean 'in'?)"),
     ("x = relu <- in if else none", "expected a number, a name or '(', got 'else'"),
+    ("x = relu <- in\n  out = relu <- x if 1 else none", "'else none' on the cell's output"),
 ])
 def test_else_is_checked(node, says):
     text = f"net t input 8x8x8\ncell c:\n  {node}\n  out = relu <- x\nstage c\n"

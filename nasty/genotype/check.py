@@ -291,6 +291,9 @@ def check(g: Genotype, legacy: bool = False) -> Genotype:
                     fail(where, f"'else {alt}' without 'if'; write `... if CONDITION else {alt}`")
                 if alt == node.name:
                     fail(where, f"'else {alt}' names the node itself; name an input, an earlier node, or none")
+                if alt == NONE and node.name == "out":
+                    fail(where, "'else none' on the cell's output: a cell gives a tensor, so out's else names "
+                                "an input or an earlier node")
                 if alt != NONE and alt not in seen:
                     if alt in order:
                         fail(where, f"'else {alt}' names a later node; move {alt!r} above it")

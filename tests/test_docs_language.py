@@ -97,6 +97,7 @@ def test_the_depth_example_builds_one_to_four_blocks():
     assert any(n.startswith("stage2.branchy.l4.") for n in names)
 
 
+@pytest.mark.slow
 def test_every_examples_cells_draw(tmp_path):
     from nasty.draw import cells_to_draw, draw_cells
     for text in BUILDS:

@@ -60,8 +60,10 @@ def readings(text: str, source: str = "") -> list[Genotype]:
     """The explicit genotypes an old text may mean: one where both rules agree, else the last
     release's (when it has one) and the earlier one's."""
     g = check(Parser(text, source, legacy=True).parse(), legacy=True)
+    differ = any(len(set(legacy_else(cell, i))) > 1 for cell in g.cells for i, n in enumerate(cell.nodes)
+                 if n.when is not None and n.otherwise is None)
     out = []
-    for before in (False, True):
+    for before in (False, True) if differ else (False,):
         try:
             e = explicit(g, before)
         except NastyError:
@@ -95,7 +97,20 @@ def upgrade(text: str, cost=None, source: str = "") -> str | None:
     """The explicit text of a stored genotype `text` written without `else`, building what it
     built when stored; None when that cannot be known (see the module doc). `cost`: what it
     built then (anything with .params, .macs, .input and .classes, as a trial record's
-    NetCost), consulted only where the two rules disagree."""
+    NetCost), consulted only where the two rules disagree. Remembered: a run folder is read
+    more than once."""
+    key = (text, source) + ((cost.params, cost.macs, tuple(cost.input or ()), cost.classes) if cost else ())
+    if key not in _UPGRADED:
+        if len(_UPGRADED) >= 4096:
+            _UPGRADED.clear()
+        _UPGRADED[key] = _upgrade_now(text, cost, source)
+    return _UPGRADED[key]
+
+
+_UPGRADED: dict = {}
+
+
+def _upgrade_now(text, cost, source):
     try:
         options = readings(text, source)
         if len(options) > 1:

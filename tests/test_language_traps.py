@@ -476,3 +476,11 @@ def test_two_foreign_modules_need_an_input_shape():
     # a nasty-built source is enough: its input is used
     assert nasty.port_weights(net_of("stem conv3x3 c=8"), nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))) == 4
+
+
+def test_a_node_read_only_by_an_else_not_taken_is_refused_too():
+    text = ("net t input 8x8x8\nlet c=1\ncell blk:\n  b   = conv3x3 c=8 <- in\n  x   = relu <- in if c else b\n"
+            "  out = x\nstage blk\n")
+    assert "(cell blk) node 'b': the node is built but its value reaches nothing here: 'x' names it after else, " \
+           "but its if is true here" in error_of(text)
+    assert nasty.cost(parse(text.replace("let c=1", "let c=0"))).layers[0].name == "stage1.b.conv"

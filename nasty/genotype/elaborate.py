@@ -90,7 +90,7 @@ class _Elaborator:
         self._default: dict = {}  # (op, attr) -> its value where a genotype op does not give it
         self.size = 0            # layers so far (ops applied, cell nodes and arguments, replayed steps)
         self.nesting = 0         # cells being expanded inside each other: MAX_CELL_DEPTH
-        self.skips = 0           # nodes skipped by their guards so far: a cell with none has no dead branch
+        self.guards = 0          # guarded nodes evaluated so far: a cell without one has no dead branch
         self.written = ""        # the op being lowered, as written (its steps are of other kinds)
 
     # ---------------------------------------------------------------- helpers
@@ -272,20 +272,20 @@ class _Elaborator:
         done = self._calls.get(key)
         if done is not None:          # the same cell, arguments and input shapes: replay its steps
             return self.replay(done, name, h, p)
-        first, skips = len(self.prog.steps), self.skips
+        first, guards = len(self.prog.steps), self.guards
         self.nesting += 1
         if self.nesting > MAX_CELL_DEPTH:
             self.fail(f"cells call cells deeper than the limit of {MAX_CELL_DEPTH} ({README})")
         out = self.instantiate(cell, params, inputs, name, h)
         self.nesting -= 1
-        self._calls[key] = (first, len(self.prog.steps), name, h, p, out, self.skips - skips)
+        self._calls[key] = (first, len(self.prog.steps), name, h, p, out, self.guards - guards)
         return out
 
     def replay(self, done, name, h, p):
         """Re-emit the steps of an earlier identical cell call under a new name and new inputs."""
-        first, end, old_name, old_h, old_p, old_out, skips = done
+        first, end, old_name, old_h, old_p, old_out, guards = done
         self.grow(end - first)
-        self.skips += skips         # the caller's dead-branch check sees the skips of a replayed call too
+        self.guards += guards       # the caller's dead-branch check sees the guards of a replayed call too
         base = len(self.prog.steps)
         cut = len(old_name)
 
@@ -306,10 +306,12 @@ class _Elaborator:
         saved = self.where
         self.where = (name, cell.name)
         values = dict(inputs)
-        first, skips = len(self.prog.steps), self.skips
+        first, guards = len(self.prog.steps), self.guards
         built, skipped = [], {}        # (node, handle) of the nodes that emitted steps; name -> its else
         for node in cell.nodes:
             self.where = (name, cell.name, node.name)
+            if node.when is not None:
+                self.guards += 1
             if node.when is not None and not self.guard(node.when, cell_env):
                 if node.otherwise is None:
                     self.fail("'if' without 'else': say what the node is when its guard is false "
@@ -317,7 +319,6 @@ class _Elaborator:
                 # skipped: it is its else (None for `else none`, which joins leave out)
                 values[node.name] = None if node.otherwise == NONE else values[node.otherwise]
                 skipped[node.name] = node.otherwise
-                self.skips += 1
                 continue
             before = len(self.prog.steps)
             v = values[node.name] = self.expr(node.expr, values, f"{name}.{node.name}", cell_env)
@@ -328,15 +329,15 @@ class _Elaborator:
             self.where = (name, cell.name, "out")
             self.fail(f"the cell's output is none here (out is skipped by its if, else {skipped.get('out')}); "
                       f"a cell gives a tensor: give 'out' an else that names one")
-        if self.skips != skips:         # a skipped node can leave a built one unread: refuse that
-            self.unread(cell, first, built, out, skipped, name)
+        if self.guards != guards:       # a guard can leave a built node unread (its reader skipped, or
+            self.unread(cell, first, built, out, skipped, name)     # an else not taken): refuse that
         self.where = saved
         return out
 
     def unread(self, cell, first, built, out, skipped, name):
         """Refuse a node that was built (and would be priced) but whose value reaches nothing,
-        because the nodes that read it are skipped by their guards: a dead branch is an error,
-        never built in silence."""
+        because the nodes that read it are skipped by their guards (or name it after an else not
+        taken): a dead branch is an error, never built in silence."""
         steps, live, stack = self.prog.steps, set(), [out]
         while stack:
             x = stack.pop()
@@ -349,9 +350,13 @@ class _Elaborator:
             from .check import _refs
             why = []
             for n in cell.nodes:
-                if node.name in _refs(n.expr) or n.otherwise == node.name:
-                    why.append(f"{n.name!r} reads it but is skipped (its if is false here, so it is "
-                               f"{skipped[n.name]})" if n.name in skipped else f"{n.name!r} reads it but is unused in turn")
+                reads = node.name in _refs(n.expr)
+                if n.name in skipped and reads:
+                    why.append(f"{n.name!r} reads it but is skipped (its if is false here, so it is {skipped[n.name]})")
+                elif n.otherwise == node.name and n.name not in skipped and not reads:
+                    why.append(f"{n.name!r} names it after else, but its if is true here")
+                elif reads or n.otherwise == node.name:
+                    why.append(f"{n.name!r} reads it but is itself unused here")
             self.where = (name, cell.name, node.name)
             self.fail(f"the node is built but its value reaches nothing here: {'; '.join(why)}; a dead branch "
                       f"would still be built and priced, so guard it by the same condition "

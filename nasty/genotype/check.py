@@ -2,7 +2,7 @@
 
 Unknown ops, cells and attributes; wrong arguments; undefined, unused and
 cyclic node references; an `if` without `else` (refused with the explicit form the node
-needs: `missing_else`); a missing head; the limits of limits.py (so a genotype
+needs: legacy.missing_else); a missing head; the limits of limits.py (so a genotype
 built in Python, not parsed, is held to them too). Shapes are checked by elaboration.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import networkx as nx
 from . import ops as V
 from .errors import GenotypeError
 from .expr import FUNCTIONS, KEYWORDS, OPERATOR_WORDS, Bin, Call, Neg, Not, Sym, is_literal, scale_problem
-from .ir import NONE, Apply, Cell, CellCall, Combine, Genotype, Op, Ref
+from .ir import NONE, Apply, CellCall, Combine, Genotype, Op, Ref
+from .legacy import missing_else
 from .limits import (MAX_CELL_DEPTH, MAX_CELLS, MAX_EXPR_DEPTH, MAX_INT, MAX_LETS, MAX_NODES, MAX_PARAMS,
                      MAX_VALUE_DEPTH, README, classes_problem, input_problem, over)
 
@@ -90,72 +91,6 @@ def _chains(e):
     elif isinstance(e, Combine):
         for a in e.args:
             yield from _chains(a)
-
-
-def first_ref(e) -> str:
-    """The first node or input an expression names."""
-    while not isinstance(e, Ref):
-        e = e.src if isinstance(e, Apply) else e.args[0]
-    return e.name
-
-
-def _read_as(e, name, direct_in_cat=False):
-    """How expression `e` reads `name`: yields "cat" for each read as a direct operand of a
-    cat(...), "other" for every other read (a source of ops, an operand of another join,
-    prev=NODE)."""
-    if isinstance(e, Ref):
-        if e.name == name:
-            yield "cat" if direct_in_cat else "other"
-    elif isinstance(e, Apply):
-        for el in e.chain:
-            for k, v in (el.kwargs if isinstance(el, CellCall) else ()):
-                if k == PREV and isinstance(v, Sym) and v.name == name:
-                    yield "other"
-        yield from _read_as(e.src, name)
-    elif isinstance(e, Combine):
-        for a in e.args:
-            yield from _read_as(a, name, e.kind == "cat")
-
-
-# When a guarded node stood for something implicit, and what: up to 2026-11-30 it stood for the
-# first node or input its expression names, everywhere; from then on it was left out where it
-# was a direct operand of cat(...), and stood for that first name elsewhere.
-CAT_RULE_SINCE = "2026-11-30"
-
-
-def legacy_else(cell: Cell, i: int) -> tuple[str | None, str]:
-    """What node `i` of `cell`, guarded by `if` without `else`, was when skipped, as an `else`:
-    (by the rule of the last release, or None where no single else says it; by the rule before
-    CAT_RULE_SINCE)."""
-    node = cell.nodes[i]
-    first = first_ref(node.expr)
-    reads = {r for n in cell.nodes[i + 1:] for r in _read_as(n.expr, node.name)}
-    reads |= {"other" for n in cell.nodes[i + 1:] if n.otherwise == node.name}
-    if node.name == "out":
-        reads.add("other")                  # the cell's output
-    if "cat" not in reads:
-        return first, first
-    return (NONE if reads == {"cat"} else None), first
-
-
-def missing_else(cell: Cell):
-    """(index, hint) of the first node of `cell` with `if` but no `else`, or None; `hint(line)`
-    is the message: the explicit form to write first (a message may be cut short), given the
-    node's line as the message shows it, then why."""
-    for i, node in enumerate(cell.nodes):
-        if node.when is not None and node.otherwise is None:
-            now, before = legacy_else(cell, i)
-            why = (f": node {node.name!r} of cell {cell.name} has 'if' without 'else', which names what the node "
-                   f"is when its guard is false (an input, an earlier node, or none, which joins leave out)")
-            if now == before:
-                return i, lambda line: f"write `{line} else {now}`{why}"
-            if now == NONE:
-                return i, lambda line: (f"write `{line} else none` (left out of the cat: what nasty built since "
-                                        f"{CAT_RULE_SINCE}) or `... else {before}` (what it built before then){why}")
-            return i, lambda line: (f"write `{line} else {before}` (as nasty built it before {CAT_RULE_SINCE}; since "
-                                    f"then it was left out of cat(...) and was {before} elsewhere: for that, give the "
-                                    f"cat a node of its own with `else none`){why}")
-    return None
 
 
 def check(g: Genotype, legacy: bool = False) -> Genotype:

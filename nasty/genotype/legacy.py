@@ -1,12 +1,12 @@
 """Reading genotype texts written before `if` needed `else`: the ones a run folder stores.
 
 Until `NODE = EXPR if COND else NAME` was required, a node skipped by its `if` stood for
-something implicit, by one of two rules (check.legacy_else gives both):
-- up to 2026-11-30 (check.CAT_RULE_SINCE): the first node or input its expression names;
+something implicit, by one of two rules (`legacy_else` gives both):
+- up to 2026-11-30 (CAT_RULE_SINCE): the first node or input its expression names;
 - from then on: left out where it was a direct operand of `cat(...)`, that first name elsewhere.
 
-A text in that form is refused by `parse` with the explicit line it needs, since no rule can
-be guessed for a file. A run folder is different: its records (trials.jsonl) and best.json
+A text in that form is refused by `parse` with the explicit line it needs (`missing_else`
+writes the message), since no rule can be guessed for a file. A run folder is different: its records (trials.jsonl) and best.json
 hold the params and MACs each stored genotype built when its trial ran, so a stored text can
 be made explicit by the rule that built it, and the recorded cost decides where the two rules
 disagree (a guarded node read directly by a `cat`). `upgrade` does that and never guesses:
@@ -19,9 +19,76 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import NastyError
-from .check import check, legacy_else
-from .ir import Genotype
-from .text import Parser, format
+from .expr import Sym
+from .ir import NONE, Apply, Cell, CellCall, Combine, Genotype, Ref
+
+
+def first_ref(e) -> str:
+    """The first node or input an expression names."""
+    while not isinstance(e, Ref):
+        e = e.src if isinstance(e, Apply) else e.args[0]
+    return e.name
+
+
+def _read_as(e, name, direct_in_cat=False):
+    """How expression `e` reads `name`: yields "cat" for each read as a direct operand of a
+    cat(...), "other" for every other read (a source of ops, an operand of another join,
+    prev=NODE)."""
+    if isinstance(e, Ref):
+        if e.name == name:
+            yield "cat" if direct_in_cat else "other"
+    elif isinstance(e, Apply):
+        for el in e.chain:
+            for k, v in (el.kwargs if isinstance(el, CellCall) else ()):
+                if k == "prev" and isinstance(v, Sym) and v.name == name:
+                    yield "other"
+        yield from _read_as(e.src, name)
+    elif isinstance(e, Combine):
+        for a in e.args:
+            yield from _read_as(a, name, e.kind == "cat")
+
+
+# When a guarded node stood for something implicit, and what: up to 2026-11-30 it stood for the
+# first node or input its expression names, everywhere; from then on it was left out where it
+# was a direct operand of cat(...), and stood for that first name elsewhere.
+CAT_RULE_SINCE = "2026-11-30"
+
+
+def legacy_else(cell: Cell, i: int) -> tuple[str | None, str]:
+    """What node `i` of `cell`, guarded by `if` without `else`, was when skipped, as an `else`:
+    (by the rule of the last release, or None where no single else says it; by the rule before
+    CAT_RULE_SINCE)."""
+    node = cell.nodes[i]
+    first = first_ref(node.expr)
+    reads = {r for n in cell.nodes[i + 1:] for r in _read_as(n.expr, node.name)}
+    reads |= {"other" for n in cell.nodes[i + 1:] if n.otherwise == node.name}
+    if node.name == "out":
+        reads.add("other")                  # the cell's output
+    if "cat" not in reads:
+        return first, first
+    return (NONE if reads == {"cat"} else None), first
+
+
+def missing_else(cell: Cell):
+    """(index, hint) of the first node of `cell` with `if` but no `else`, or None; `hint(line)`
+    is the message: the explicit form to write first (a message may be cut short), given the
+    node's line as the message shows it, then why."""
+    for i, node in enumerate(cell.nodes):
+        if node.when is not None and node.otherwise is None:
+            now, before = legacy_else(cell, i)
+            why = (f": node {node.name!r} of cell {cell.name} has 'if' without 'else', which names what the node "
+                   f"is when its guard is false (an input, an earlier node, or none, which joins leave out)")
+            if now == before:
+                return i, lambda line: f"write `{line} else {now}`{why}"
+            if now == NONE:
+                return i, lambda line: (f"write `{line} else none` (left out of the cat: what nasty built since "
+                                        f"{CAT_RULE_SINCE}) or `... else {before}` (what it built before then){why}")
+            return i, lambda line: (f"write `{line} else {before}` (as nasty built it before {CAT_RULE_SINCE}; since "
+                                    f"then it was left out of cat(...) and was {before} elsewhere: for that, give the "
+                                    f"cat a node of its own with `else none`){why}")
+    return None
+
+
 
 
 def needs_else(text: str) -> bool:
@@ -53,12 +120,15 @@ def explicit(g: Genotype, before_cat_rule: bool = False) -> Genotype:
                                      f"but stood for {before} elsewhere: no single else says that")
                 nodes[i] = dataclasses.replace(node, otherwise=alt)
         cells.append(dataclasses.replace(cell, nodes=tuple(nodes)))
+    from .check import check
     return check(dataclasses.replace(g, cells=tuple(cells)))
 
 
 def readings(text: str, source: str = "") -> list[Genotype]:
     """The explicit genotypes an old text may mean: one where both rules agree, else the last
     release's (when it has one) and the earlier one's."""
+    from .check import check
+    from .text import Parser
     g = check(Parser(text, source, legacy=True).parse(), legacy=True)
     differ = any(len(set(legacy_else(cell, i))) > 1 for cell in g.cells for i, n in enumerate(cell.nodes)
                  if n.when is not None and n.otherwise is None)
@@ -119,6 +189,7 @@ def _upgrade_now(text, cost, source):
             from ..cost import cost as price
             want = (cost.params, cost.macs)
             options = [g for g in options if _totals(price(g, input=tuple(cost.input), classes=cost.classes)) == want]
+        from .text import format
         return format(options[0]) if len(options) == 1 else None
     except NastyError:
         return None

@@ -179,7 +179,7 @@ class Parser:
             raise self.err(f"expected indented node lines 'NAME = expr' under 'cell {name}:'", cur)
         cell = Cell(name, tuple(params), inputs, tuple(nodes))
         if not self.legacy:
-            from .check import missing_else
+            from .legacy import missing_else
             found = missing_else(cell)
             if found:       # shown as the user wrote the line, with the else it needs
                 i, hint = found

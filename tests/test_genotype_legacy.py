@@ -85,7 +85,9 @@ FIXTURE = Path(__file__).parent / "fixtures" / "run_v0_1"
 TINY = str(Path(__file__).parent / "spaces" / "tiny.py")
 
 
-def test_report_of_an_old_run_writes_the_winner_as_it_was_built(tmp_path, capsys):
+def old_run(tmp_path) -> Path:
+    """The v0.1 run fixture whose winner (trial #3) was stored in the old form and built by the
+    rule before the cat rule (its recorded cost says so)."""
     folder = tmp_path / "run"
     shutil.copytree(FIXTURE, folder)
     cfg = json.loads((folder / "config.json").read_text())
@@ -94,16 +96,51 @@ def test_report_of_an_old_run_writes_the_winner_as_it_was_built(tmp_path, capsys
     lines = (folder / "trials.jsonl").read_text().splitlines()
     for i, line in enumerate(lines):
         d = json.loads(line)
-        if d.get("trial") == 3:           # the winner: stored in the old form, built by the pre-cat rule
+        if d.get("trial") == 3:
             d["genotype"] = OLD.format(c=3)
             d["target"] = dict(cost_of(explicit("r")).__dict__, input=[3, 16, 16])
             lines[i] = json.dumps(d)
     (folder / "trials.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_report_of_an_old_run_writes_the_winner_as_it_was_built(tmp_path, capsys):
+    folder = old_run(tmp_path)
     assert main(["report", str(folder)]) == 0, capsys.readouterr().err
     best = (folder / "best.nasty").read_text()
     assert "r1     = cat(r, bottom) if kids == 1\n" not in best and "r1     = cat(r, bottom) if kids == 1 else r\n" in best
     assert nasty.cost(nasty.load(str(folder / "best.nasty"))).params == cost_of(explicit("r")).params
     assert (folder / "trials.jsonl").read_text().count("if kids == 1\\n") == 1     # the record is not rewritten
+
+
+@pytest.mark.slow
+def test_an_old_run_resumes_with_its_records_untouched(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import nasty.search.runner as runner
+    from nasty.search.folder import RunFolder
+    from nasty.search.loop import SerialExecutor
+    from nasty.search.settings import Settings
+    from nasty.search.standalone import evaluate, make_payload
+    folder = old_run(tmp_path)
+    before = (folder / "trials.jsonl").read_bytes()
+    payload, real = {}, runner.load_data
+
+    def load_and_keep(s, data=None):
+        data, tr, va = real(s, data)
+        payload.update(make_payload(data, tr, va))
+        return data, tr, va
+
+    monkeypatch.setattr(runner, "load_data", load_and_keep)
+    trials = json.loads((folder / "config.json").read_text())["trials"]
+    runner.search(Settings(trials=trials + 1), resume=str(folder), console=Console(file=io.StringIO()),
+                  live=False, executor=SerialExecutor(lambda c, rep: evaluate(c, payload, rep)))
+    assert (folder / "trials.jsonl").read_bytes().startswith(before)      # the old lines untouched
+    recs = RunFolder(folder).records()
+    assert [r.genotype for r in recs if r.trial == 3][0] == nasty.format(parse(explicit("r")))
+    assert max(r.trial for r in recs if r.trial is not None) == trials
 
 
 def test_a_checkpoint_saved_before_else_loads_the_network_it_trained(tmp_path):

@@ -347,10 +347,10 @@ class _Elaborator:
         for node, v in built:
             if v in live or node.name == "out":
                 continue
-            from .check import _refs
+            from .legacy import read_as
             why = []
             for n in cell.nodes:
-                reads = node.name in _refs(n.expr)
+                reads = any(True for _ in read_as(n.expr, node.name))
                 if n.name in skipped and reads:
                     why.append(f"{n.name!r} reads it but is skipped (its if is false here, so it is {skipped[n.name]})")
                 elif n.otherwise == node.name and n.name not in skipped and not reads:

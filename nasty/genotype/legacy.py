@@ -30,7 +30,7 @@ def first_ref(e) -> str:
     return e.name
 
 
-def _read_as(e, name, direct_in_cat=False):
+def read_as(e, name, direct_in_cat=False):
     """How expression `e` reads `name`: yields "cat" for each read as a direct operand of a
     cat(...), "other" for every other read (a source of ops, an operand of another join,
     prev=NODE)."""
@@ -42,10 +42,10 @@ def _read_as(e, name, direct_in_cat=False):
             for k, v in (el.kwargs if isinstance(el, CellCall) else ()):
                 if k == "prev" and isinstance(v, Sym) and v.name == name:
                     yield "other"
-        yield from _read_as(e.src, name)
+        yield from read_as(e.src, name)
     elif isinstance(e, Combine):
         for a in e.args:
-            yield from _read_as(a, name, e.kind == "cat")
+            yield from read_as(a, name, e.kind == "cat")
 
 
 # When a guarded node stood for something implicit, and what: up to 2026-11-30 it stood for the
@@ -60,7 +60,7 @@ def legacy_else(cell: Cell, i: int) -> tuple[str | None, str]:
     CAT_RULE_SINCE)."""
     node = cell.nodes[i]
     first = first_ref(node.expr)
-    reads = {r for n in cell.nodes[i + 1:] for r in _read_as(n.expr, node.name)}
+    reads = {r for n in cell.nodes[i + 1:] for r in read_as(n.expr, node.name)}
     reads |= {"other" for n in cell.nodes[i + 1:] if n.otherwise == node.name}
     if node.name == "out":
         reads.add("other")                  # the cell's output

@@ -39,8 +39,10 @@ def human(n: float, base: int = 1000) -> str:
 
 
 def layer_table(cost, zero_rows: bool = True) -> str:
-    """The per-layer cost table of `nasty show` (shapes as CxHxW, as the header, the language and errors)."""
-    rows = [(l.name, l.op, "x".join(str(d) for d in l.output), f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}")
+    """The per-layer cost table of `nasty show` (shapes as CxHxW, as the header, the language and errors).
+    The op column names the op as written (`dwconv`, `sep`, not the conv they compile to): the name
+    a `defaults OP.ATTR` line must use to reach that layer."""
+    rows = [(l.name, l.as_written, "x".join(str(d) for d in l.output), f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}")
             for l in cost.layers if zero_rows or l.params or l.flops]
     return text_table(("layer", "op", "output CxHxW", "params", "MACs", "FLOPs"), rows,
                       align=["left", "left", "left", "right", "right", "right"])

@@ -22,12 +22,22 @@ __all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "co
            "load", "parse", "port_weights", "resolve", "search", "validate", "zoo", "__version__"]
 
 
+DISTRIBUTION = "nasty-nas"     # the name on the package index ("nasty" there is an unrelated crawler)
+
+
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, metadata, version
     try:
-        return version("nasty")
-    except PackageNotFoundError:          # a source tree on sys.path without an install
-        return "0+unknown"
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        pass
+    try:                                  # an install made before the rename, when it is this toolkit
+        meta = metadata("nasty")
+        if (meta["Summary"] or "").startswith("Neural architecture search toolkit"):
+            return meta["Version"]
+    except PackageNotFoundError:
+        pass
+    return "0+unknown"                    # a source tree on sys.path without an install
 
 
 __version__ = _version()

@@ -28,6 +28,8 @@ from torch import nn
 from nasty.compile import DropPath
 from nasty.data import Dataset, to_device_tensors
 from nasty.errors import TrainingError
+# The recipes' values live in a torch-free module (so `nasty train --help` needs no torch); re-exported.
+from nasty.recipes import NO_FLIP, RECIPES  # noqa: F401
 
 SCHEDULES = ("onecycle", "cosine")
 
@@ -80,25 +82,6 @@ class TrainConfig:
             raise TrainingError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise TrainingError(f"gradient clipping needs a positive norm, got {self.grad_clip}")
-
-
-# The final-training recipes of `nasty train` (papers: NASNet, Zoph et al. 2018, sec. A.1;
-# DARTS, Liu et al. 2019, sec. A.2 / cnn/train.py). Sizes in pixels are given for 32x32 images
-# and scaled to the data's side (crop padding 4, cutout 16 on CIFAR).
-RECIPES = {
-    # For a CPU run of a few epochs: drop-path, cutout and the auxiliary head regularize
-    # 600-epoch trainings and only slow a 5-epoch one down, so they are off; a larger
-    # rate and batch suit so few steps, and light label smoothing helps short runs.
-    "short": {"epochs": 5, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "nesterov": False,
-              "weight_decay": 3e-4, "label_smoothing": 0.1, "schedule": "cosine", "crop": 4 / 32, "cutout": 0.0,
-              "drop_path": 0.0, "aux_weight": 0.0, "grad_clip": 5.0, "precise_bn": 2048},
-    # The papers' CIFAR recipe (DARTS's values; NASNet's differ in detail), for a GPU.
-    "paper": {"epochs": 600, "batch_size": 96, "lr": 0.025, "momentum": 0.9, "nesterov": False,
-              "weight_decay": 3e-4, "label_smoothing": 0.0, "schedule": "cosine", "crop": 4 / 32, "cutout": 16 / 32,
-              "drop_path": 0.2, "aux_weight": 0.4, "grad_clip": 5.0, "precise_bn": 0},
-}
-# Datasets a horizontal flip does not fit (a mirrored digit is another symbol or none).
-NO_FLIP = ("mnist",)
 
 
 @dataclass(frozen=True)

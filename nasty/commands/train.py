@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..train import RECIPES
+from ..recipes import RECIPES
 
 _S, _P = RECIPES["short"], RECIPES["paper"]
 

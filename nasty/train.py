@@ -17,7 +17,9 @@ RECIPES holds the two sets of final-training defaults `nasty train` offers.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -163,17 +165,22 @@ class TrainResult:
 
 
 EpochCallback = Callable[[int, dict], None]
+StepCallback = Callable[[int, int, int], None]      # (epoch, step, steps of the epoch)
 StateCallback = Callable[[dict], None]
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarray,
           val_idx: np.ndarray, on_epoch: EpochCallback | None = None,
-          on_state: StateCallback | None = None, resume: dict | None = None) -> TrainResult:
+          on_state: StateCallback | None = None, resume: dict | None = None,
+          on_step: StepCallback | None = None) -> TrainResult:
     """Train ``model`` in place on ``data.train_x[train_idx]``, validating on ``val_idx``.
 
     ``on_epoch(epoch, metrics)`` runs after every epoch (epochs count from 1) with
     keys epoch, train_loss, val_acc, images_per_s, elapsed_s. It is how Ray Tune
     hears about progress, so an exception from it (a trial being stopped) propagates.
+
+    ``on_step(epoch, step, steps)`` runs after every optimizer step (steps count from 1): a
+    progress display within an epoch (it must not sync the device; nothing is passed that would).
 
     ``on_state(state)`` runs after every epoch, before ``on_epoch``, with what a killed
     training needs to continue besides the model's own weights: the finished epoch, the
@@ -214,7 +221,7 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
         for epoch in range(first, cfg.epochs + 1):
             epoch_start = time.perf_counter()
             train_loss = _train_epoch(model, x_train, y_train, optimizer, scheduler, loss_fn,
-                                      cfg, generator, epoch, steps, drop_paths)
+                                      cfg, generator, epoch, steps, drop_paths, on_step)
             epoch_seconds = time.perf_counter() - epoch_start  # train_loss was synced, so this is true time
             if cfg.precise_bn:
                 _precise_bn(model, x_train[:cfg.precise_bn], cfg.batch_size)
@@ -379,7 +386,7 @@ def _one_cycle(total_steps: int, warmup_fraction: float = 0.25) -> Callable[[int
 
 
 def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epoch, steps,
-                 drop_paths=None) -> float:
+                 drop_paths=None, on_step=None) -> float:
     """One pass over a fresh permutation; returns the mean training loss (of the main head)."""
     model.train()
     device = x.device
@@ -409,6 +416,8 @@ def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epo
         if (step + 1) % check_every == 0 or step + 1 == steps:
             _raise_if_diverged(losses[checked:step + 1], epoch, first_step=checked + 1)
             checked = step + 1
+        if on_step is not None:
+            on_step(epoch, step + 1, steps)
     return losses.mean().item()
 
 
@@ -522,3 +531,17 @@ def evaluate_test_set(model: nn.Module, data: Dataset, device: str = "auto",
     x, y = to_device_tensors(data.test_x, data.test_y, device, data.mean, data.std,
                              channels_last=channels_last)
     return evaluate(model, x, y, batch_size)
+
+
+class _CallableModule(types.ModuleType):
+    """`nasty.train(run, data=..., **options)`: the package attribute `nasty.train` is this module
+    (the trainer), callable to train a run's final network from Python (nasty.final.train), as
+    `nasty train` does from the command line. A function of that name in nasty/__init__.py would
+    be replaced by this module the first time anything imported it."""
+
+    def __call__(self, target, data=None, **options):
+        from nasty.final import train as train_final
+        return train_final(target, data, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

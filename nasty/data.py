@@ -52,8 +52,9 @@ _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 
 # How to get each dataset; appended to every error about it.
 _HOW_TO_GET = {
-    "fashion-mnist": "run `nasty data fetch fashion-mnist` (downloads the official files, 30 MB), install "
-                     "Debian's dataset-fashion-mnist, or pass --data-dir with the four Fashion-MNIST IDX files",
+    "fashion-mnist": "run `nasty data fetch fashion-mnist` (downloads the official files, 30 MB), "
+                     "`apt-get install dataset-fashion-mnist`, or pass --data-dir with the four Fashion-MNIST IDX "
+                     "files",
     "mnist": "put " + ", ".join(f + ".gz" for f in _IDX_FILES)
              + " (gzipped or not) in --data-dir",
     "cifar10": "put the extracted CIFAR-10 binary version (data_batch_1.bin .. data_batch_5.bin, "
@@ -640,6 +641,22 @@ def _orientation(im) -> int:
 def _upright_size(im) -> tuple[int, int]:
     """(H, W) as a viewer shows the image: EXIF's orientation applied (phone photos are stored sideways)."""
     return (im.width, im.height) if _orientation(im) in _TURNED else (im.height, im.width)
+
+
+def load_image(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """One image file as uint8 (C, H, W) at ``shape``, read as ``load_image_folder`` reads each
+    of its files (upright, grey for C=1 or RGB for C=3, resized bilinearly): what ``nasty predict``
+    feeds a network trained on any dataset of that shape."""
+    c, h, w = shape
+    if c not in (1, 3):
+        raise DatasetError(f"images are read as grey (1 channel) or RGB (3), not {c} channels")
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DatasetError(f"{path} is not an image file nasty reads ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    if not path.is_file():
+        raise DatasetError(f"no image file {path}")
+    im = _decode_image(path, (h, w), grey=c == 1)
+    return im[None] if im.ndim == 2 else im.transpose(2, 0, 1)
 
 
 def _decode_image(path: Path, size: tuple[int, int], grey: bool) -> np.ndarray:

@@ -112,20 +112,12 @@ def load_model(source, device: str = "cpu") -> Classifier:
 
 # ------------------------------------------------------------------ images
 def read_images(paths, shape) -> np.ndarray:
-    """Image files as uint8 (N, C, H, W), read as the training data was: decoded by Pillow,
-    upright (EXIF), grey when C is 1 and RGB when 3, resized (bilinear) to H x W."""
-    from .data import IMAGE_EXTENSIONS, _decode_image
-    c, h, w = shape
-    if c not in (1, 3):
-        raise NastyError(f"this network takes {c}-channel images; nasty predict reads grey (1) or RGB (3) files")
-    out = np.empty((len(paths), c, h, w), dtype=np.uint8)
-    for i, p in enumerate(map(Path, paths)):
-        if p.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise NastyError(f"{p} is not an image file nasty reads ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-        if not p.is_file():
-            raise NastyError(f"no image file {p}")
-        im = _decode_image(p, (h, w), grey=c == 1)
-        out[i] = im[None] if im.ndim == 2 else im.transpose(2, 0, 1)
+    """Image files as uint8 (N, C, H, W), read as the training data was (nasty.data.load_image:
+    decoded by Pillow, upright, grey when C is 1 and RGB when 3, resized bilinearly to H x W)."""
+    from .data import load_image
+    out = np.empty((len(paths),) + tuple(shape), dtype=np.uint8)
+    for i, p in enumerate(paths):
+        out[i] = load_image(p, tuple(shape))
     return out
 
 
@@ -171,7 +163,7 @@ def export(model: nn.Module, shape, path: str, meta: dict | None = None) -> str:
         raise NastyError(f"ONNX export needs the onnx extra ({e}): {ONNX_EXTRA}") from None
     program.model.metadata_props.update({f"nasty.{k}": v if isinstance(v, str) else json.dumps(v)
                                          for k, v in meta.items()})
-    program.save(str(p))
+    program.save(str(p), external_data=True)              # as torch.onnx.export(f=...) does: weights beside
     if data.exists() and data.stat().st_mtime_ns != before:
         return (f"exported to {p} (any batch size), with the weights in {data} beside it (ONNX external data: "
                 "keep the two files together)")

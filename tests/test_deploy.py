@@ -243,8 +243,26 @@ def test_nasty_train_from_python_on_arrays(capsys, tmp_path):
     grey = torch.full((2, 1, 16, 16), 0.5)
     with torch.no_grad():
         assert torch.equal(again(grey), model(grey)) and again.classes == model.classes
+    from nasty.search.api import SearchResult
+    assert SearchResult(run, {}).model().classes == model.classes         # result.model()
     with pytest.raises(NastyError, match="did you mean 'epochs'"):
         nasty.train(run, data=(x, y), epoch=1)
+
+
+@pytest.mark.slow
+def test_a_real_search_on_arrays_then_train_and_predict(ray_local, tmp_path, capsys):
+    """nasty.search(data=arrays) -> nasty.train(result, data=arrays) -> result.model().predict."""
+    x, y = _shapes(600, 3)
+    tx, ty = _shapes(150, 4)
+    result = nasty.search("nb201mini", budget="20MFLOPs", data=(x, y, tx, ty), trials=2, epochs=1, subset=400,
+                          val_subset=100, confirm=0, time_budget=600, runs_dir=str(tmp_path), name="arrays")
+    with pytest.raises(NastyError, match="no trained final network"):
+        result.model()
+    model = nasty.train(result, data=(x, y, tx, ty), epochs=2, threads=1, batch_size=32)
+    again = result.model()
+    assert again.classes == model.classes and set(model.classes) == {"horizontal", "vertical", "none"}
+    picks = [top[0][0] for top in again.predict(tx[:, None])]
+    assert np.mean(np.array(picks) == ty) == pytest.approx(again.info["test_acc"], abs=0.011)
 
 
 def test_step_progress_in_a_log(capsys, monkeypatch):

@@ -110,13 +110,6 @@ def default_dir(name: str) -> Path | None:
     return None
 
 
-def how_to_fetch(name: str) -> str | None:
-    """The command that gets dataset `name`, for error messages (None: it cannot be fetched)."""
-    if name not in SOURCES:
-        return None
-    return f"run `nasty data fetch {name}` (downloads it into {cache_dir(name)})"
-
-
 # ------------------------------------------------------------------ the fetch
 def fetch(name: str, dest: str | Path | None = None, url: str | None = None, say=None, bar: bool = False) -> Path:
     """Download dataset `name`'s files into `dest` (default: `cache_dir(name)`), each checked

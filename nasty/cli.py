@@ -109,6 +109,11 @@ def main(argv=None) -> int:
     if extra:                                # an unknown option: the subcommand's usage, not nasty's
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         command = sub.choices[args.command]
+        while True:                          # `nasty data fetch ...`: the innermost command's usage
+            inner = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+            if inner is None or getattr(args, inner.dest, None) not in inner.choices:
+                break
+            command = inner.choices[getattr(args, inner.dest)]
         command.error(command.unknown_options(extra))
     try:
         rc = int(args.func(args) or 0)

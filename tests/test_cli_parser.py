@@ -50,6 +50,8 @@ def test_every_command_is_listed(capsys):
     (["train", "runs/x", "--recipe", "shrot"], "did you mean short?"),
     (["search", "--budjet", "600M"], "did you mean --budget?"),
     (["predict", "runs/x", "a.png", "--topk", "2"], "did you mean --top?"),
+    (["data", "fetch", "fashion-mnist", "--urll", "http://x/"], "did you mean --url?"),
+    (["data", "fecth", "fashion-mnist"], "did you mean fetch?"),
 ])
 def test_did_you_mean(capsys, argv, hint):
     with pytest.raises(SystemExit) as e:

@@ -4,6 +4,7 @@
     g = nasty.zoo.get("resnet50")            # a Genotype
     model = nasty.build("resnet50")          # a plain torch.nn.Module
     c = nasty.cost("resnet50")               # params, MACs, FLOPs, memory, per-layer table
+    t = nasty.latency("resnet50")            # measured here (nasty.latency(..., predict=True): per op)
     nasty.port_weights(torchvision_model, model)
     result = nasty.search("nasnet", budget="600MFLOPs", trials=10)   # a search, as `nasty search`
 """
@@ -18,7 +19,9 @@ from .genotype import Genotype, GenotypeError, ParseError, format, parse, valida
 # the function `nasty.cost` the first time it is imported lazily.
 from .cost import cost as _cost
 
-__all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format",
+from . import latency  # noqa: E402  (a callable module, as nasty.search: nasty.latency("resnet18"))
+
+__all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format", "latency",
            "load", "parse", "port_weights", "resolve", "search", "validate", "zoo", "__version__"]
 
 

@@ -294,10 +294,12 @@ class TPEController(Controller):
 
     # ------------------------------------------------------------ reporting
     def pareto_front(self) -> list[dict]:
-        """Pareto-optimal finished trials (pareto objective): params, accuracy, MACs."""
+        """Pareto-optimal finished trials (pareto objective): params, accuracy, MACs (or latency_ms
+        under a latency budget)."""
         if not self.pareto:
             return []
-        return [{"params": t.params, "accuracy": t.values[0], "macs": t.values[1]}
+        key = "latency_ms" if self.latency else "macs"
+        return [{"params": t.params, "accuracy": t.values[0], key: t.values[1]}
                 for t in self.study.best_trials]
 
 

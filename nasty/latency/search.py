@@ -24,20 +24,27 @@ PLOT = ("accuracy_vs_latency", "validation accuracy vs predicted target latency,
 
 
 # ------------------------------------------------------------------ before the search
-def attach(budget, space, say=print, networks: int = 6, clock: str = "wall"):
+def attach(budget, space, say=print, networks: int = 6, clock: str = "wall", evaluator: str | None = None):
     """The budget with this machine's predictor attached (unchanged without a latency limit). The
     space's target is calibrated first when the table has not seen it (a few minutes, once per
     machine; `nasty latency calibrate --space NAME` does it ahead)."""
     if budget.latency_ms is None:
         return budget
+    if evaluator == "supernet":
+        from ..errors import RunError
+        raise RunError("a latency budget works with the standalone evaluator only (the one-shot trial prices its "
+                       "children by MACs and params); drop --evaluator supernet (and --controller darts), or budget "
+                       "in MACs: --budget 600MFLOPs")
     from .calibrate import Bar, calibrate_space, space_key
     from .predict import Predictor
     from .table import LookupTable, describe_fingerprint
     table = LookupTable.for_machine(DEVICE, THREADS, clock)
     if space_key(space) not in table.spaces:
-        say(f"nasty search: calibrating per-op latency of space {space.name!r} at its target on "
-            f"{describe_fingerprint(table.fingerprint)} (once per machine; resumable) into {table.path}")
-        calibrate_space(table, space, BATCH, DEVICE, THREADS, networks=networks, bar=Bar(say))
+        bar = Bar()                              # minutes of work: shown on stderr, terminal or log
+        bar.say(f"nasty search: calibrating per-op latency of space {space.name!r} at its target on "
+                f"{describe_fingerprint(table.fingerprint)} (once per machine; resumable; `nasty latency calibrate "
+                f"--space {space.name}` does it ahead) into {table.path}")
+        calibrate_space(table, space, BATCH, DEVICE, THREADS, networks=networks, bar=bar)
     p = Predictor(table, batch=BATCH, device=DEVICE, threads=THREADS, space=space.name)
     say(f"nasty search: latency predicted per op ({len(table):,} configurations): {p.correction.describe()}")
     return budget.with_predictor(p)
@@ -187,10 +194,28 @@ def summary_lines(folder, best) -> list[str]:
                 if pred is not None else f"  latency: not measured; budget {budget:g} ms"]
     ok = "within" if m["measured_ms"] <= budget else "OVER"
     err = m.get("prediction_error")
+    clock = "" if m.get("clock", "wall") == "wall" else f", {m['clock']} clock"
     return [f"  latency: measured {m['measured_ms']:.3g} ms (IQR {m['q1_ms']:.3g}-{m['q3_ms']:.3g}, batch {BATCH}, "
-            f"{THREADS} CPU thread, load {m.get('load') or 0:.1f}), {ok} the budget of {budget:g} ms; predicted "
+            f"{THREADS} CPU thread{clock}, load {m.get('load') or 0:.1f}), {ok} the budget of {budget:g} ms; predicted "
             f"{m.get('predicted_ms') or 0:.3g} ms" + (f" ({100 * err:+.1f} %)" if err is not None else "")
             + f" -> {folder.path / MEASURED}"]
+
+
+def no_winner_line(folder) -> str | None:
+    """What the summary says when every trained finalist was measured over the latency budget."""
+    m = measured(folder)
+    if not m or any(v.get("within_budget") for v in m.values()):
+        return None
+    fastest = min(m.items(), key=lambda kv: kv[1]["measured_ms"])
+    try:
+        budget = folder.config().get("budget_latency_ms")
+    except Exception:  # noqa: BLE001
+        budget = None
+    return (f"no winner: all {len(m)} finalists measured here are over the latency budget"
+            + (f" of {budget:g} ms" if budget else "") + f"; the fastest, #{fastest[0]}, measured "
+            f"{fastest[1]['measured_ms']:.3g} ms (predicted {fastest[1].get('predicted_ms') or 0:.3g} ms, load "
+            f"{fastest[1].get('load') or 0:.1f}). A loaded machine slows the wall clock: try again when it is "
+            f"quiet, or with --latency-clock cpu; see {folder.path / MEASURED}")
 
 
 def best_info(folder, trial: int) -> dict:
@@ -239,7 +264,9 @@ def write_plot(folder, records, cfg: dict):
                    color="tab:orange", label="over budget (never trained)")
     if budget:
         ax.axvline(budget, color="black", ls="--", lw=1, label=f"budget {budget:g} ms")
-    ax.set_xlabel(f"target latency, ms (batch {BATCH}, {THREADS} CPU thread, this machine)")
+    clock = (cfg.get("latency") or {}).get("clock", "wall")
+    ax.set_xlabel(f"target latency, ms (batch {BATCH}, {THREADS} CPU thread, this machine"
+                  + (", cpu clock)" if clock == "cpu" else ")"))
     ax.set_ylabel("proxy validation accuracy")
     ax.set_title("validation accuracy vs latency", fontsize=11)
     ax.grid(alpha=0.3)

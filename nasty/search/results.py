@@ -503,7 +503,8 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
     n = counts(records)
     lines = [""]
     if best is None:
-        lines.append(f"no trial finished training; see {folder.path / 'trials.jsonl'}")
+        from ..latency.search import no_winner_line
+        lines.append(no_winner_line(folder) or f"no trial finished training; see {folder.path / 'trials.jsonl'}")
     else:
         t = best.target
         c = confirmation_info(best.trial, confirmations).get("confirmed")

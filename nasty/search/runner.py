@@ -263,7 +263,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     data, train_idx, val_idx = load_data(s, data)    # a missing dataset fails here, before any folder
     space = with_target(space, s, data)
     from ..latency.search import attach, config_facts, finalists, keep_table
-    budget = attach(budget, space, say, clock=s.latency_clock)   # a latency budget: this machine's per-op predictor
+    budget = attach(budget, space, say, clock=s.latency_clock, evaluator=s.evaluator)   # latency: the per-op predictor
     if not resume:
         preflight(space, budget, s.fit, s.seed)
     controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,

@@ -17,6 +17,7 @@ the zoo networks up to --zoo-max-macs, at batch 1 on one CPU thread:
 
     .venv/bin/python benchmarks/bench_latency.py [--spaces nasnet,mbconv] [--members 100] [--zoo-max-macs 5G]
         [--clock wall|cpu] [--calib-networks 8] [--out benchmarks/latency] [--quick]
+    .venv/bin/python benchmarks/bench_latency.py --from benchmarks/latency/A.json B.json ...   # one table of several runs
 
 It writes <out>/latency-<clock>-<date>.json (every network's numbers) and prints a Markdown
 summary. The table lives in the user's cache folder (NASTY_CACHE_DIR to keep it apart), so a
@@ -84,17 +85,35 @@ def pairs(rows, close=0.05):
     return best_lat, best_mac
 
 
+def loo_errors(rows):
+    """The predictor's error with its correction fitted, for each network, on the *other* networks of its
+    group measured in this session (leave one out): the per-op sum's quality when the correction saw
+    the same machine conditions."""
+    return [abs(fit_correction([o for o in rows if o is not r]).apply(r["sum_ms"], r["layers"]) - r["measured_ms"])
+            / r["measured_ms"] for r in rows]
+
+
+HEADER = ["| networks | n | predictor median abs. error | within ±10 % | same, correction refitted in session "
+          "(leave one out) | within ±10 % | measurement's own median abs. difference (2nd vs 1st) | within ±10 % | "
+          "Spearman ρ MACs vs latency | ρ predicted vs latency | median latency ms |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+
 def summarize(rows, label) -> list[str]:
     if not rows:
         return []
     pe, me = errors(rows)
-    within = sum(e <= 0.10 for e in pe) / len(pe)
-    m_within = sum(e <= 0.10 for e in me) / len(me)
+    le = loo_errors(rows) if label != "all" else []
+
+    def share(es):
+        return f"{100 * sum(e <= 0.10 for e in es) / len(es):.0f} %" if es else "-"
+
+    def med(es):
+        return f"{100 * statistics.median(es):.1f} %" if es else "-"
     rho = spearman([r["macs"] for r in rows], [r["measured_ms"] for r in rows])
     rho_pred = spearman([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
-    return [f"| {label} | {len(rows)} | {100 * statistics.median(pe):.1f} % | {100 * within:.0f} % | "
-            f"{100 * statistics.median(me):.1f} % | {100 * m_within:.0f} % | {rho:.2f} | {rho_pred:.2f} | "
-            f"{statistics.median(r['measured_ms'] for r in rows):.3g} |"]
+    return [f"| {label} | {len(rows)} | {med(pe)} | {share(pe)} | {med(le)} | {share(le)} | {med(me)} | {share(me)} | "
+            f"{rho:.2f} | {rho_pred:.2f} | {statistics.median(r['measured_ms'] for r in rows):.3g} |"]
 
 
 def describe_pair(p, what) -> str:
@@ -117,7 +136,16 @@ def main(argv=None):
     ap.add_argument("--calib-networks", type=int, default=8, help="members of each space measured for its correction")
     ap.add_argument("--out", default=str(Path(__file__).parent / "latency"))
     ap.add_argument("--quick", action="store_true", help="5 members per space, 6 small zoo networks: proves it runs")
+    ap.add_argument("--from", dest="saved", metavar="JSON", nargs="+",
+                    help="summarise saved runs' data again, together (no measuring)")
     args = ap.parse_args(argv)
+    if args.saved:
+        docs = [json.loads(Path(f).read_text()) for f in args.saved]
+        rows = [r for d in docs for r in d["rows"]]
+        print("\n".join(report(rows, ", ".join(d["date"] for d in docs), docs[0]["machine"], docs[0]["args"]["clock"],
+                               docs[-1]["load_end"][0], sum(d["wall_s"] for d in docs),
+                               ", ".join(Path(f).name for f in args.saved))))
+        return rows
     if args.quick:
         args.members = min(args.members, 5)
         args.zoo = args.zoo or "lenet5,mobilenet_v3_small,squeezenet1_1,shufflenet_v2_x0_5,mnasnet0_5,resnet18"
@@ -179,22 +207,25 @@ def main(argv=None):
     path.write_text(json.dumps({"date": date, "machine": describe_fingerprint(table.fingerprint),
                                 "platform": platform.platform(), "args": vars(args), "wall_s": wall,
                                 "load_end": os.getloadavg(), "rows": rows}, indent=1) + "\n")
+    print("\n".join(report(rows, date, describe_fingerprint(table.fingerprint), args.clock, os.getloadavg()[0], wall,
+                           path.name)))
+    return rows
+
+
+def report(rows, date, machine, clock, load, wall, name) -> list[str]:
+    """The Markdown summary of a run's rows."""
     groups = sorted({r["group"] for r in rows}, key=lambda g: (g == "zoo", g))
+    loads = [r["load"] for r in rows if r.get("load") is not None]
     lines = [f"## Latency: predictor and MACs vs measured (benchmarks/bench_latency.py) — {date}", "",
-             f"{describe_fingerprint(table.fingerprint)}; batch 1; {args.clock} clock; load average at the end "
-             f"{os.getloadavg()[0]:.1f}; {wall / 60:.1f} min; data: {path.name}", "",
-             "| networks | n | predictor median abs. error | within ±10 % | measurement's own median abs. "
-             "difference (2nd vs 1st) | within ±10 % | Spearman ρ MACs vs latency | ρ predicted vs latency | "
-             "median latency ms |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"{machine}; batch 1{'' if clock in machine else f'; {clock} clock'}; load average while measuring {min(loads, default=0):.1f}-"
+             f"{max(loads, default=0):.1f} (at the end {load:.1f}); {wall / 60:.1f} min; data: {name}", ""] + HEADER
     for gname in groups:
         lines += summarize([r for r in rows if r["group"] == gname], gname)
     lines += summarize(rows, "all")
     lat_pair, mac_pair = pairs(rows)
     lines += ["", describe_pair(lat_pair, "nearly equal MACs (within 5 %), most different latency"),
               describe_pair(mac_pair, "nearly equal latency (within 5 %), most different MACs")]
-    print("\n".join(lines))
-    return rows
+    return lines
 
 
 def clock_progress(bar, what):

@@ -372,3 +372,28 @@ def test_the_soft_objective_and_the_pareto_front_use_latency_under_a_latency_bud
     assert cons == pytest.approx([10 / 20 - 1, 30 / 20 - 1, 5 / 20 - 1])
     assert [t.values[1] for t in tpe.study.trials] == [10.0, 30.0, 5.0]        # the second objective: latency
     assert all("latency_ms" in f for f in tpe.pareto_front())
+
+
+def test_nasty_zoo_latency_adds_a_measured_column(capsys):
+    rc, out, err = run_cli(capsys, "zoo", "--latency", "--no-check", "lenet5")
+    assert rc == 0, err
+    assert "latency ms" in out and "IQR ms" in out and "measured here at batch 1" in out
+    rc, out, _ = run_cli(capsys, "zoo", "--latency", "--no-check", "--json", "lenet5")
+    lat = json.loads(out)[0]["latency"]
+    assert lat["q1_ms"] <= lat["median_ms"] <= lat["q3_ms"] and lat["runs"] >= 9
+
+
+@pytest.mark.slow
+def test_bench_latency_runs_and_summarises(tmp_path, capsys):
+    """benchmarks/bench_latency.py end to end on four small zoo networks (no space), then again from its data."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    import bench_latency
+    rows = bench_latency.main(["--spaces", "", "--zoo", "lenet5,shufflenet_v2_x0_5,mobilenet_v1_025,mobilenet_v3_small",
+                               "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert len(rows) == 4 and all(r["predicted_ms"] > 0 and r["again_ms"] > 0 for r in rows)
+    assert "| zoo | 4 |" in out and "Spearman" in out and "nearly equal" in out
+    saved = next(tmp_path.glob("latency-wall-*.json"))
+    again = bench_latency.main(["--from", str(saved)])
+    assert again == rows and "| zoo | 4 |" in capsys.readouterr().out

@@ -172,10 +172,11 @@ def genotype_configs(genotypes, batch: int = 1) -> dict:
 
 # ------------------------------------------------------------------ timing them
 def time_configs(table: LookupTable, configs: dict, batch: int = 1, device="cpu", threads: int | None = 1,
-                 progress=None, recalibrate: bool = False) -> tuple[int, float]:
+                 progress=None, recalibrate: bool = False, save: bool = True) -> tuple[int, float]:
     """Time every configuration of `configs` ({key: step}) missing from `table` (all of them with
-    `recalibrate`); the table is saved every few seconds and when interrupted. `progress(done,
-    total, key)` is called after each. Returns (configurations timed, seconds)."""
+    `recalibrate`); the table is saved every few seconds, at the end and when interrupted (`save`
+    False: only every few seconds; the caller saves, as a predictor timing a few on demand does).
+    `progress(done, total, key)` is called after each. Returns (configurations timed, seconds)."""
     import torch
     dev = resolve_device(device) if not isinstance(device, torch.device) else device
     todo = [(k, st) for k, st in configs.items() if recalibrate or k not in table]
@@ -196,9 +197,12 @@ def time_configs(table: LookupTable, configs: dict, batch: int = 1, device="cpu"
                 if table.path and time.time() - last_save > SAVE_EVERY_S:
                     table.save()
                     last_save = time.time()
-        finally:
-            if table.path and table.dirty:
+        except BaseException:
+            if table.path and table.dirty:      # Ctrl-C mid-calibration: what was timed is kept
                 table.save()
+            raise
+    if save and table.path and table.dirty:
+        table.save()
     return done, time.time() - start
 
 

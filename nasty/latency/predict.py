@@ -162,7 +162,7 @@ class Predictor:
                                f"network (e.g. {describe_config(k)}); calibrate them: `nasty latency calibrate "
                                "--space SPACE` or `nasty latency calibrate NETWORK`")
         from .calibrate import time_configs
-        n, _ = time_configs(self.table, missing, self.batch, self.device, self.threads)
+        n, _ = time_configs(self.table, missing, self.batch, self.device, self.threads, save=False)
         self.timed_now += n
 
     # ---------------------------------------------------------------- predictions

@@ -8,7 +8,7 @@ search's own modules only call in:
   confirm.jsonl, which `results.ranked` leaves out), so the winner satisfies the *measured*
   budget. Every measurement is kept in runs/<name>/latency.json, and this machine's table is
   copied to runs/<name>/latency_table.json for the record;
-- the leaderboard's latency columns, the summary's latency line and the accuracy-vs-latency plot.
+- the leaderboard's latency columns, the summary's latency line and the accuracy-vs-latency figure.
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ MEASURED = "latency.json"
 TABLE_COPY = "latency_table.json"
 BATCH, THREADS, DEVICE = 1, 1, "cpu"        # what a latency budget means: see budget.LATENCY_CONDITIONS
 MAX_MEASURED = 10                             # finalists measured at most beyond the K wanted (3K in all)
-PLOT = ("accuracy_vs_latency", "validation accuracy vs predicted target latency, with the front, the budget and "
-                               "the finalists measured for real")
+PLOT = "accuracy_vs_latency"                 # plots/<PLOT>.png and .svg (its caption: results.PLOTS)
 
 
 # ------------------------------------------------------------------ before the search
@@ -224,17 +223,18 @@ def best_info(folder, trial: int) -> dict:
     return {"latency": m} if m else {}
 
 
-def write_plot(folder, records, cfg: dict):
-    """plots/accuracy_vs_latency.png and .svg: accuracy against the predicted target latency of
-    every trained trial, the accuracy-latency front, the budget, and the finalists as measured."""
+def latency_figure(folder, records, cfg: dict):
+    """The figure of plots/accuracy_vs_latency (None for a run without latency): accuracy against the
+    predicted target latency of every trained trial, the accuracy-latency front, the budget, and the
+    finalists as measured."""
     budget = cfg.get("budget_latency_ms")
     from ..search.record import Status
-    from ..search.results import _save_fig, pareto, ranked
+    from ..search.results import pareto, ranked
     rk = [r for r in ranked(records, folder.confirmations()) if r.target and r.target.latency_ms is not None]
     rk_all = [r for r in ranked(records) if r.target and r.target.latency_ms is not None]
     rejected = [r for r in records if r.status is Status.REJECTED and r.target and r.target.latency_ms is not None]
     if not budget and not rk_all:
-        return []
+        return None
     from matplotlib.figure import Figure
     meas = measured(folder)
     fig = Figure(figsize=(7.5, 4.6), dpi=110)
@@ -270,5 +270,5 @@ def write_plot(folder, records, cfg: dict):
     ax.set_ylabel("proxy validation accuracy")
     ax.set_title("validation accuracy vs latency", fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    return _save_fig(fig, folder.path / "plots" / PLOT[0])
+    ax.legend(fontsize=8, loc="best")
+    return fig

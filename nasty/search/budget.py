@@ -293,10 +293,12 @@ def preflight(space, budget: Budget, fit: bool, seed: int = 0, tries: int = PREF
     if smallest is None:
         raise SpaceError(f"space {space.name!r} fails to build its samples: {last_error}")
     if fastest is not None:
+        also = (f"; the smallest by MACs and params costs {human(smallest.macs)}MACs and {human(smallest.params)} "
+                f"params" if budget.macs is not None or budget.params is not None else "")
         raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
                           f"after {i + 1} samples; the fastest seen is predicted at {fastest.latency_ms:.3g} ms "
                           f"({human(fastest.macs)}MACs, {human(fastest.params)} params at the target; "
-                          f"{_short_values(fastest.values)})" + ("" if fit else "; raise the budget or try --fit"))
+                          f"{_short_values(fastest.values)}){also}" + ("" if fit else "; raise the budget or try --fit"))
     raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
                       f"after {i + 1} samples; the smallest seen costs {human(smallest.macs)}MACs "
                       f"({smallest.macs:,}) and {human(smallest.params)} params at the target"

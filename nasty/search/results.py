@@ -287,8 +287,9 @@ def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None)
         rejected = []
     paths = write_plots(folder, trials + rejected, budget_macs, cfg.get("budget_params"),
                         space_canonical(cfg) if canonical is None else canonical)
-    from ..latency.search import write_plot
-    return paths + write_plot(folder, trials + rejected, cfg)          # [] for a run without latency
+    from ..latency.search import PLOT, latency_figure
+    fig = latency_figure(folder, trials + rejected, cfg)                # None for a run without latency
+    return paths + (_save_fig(fig, folder.path / "plots" / PLOT) if fig is not None else [])
 
 
 def _config(folder: RunFolder) -> dict:

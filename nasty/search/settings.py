@@ -260,8 +260,8 @@ def add_arguments(parser: argparse.ArgumentParser):
 
 
 # Keys of a run's config.json that are not settings but facts the run derived (ignored by --config)
-DERIVED = {"space_name", "budget_macs", "budget_params", "budget_latency_ms", "latency", "target", "proxy", "data", "flop_convention", "created",
-           "unseen_decisions"}
+DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created",
+           "unseen_decisions", "budget_latency_ms", "latency"}
 
 
 def read_config(path) -> dict:

@@ -397,3 +397,20 @@ def test_bench_latency_runs_and_summarises(tmp_path, capsys):
     saved = next(tmp_path.glob("latency-wall-*.json"))
     again = bench_latency.main(["--from", str(saved)])
     assert again == rows and "| zoo | 4 |" in capsys.readouterr().out
+
+
+def test_an_interrupted_calibration_keeps_what_it_timed(cache):
+    from nasty.latency.calibrate import genotype_configs, time_configs
+    configs = genotype_configs([nasty.zoo.get("lenet5")])
+    t = LookupTable.for_machine()
+
+    def stop_after_three(done, total, key):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        time_configs(t, configs, progress=stop_after_three)
+    kept = LookupTable.for_machine()
+    assert len(kept) == 3 and set(kept.entries) <= set(configs)
+    n, _ = time_configs(kept, configs)                      # resumed: only the rest is timed
+    assert n == len(configs) - 3 and len(LookupTable.for_machine()) == len(configs)

@@ -217,7 +217,8 @@ def report(rows, date, machine, clock, load, wall, name) -> list[str]:
     groups = sorted({r["group"] for r in rows}, key=lambda g: (g == "zoo", g))
     loads = [r["load"] for r in rows if r.get("load") is not None]
     lines = [f"## Latency: predictor and MACs vs measured (benchmarks/bench_latency.py) — {date}", "",
-             f"{machine}; batch 1{'' if clock in machine else f'; {clock} clock'}; load average while measuring {min(loads, default=0):.1f}-"
+             f"{machine}; batch 1{'' if clock in machine else f'; {clock} clock'}; load average while measuring "
+             f"{min(loads, default=0):.1f}-"
              f"{max(loads, default=0):.1f} (at the end {load:.1f}); {wall / 60:.1f} min; data: {name}", ""] + HEADER
     for gname in groups:
         lines += summarize([r for r in rows if r["group"] == gname], gname)

@@ -169,10 +169,13 @@ def calibrate(args, names) -> int:
         say(f"space {sp.name}: target {'x'.join(map(str, sp.target.input))}, {sp.target.classes} classes")
         calibrate_space(table, sp, args.batch, dev, threads, networks=args.networks, seed=args.seed, bar=bar,
                         recalibrate=args.recalibrate)
+        say(f"  correction for {sp.name}: "
+            f"{Predictor(table, batch=args.batch, device=dev, threads=threads, space=sp.name).correction.describe()}")
     if genotypes:
         configs = genotype_configs([g for _, g in genotypes], args.batch)
         have = sum(1 for k in configs if k in table)
-        say(f"networks: {len(genotypes)} ({', '.join(n for n, _ in genotypes[:6])}{', ...' if len(genotypes) > 6 else ''})"
+        shown = ", ".join(n for n, _ in genotypes[:6]) + (", ..." if len(genotypes) > 6 else "")
+        say(f"networks: {len(genotypes)} ({shown})"
             f": {len(configs):,} distinct layer configurations, {have:,} already in the table")
         bar.start("timing layer configurations", len(configs) if args.recalibrate else len(configs) - have)
         try:
@@ -190,5 +193,5 @@ def calibrate(args, names) -> int:
     table.save()
     p = Predictor(table, batch=args.batch, device=dev, threads=threads)
     say(f"table: {table.path}: {table.describe()}")
-    say(f"correction: {p.correction.describe()}")
+    say(f"correction over every network measured: {p.correction.describe()}")
     return 0

@@ -327,15 +327,16 @@ def calibrate_space(table: LookupTable, space, batch: int = 1, device="cpu", thr
         bar.stop()
     bar.say(f"  timed {n:,} configurations in {secs:.0f} s")
     key = space_key(space)
-    done_nets = [x for x in table.networks if x.get("space") == space.name and x.get("batch", 1) == batch]
-    want = max(0, networks - (0 if recalibrate else len(done_nets)))
-    members = sample_members(space, want, seed=seed + 1) if want else []
+    done = {x.get("name") for x in table.networks if x.get("space") == space.name and x.get("batch", 1) == batch}
+    members = [(f"{space.name}#{seed + 1}.{i}", g) for i, (_, g) in
+               enumerate(sample_members(space, networks, seed=seed + 1) if networks else [])]
+    members = [(n, g) for n, g in members if recalibrate or n not in done]
     if members:
         bar.start("measuring members whole", len(members))
         t1 = time.time()
         try:
             measure_networks(table, [g for _, g in members], space.name, batch, device, threads, bar,
-                             names=[f"{space.name}#{seed + 1}.{i}" for i in range(len(members))])
+                             names=[n for n, _ in members])
         finally:
             bar.stop()
         bar.say(f"  measured {len(members)} members whole (for the correction) in {time.time() - t1:.0f} s")

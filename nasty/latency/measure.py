@@ -144,7 +144,8 @@ class Measurement:
     def as_dict(self) -> dict:
         d = asdict(self)
         d.pop("times_ms")
-        d.update(iqr_ms=self.iqr_ms, min_ms=self.min_ms, runs=self.runs, repeatability=self.repeatability, input=list(self.input))
+        d.update(iqr_ms=self.iqr_ms, min_ms=self.min_ms, runs=self.runs, repeatability=self.repeatability,
+                 input=list(self.input))
         return d
 
 

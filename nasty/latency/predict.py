@@ -44,7 +44,8 @@ class Correction:
                     f"the correction needs {MIN_NETWORKS})")
         err = f", median error {100 * self.median_abs_error:.1f} % on them" if self.median_abs_error is not None else ""
         return (f"{self.scale:.3f} x sum of the layers' times {'+' if self.per_layer_ms >= 0 else '-'} "
-                f"{abs(self.per_layer_ms) * 1e3:.1f} us per layer (fitted on {self.networks} networks measured whole{err})")
+                f"{abs(self.per_layer_ms) * 1e3:.1f} us per layer (fitted on {self.networks} networks measured "
+                f"whole{err})")
 
     def as_dict(self) -> dict:
         return {"scale": self.scale, "per_layer_ms": self.per_layer_ms, "networks": self.networks,

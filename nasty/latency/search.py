@@ -23,7 +23,7 @@ PLOT = "accuracy_vs_latency"                 # plots/<PLOT>.png and .svg (its ca
 
 
 # ------------------------------------------------------------------ before the search
-def attach(budget, space, say=print, networks: int = 6, clock: str = "wall", evaluator: str | None = None):
+def attach(budget, space, say=print, networks: int = 8, clock: str = "wall", evaluator: str | None = None):
     """The budget with this machine's predictor attached (unchanged without a latency limit). The
     space's target is calibrated first when the table has not seen it (a few minutes, once per
     machine; `nasty latency calibrate --space NAME` does it ahead)."""

@@ -298,7 +298,8 @@ def preflight(space, budget: Budget, fit: bool, seed: int = 0, tries: int = PREF
         raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
                           f"after {i + 1} samples; the fastest seen is predicted at {fastest.latency_ms:.3g} ms "
                           f"({human(fastest.macs)}MACs, {human(fastest.params)} params at the target; "
-                          f"{_short_values(fastest.values)}){also}" + ("" if fit else "; raise the budget or try --fit"))
+                          f"{_short_values(fastest.values)}){also}"
+                          + ("" if fit else "; raise the budget or try --fit"))
     raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
                       f"after {i + 1} samples; the smallest seen costs {human(smallest.macs)}MACs "
                       f"({smallest.macs:,}) and {human(smallest.params)} params at the target"

@@ -4,6 +4,7 @@
     g = nasty.zoo.get("resnet50")            # a Genotype
     model = nasty.build("resnet50")          # a plain torch.nn.Module
     c = nasty.cost("resnet50")               # params, MACs, FLOPs, memory, per-layer table
+    t = nasty.latency("resnet50")            # measured here (nasty.latency(..., predict=True): per op)
     nasty.port_weights(torchvision_model, model)
     result = nasty.search("nasnet", budget="600MFLOPs", trials=10)   # a search, as `nasty search`
     model = nasty.train(result, epochs=1)    # its final network, trained as `nasty train` does
@@ -22,9 +23,10 @@ from .genotype import Genotype, GenotypeError, ParseError, format, parse, valida
 # Imported eagerly and renamed: the submodule `nasty.cost` would otherwise shadow
 # the function `nasty.cost` the first time it is imported lazily.
 from .cost import cost as _cost
+from . import latency  # a callable module, as nasty.search: nasty.latency("resnet18"); imports no torch
 
 __all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format",
-           "load", "load_model", "parse", "port_weights", "resolve", "search", "train", "validate", "zoo",
+           "latency", "load", "load_model", "parse", "port_weights", "resolve", "search", "train", "validate", "zoo",
            "__version__"]
 
 

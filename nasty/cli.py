@@ -22,7 +22,7 @@ import sys
 
 from .errors import NastyError
 
-COMMANDS = ["show", "zoo", "build", "search", "train", "predict", "data", "report", "scale", "bench", "draw"]
+COMMANDS = ["show", "zoo", "build", "search", "train", "predict", "data", "report", "scale", "bench", "draw", "latency"]
 EXIT_PIPE = 128 + 13      # what a shell reports for a command ended by SIGPIPE
 
 

@@ -62,6 +62,7 @@ class NetCost:
     params: int
     input: tuple[int, ...] | None = None
     classes: int | None = None
+    latency_ms: float | None = None          # predicted per op under a latency budget (nasty/latency/)
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         f"{s.dataset if s.dataset != IN_MEMORY else 'the data given'}…")
     data, train_idx, val_idx = load_data(s, data)    # a missing dataset fails here, before any folder
     space = with_target(space, s, data)
+    from ..latency.search import attach, config_facts, finalists, keep_table
+    budget = attach(budget, space, say, clock=s.latency_clock, evaluator=s.evaluator)   # latency: the per-op predictor
     if not resume:
         preflight(space, budget, s.fit, s.seed)
     controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
@@ -281,7 +283,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                   target={"input": list(space.target.input), "classes": space.target.classes},
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   unseen_decisions=unseen_decisions(space, s.fit),
-                  flop_convention="one multiply-add = one FLOP")
+                  flop_convention="one multiply-add = one FLOP", **config_facts(budget))
     from .guards import describe_counts, image_counts, small_validation
     more = confirmation_indices(s, data, train_idx, val_idx)
     config["images"] = image_counts(train_idx, val_idx, *more, data)      # what the trials really see
@@ -310,6 +312,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
             folder.create(config)
             hold.enter_context(folder.lock())
+            keep_table(folder, budget)
         controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
@@ -363,9 +366,16 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             loop.write(plots=True)
         else:
             run_stage(loop, "tune")
+        if budget.latency_ms is not None:            # the finalists measured for real: the winner fits the budget
+            with progress:
+                fits = finalists(folder, ranked(loop.records, folder.confirmations()), budget, max(1, s.confirm),
+                                 progress)
+            loop.write(plots=True)
         if s.confirm:
             chosen = (loop.picks(s.confirm) if isinstance(loop, OneShotSource)      # DARTS's final pick first
                       else picks(ranked(loop.records), s.confirm))
+            if budget.latency_ms is not None:
+                chosen = fits
             stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
                                 fidelity(s, rows["confirm"]), deadline, progress)
             if stage.jobs:

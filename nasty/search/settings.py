@@ -35,8 +35,12 @@ class Settings:
         None, "built-in space (nasnet, mbconv, resnet, darts, nb201mini) or a .py file with one @space")
     budget: str | None = setting(
         None, "multiply-adds at the target (one multiply-add = one FLOP), e.g. 600MFLOPs, 600M, 1.2GMACs, "
-              "600MMAdds", metavar="FLOPS")
+              "600MMAdds; a time unit makes it a latency budget, predicted per op on this machine's CPU at batch 1 "
+              "and measured for the finalists: 15ms, or both: 600MFLOPs,15ms", metavar="FLOPS")
     params: str | None = setting(None, "parameters at the target, e.g. 5M", metavar="N")
+    latency_clock: str = setting(
+        "wall", "with a latency budget: the clock it is predicted and measured on: wall (elapsed time) or cpu (the "
+                "measuring thread's CPU time, steadier on a machine other processes load)", choices=("wall", "cpu"))
     fit: bool | None = setting(None, "set each sample's width decision (F, width multiplier) by the budget: the "
                                      "largest value within it (default: on when the space's proxy does not see "
                                      "the width, as for nasnet's F and darts's C; --no-fit turns it off)")
@@ -46,8 +50,9 @@ class Settings:
         None, "the controller's own options as key=value pairs, e.g. population=6,sample=3 (evolution), "
               "n_startup_trials=5 (tpe); an unknown key's error lists the controller's options", metavar="K=V,...")
     objective: str | None = setting(
-        None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs; tpe, nsga2) "
-              "or soft (MnasNet's ACC*(MACs/T)^w; reinforce)")
+        None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs, or vs latency "
+              "under a latency budget; tpe, nsga2) or soft (MnasNet's ACC*(MACs/T)^w, ACC*(LAT/T)^w under a latency "
+              "budget; reinforce)")
     baseline: str | None = setting(
         None, "with --controller compound: the network whose depth/width/resolution scaling is searched "
               "(e.g. efficientnet_b0), instead of --space", metavar="NAME")
@@ -154,6 +159,8 @@ class Settings:
         if self.controller_options is not None:
             from ..controllers import check_options
             check_options(self.controller, self.controller_kwargs())
+        if self.latency_clock not in ("wall", "cpu"):
+            raise RunError(f"--latency-clock must be wall or cpu, got {self.latency_clock!r}")
         if self.scheduler not in ("fifo", "asha", "hyperband"):
             raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo, asha or hyperband")
         if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or not 0 <= self.confirm <= 100:
@@ -260,7 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser):
 
 # Keys of a run's config.json that are not settings but facts the run derived (ignored by --config)
 DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created",
-           "unseen_decisions", "images"}
+           "unseen_decisions", "images", "budget_latency_ms", "latency"}
 
 
 def read_config(path) -> dict:

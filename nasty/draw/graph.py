@@ -23,12 +23,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NastyError
-from .genotype import Genotype
-from .genotype.errors import GenotypeError
-from .genotype.expr import evaluate, format_value
-from .genotype.ir import Apply, Cell, CellCall, Combine, Op, Ref
-from .genotype.ops import INPUT_NAMES
+from ..errors import NastyError
+from ..genotype import Genotype
+from ..genotype.errors import GenotypeError
+from ..genotype.expr import evaluate, format_value
+from ..genotype.ir import Apply, Cell, CellCall, Combine, Op, Ref
+from ..genotype.ops import INPUT_NAMES
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -638,7 +638,7 @@ def draw_cells(genotype, out_dir, cells=None, formats=("png", "svg")) -> list[Pa
     """
     from matplotlib import rc_context
 
-    from . import resolve
+    from .. import resolve
     g = resolve(genotype)
     formats = [formats] if isinstance(formats, str) else list(formats)
     bad = [f for f in formats if f not in FORMATS]

@@ -209,3 +209,17 @@ def test_nasty_draw_command(tmp_path, capsys):
         assert main(argv + ["--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("nasty: error: ") and message in err and err.count("\n") == 1
+
+
+def test_the_package_keeps_its_names_and_no_submodule_shadows_one():
+    import importlib
+    import pkgutil
+
+    import nasty.draw as draw
+    assert set(draw.__all__) == {"FORMATS", "DrawError", "cells_to_draw", "draw_cell", "draw_cells"}
+    before = {n: getattr(draw, n) for n in draw.__all__}
+    submodules = [m.name for m in pkgutil.iter_modules(draw.__path__)]
+    assert set(submodules) == {"graph", "layout", "render"}
+    for m in submodules:
+        importlib.import_module(f"nasty.draw.{m}")
+    assert {n: getattr(draw, n) for n in draw.__all__} == before and not set(draw.__all__) & set(submodules)

@@ -17,7 +17,8 @@ a search of a dozen trials sees a quarter of the space. Run it:
 
     nasty search --space searchspaces/two_op_cell.py --budget 10MFLOPs --trials 12
 
-`nasty draw runs/NAME` then draws the winner's cell.
+The run draws the winner's cell into runs/NAME/plots/ (shown in its report.html);
+`nasty draw runs/NAME/best.nasty` draws it again.
 """
 import nasty
 from nasty.space import space

@@ -13,7 +13,7 @@ What it shows:
 
 Five decisions, 3 x 2 x 2 x 2 x 2 = 48 choices and 42 different networks (with both nodes
 reading the input, swapping their two ops changes nothing), small and quick to train on a CPU:
-a search of a dozen trials sees a quarter of the space. Run it:
+a search of a dozen trials sees about a quarter of the space. Run it:
 
     nasty search --space searchspaces/two_op_cell.py --budget 10MFLOPs --trials 12
 

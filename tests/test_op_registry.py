@@ -74,7 +74,8 @@ def test_cost_equals_the_compiled_module(name, example, shape):
 # A value outside each domain, and valid values for the attributes an op needs.
 BAD = {id(V.POS_INT): 0, id(V.NONNEG): -1, id(V.POSITIVE): 0, id(V.PROB): 1, id(V.UNIT): 1.5,
        id(V.FLAG): 2, id(V.PADDING): -1}
-NEEDS = {"c": "c=4", "v": "v=1", "fn": "fn=relu", "g": "g=1"}
+NEEDS = {"c": "c=4", "v": "v=1", "fn": "fn=relu", "g": "g=1", "s": "s=2", "heads": "heads=1", "h": "h=8",
+         "w": "w=8", "p": "p=2", "shift": "shift=0"}
 DOMAIN_CASES = [(name, attr) for name, spec in V.SPECS.items() if spec.shape or spec.lower
                 for attr, a in spec.attrs.items() if id(a.domain) in BAD or a.domain.words]
 

@@ -158,7 +158,15 @@ def _language_examples():
     return re.findall(r"```nasty\n(.*?)```", section, re.S)
 
 
-@pytest.mark.parametrize("text", _language_examples(), ids=lambda t: t.split()[1])
+# the language's pages in docs/ (the README is becoming a front page): their examples count too
+DOCS = [Path(__file__).parent.parent / "docs" / "attention.md"]
+
+
+def _docs_examples():
+    return [t for p in DOCS for t in re.findall(r"```nasty\n(.*?)```", p.read_text(), re.S)]
+
+
+@pytest.mark.parametrize("text", _language_examples() + _docs_examples(), ids=lambda t: t.split()[1])
 def test_readme_language_examples_build_exactly(text):
     g = parse(text)
     c = nasty.cost(g)
@@ -169,7 +177,7 @@ def test_readme_language_examples_build_exactly(text):
 
 
 def test_readme_language_examples_cover_every_op_and_join():
-    used = " ".join(_language_examples())
+    used = " ".join(_language_examples() + _docs_examples())
     for name, spec in V.SPECS.items():
         spelled = rf"\b{name}(\d+x\d+)?\b" if spec.kernel else rf"\b{name}\b"
         assert re.search(spelled, used) or name in ("tanh", "sigmoid", "silu", "swish", "gelu", "lrelu",

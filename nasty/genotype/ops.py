@@ -1040,17 +1040,17 @@ def _merge_heads_shape(ctx, a, shape):
 
 
 def _position_terms(kind):
-    """relbias, cpb and mask: a term added to the attention logits, from the tokens' layout."""
+    """relbias, cpb and shift_mask: a term added to the attention logits, from the tokens' layout."""
     def shape_rule(ctx, a, shape):
         C, G, n = shape
         s, heads = a["s"], a["heads"]
         if n != s * s:
             ctx.fail(f"{kind} s={s} needs rows of {s}x{s}={s * s} tokens, got {fmt_shape(shape)}")
         attrs = {k: a[k] for k in a}
-        if kind == "mask":
+        if kind == "shift_mask":
             want = (_ceil_to(a["h"], s) // s) * (_ceil_to(a["w"], s) // s)
             if G != want:
-                ctx.fail(f"mask s={s} h={a['h']} w={a['w']} needs {want} windows, got {G}")
+                ctx.fail(f"shift_mask s={s} h={a['h']} w={a['w']} needs {want} windows, got {G}")
         return attrs, (G * heads, n, n)
     return shape_rule
 
@@ -1101,7 +1101,7 @@ def _qkv_shape(ctx, a, shape):
     C, G, n = shape
     c = a["c"]
     if not a["kbias"] and c % 3:
-        ctx.fail(f"qkv kbias=0 zeroes the middle third of the bias: c={c} must be a multiple of 3")
+        ctx.fail(f"qkv_proj kbias=0 zeroes the middle third of the bias: c={c} must be a multiple of 3")
     return {"cin": C, "c": c, "kh": 1, "kw": 1, "g": 1, "bias": a["bias"], "kbias": a["kbias"]}, (c, G, n)
 
 
@@ -1162,8 +1162,8 @@ def _attention_lower(ctx, a, h, name):
     if a["cpb"]:
         terms.append(ctx.apply("cpb", {"s": s, "heads": heads, "hidden": a["hidden"]}, x, name + ".bias"))
     if win and any(swin_shift(win, shift, H, W)):
-        terms.append(ctx.apply("mask", {"s": win, "shift": shift, "heads": heads, "h": H, "w": W}, x, name + ".mask"))
-    qkv = ctx.apply("qkv", {"c": 3 * C, "bias": a["qkvbias"], "kbias": a["kbias"]}, x, name + ".qkv")
+        terms.append(ctx.apply("shift_mask", {"s": win, "shift": shift, "heads": heads, "h": H, "w": W}, x, name + ".mask"))
+    qkv = ctx.apply("qkv_proj", {"c": 3 * C, "bias": a["qkvbias"], "kbias": a["kbias"]}, x, name + ".qkv")
     part = {}
     for i, which in enumerate("qkv"):
         t = ctx.apply("slice", {"start": i * C, "end": (i + 1) * C}, qkv, f"{name}.{which}.slice")
@@ -1308,14 +1308,14 @@ register(OpSpec(
     cost_doc="MACs: the MLP on the (2s-1)^2 offsets, once per forward pass; other FLOPs: its ReLU, the sigmoid and x16",
     aliases=("continuous_position_bias", "cpb_mlp"), examples=("window s=3 cpb s=3 heads=2 hidden=8",)))
 register(OpSpec(
-    "mask", "Swin's attention mask for shifted windows (-100 between tokens from different regions), "
+    "shift_mask", "Swin's attention mask for shifted windows (-100 between tokens from different regions), "
             "for each window and head: C x G x s*s -> (G heads) x s*s x s*s",
     {"s": Attr(REQUIRED, POS_INT, "window side"), "shift": Attr(REQUIRED, NONNEG, "the windows' shift"),
      "heads": Attr(REQUIRED, POS_INT, "heads"), "h": Attr(REQUIRED, POS_INT, "height of the map before window"),
      "w": Attr(REQUIRED, POS_INT, "its width")},
-    takes="map", shape=_position_terms("mask"), cost=_free, torch=_module("ShiftMask", "s", "shift", "heads", "h", "w"),
-    compiles_to="ShiftMask", aliases=("attn_mask", "shift_mask", "attention_mask"),
-    examples=("apool o=6 window s=3 shift=1 mask s=3 shift=1 heads=2 h=6 w=6",)))
+    takes="map", shape=_position_terms("shift_mask"), cost=_free, torch=_module("ShiftMask", "s", "shift", "heads", "h", "w"),
+    compiles_to="ShiftMask", aliases=("attn_mask", "mask", "attention_mask"),
+    examples=("apool o=6 window s=3 shift=1 shift_mask s=3 shift=1 heads=2 h=6 w=6",)))
 register(OpSpec(
     "logitscale", "Swin V2's learned temperature per head: x exp(min(t, log 100)), t initialised to log 10",
     {"heads": Attr(REQUIRED, POS_INT, "heads")},
@@ -1330,15 +1330,15 @@ register(OpSpec(
     cost_doc="other FLOPs: 3 per element (square, sum, divide)", aliases=("normalize", "l2_normalize"),
     examples=("l2norm",)))
 register(OpSpec(
-    "qkv", "the query/key/value projection: a linear layer over the channels at every position; kbias=0 "
+    "qkv_proj", "the query/key/value projection: a linear layer over the channels at every position; kbias=0 "
            "holds the keys' (middle) third of the bias at zero, as Swin V2",
     {"c": Attr(REQUIRED, POS_INT, "output channels (3 x the width)"), "bias": Attr(1, FLAG, "learnable bias"),
      "kbias": Attr(1, FLAG, "the keys' bias (0: held at zero)")},
     takes="map", shape=_qkv_shape, cost=_conv_cost, torch=_qkv_torch,
     port=Port("an nn.Linear of the same shape, or nn.MultiheadAttention's packed in_proj (its own "
               "in_proj_weight and in_proj_bias; its out_proj is an nn.Linear)", _classify_in_proj),
-    compiles_to="QKV (an nn.Conv2d 1x1)", aliases=("in_proj", "to_qkv"),
-    examples=("qkv c=18", "qkv c=12 kbias=0", "qkv c=6 bias=0")))
+    compiles_to="QKV (an nn.Conv2d 1x1)", aliases=("qkv", "in_proj", "to_qkv"),
+    examples=("qkv_proj c=18", "qkv_proj c=12 kbias=0", "qkv_proj c=6 bias=0")))
 register(OpSpec(
     "grn", "ConvNeXt V2's global response norm: x + bias + weight x N(x), N = each channel's L2 norm over "
            "positions / its mean over channels",

@@ -149,7 +149,7 @@ def test_parse_errors_for_unknown_ops_name_real_neighbours():
             parse(f"net d input 3x8x8\nstem conv3x3 c=4 {wrong} x2\n")
         with pytest.raises(ParseError, match=f"did you mean '{right}'"):
             parse(f"net d input 3x8x8\nstem conv3x3 c=4 {wrong} c=3\n")
-    with pytest.raises(GenotypeError, match="the activations are gelu, hsigmoid"):
+    with pytest.raises(GenotypeError, match="the activations are gelu, gelu_tanh, hsigmoid"):
         parse("net d input 3x8x8\nstem conv3x3 c=4 mish\n")
 
 

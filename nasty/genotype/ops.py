@@ -818,7 +818,7 @@ register(OpSpec(
               _classify_ln),
     compiles_to="LayerNorm2d (an nn.LayerNorm) / nn.LayerNorm",
     cost_doc="other FLOPs: 5 per element (4 without affine), as fvcore counts norms",
-    aliases=("layernorm", "layer_norm", "layernorm2d"),
+    aliases=("layernorm", "layer_norm", "layernorm2d", "lnorm"),
     examples=("ln", "ln eps=1e-6 affine=0", "gap flatten ln", "ln axis=-1", "ln axis=3 affine=0")))
 register(OpSpec(
     "lrn", "local response norm (AlexNet)",

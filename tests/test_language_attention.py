@@ -244,11 +244,11 @@ def test_droppath_on_tokens_drops_whole_samples():
 
 
 # ------------------------------------------------------------------ the block written out
-README_PATH = Path(__file__).parent.parent / "docs" / "attention.md"
+DOC = Path(__file__).parent.parent / "docs" / "attention.md"
 
 
 def _written_out():
-    text = README_PATH.read_text()
+    text = DOC.read_text()
     return re.search(r"<!-- written out -->\n```nasty\n(.*?)```", text, re.S).group(1)
 
 

@@ -5,7 +5,6 @@ divisible by 7, so 224 is the smallest), BN eps 1e-3 / momentum 0.01 and the sto
 The block and grid attention layers are proven one by one in test_language_attention.py."""
 import pytest
 import torch
-from torch import nn
 
 import nasty
 from nasty.layers import DropPath

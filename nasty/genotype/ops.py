@@ -940,12 +940,6 @@ def _layers():
     return layers
 
 
-def _map(ctx, op, shape):
-    if len(shape) != 3:
-        ctx.fail(f"{op} needs a CxHxW map, got the flat {fmt_shape(shape)}")
-    return shape
-
-
 def _tokens_shape(ctx, a, shape):
     C, H, W = shape
     return None if H == 1 else ({}, (C, 1, H * W))

@@ -273,3 +273,32 @@ def test_attention_errors_say_what_to_do():
                        ("heads=2 grid=3", "grid s=3 needs a map whose height and width s divides")]:
         with pytest.raises(GenotypeError, match=msg):
             nasty.cost(parse(f"net t input 8x4x4\nstem attention {attrs}\n"))
+
+
+# ------------------------------------------------------------------ port_weights on transformers
+TINY_VIT = """net tiny input 3x32x32 classes 3
+defaults ln.eps=1e-6
+cell encoder:
+  a   = add(ln attention heads=2 <- in, in)
+  out = add(ln linear c=16 gelu linear c=8 <- a, a)
+stem  patchembed p=8 c=8 clstoken posembed
+stage encoder x 2
+head  ln token flatten fc c=classes
+"""
+
+
+def test_port_weights_pairs_a_vit_s_tokens_and_packed_projections():
+    """torchvision's ViT keeps its class token on the model and its position embedding on the
+    encoder (their first use, not their owner, places them), and MultiheadAttention packs q, k,
+    v into one in_proj and calls its out_proj functionally: all pair, and a missing layer is named."""
+    from torchvision.models import VisionTransformer
+    ref = randomised(VisionTransformer(32, 8, 2, 2, 8, 16, num_classes=3))
+    g, m = build(TINY_VIT)
+    assert nasty.port_weights(ref, m) == len(m.state_dict()) == len(ref.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(m(x), ref(x), atol=1e-5)
+    _, no_pos = build(TINY_VIT.replace(" posembed", ""))
+    with pytest.raises(nasty.NastyError, match=r"the source has 1 more layer\(s\), the first encoder.pos_embedding "
+                                               r"\(param 1x17x8\)") as e:
+        nasty.port_weights(ref, no_pos)
+    assert "\n" not in str(e.value)

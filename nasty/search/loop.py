@@ -277,7 +277,7 @@ class SearchLoop(TrialSource):
               "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
-                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+                "deadline": self.deadline}                # the time budget is hard (standalone.evaluate)
 
     # ------------------------------------------------------------ what trials report
     def epoch(self, key: str, result: dict):
@@ -300,17 +300,23 @@ class SearchLoop(TrialSource):
         if error is not None or result.get("failed"):
             rec = dataclasses.replace(rec, status=Status.FAILED, reason=error or result.get("reason"))
             res = Result(None, Status.FAILED, {"reason": rec.reason})
+        elif not r.epochs and result.get("timeout"):
+            # cut by the hard time budget before its first epoch: recorded, with no score
+            rec = dataclasses.replace(rec, status=Status.TIMEOUT, reason=result.get("reason"))
+            res = Result(None, Status.TIMEOUT, {"macs": rec.target.macs, "params": rec.target.params})
         elif not r.epochs:
-            return self._forget(r)        # stopped before its first epoch: nothing learnt, not counted
+            return self._forget(r)        # stopped before its first epoch (an interrupt): not counted
         else:
             accs = [e.val_acc for e in r.epochs]
+            reason = None
             if len(r.epochs) >= self.s.epochs:
                 status = Status.OK
             elif result.get("timeout") or (self.deadline is not None and now > self.deadline):
                 status = Status.TIMEOUT
+                reason = f"stopped at the time budget after {len(r.epochs)} of {self.s.epochs} epochs"
             else:
                 status = Status.STOPPED           # ASHA stopped it early
-            rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs))
+            rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs), reason=reason)
             res = Result(accs[-1], status, {"val_acc": accs[-1], "macs": rec.target.macs,
                                             "params": rec.target.params, "epochs": len(r.epochs), "curve": accs})
             if status is Status.OK and train_s and rec.proxy.macs and self.images_per_trial:

@@ -68,10 +68,15 @@ class Progress:
         """A confirmation (confirm.py) finished."""
         self.running.pop(rec.trial, None)
         if self.verbosity >= 1:
-            what = f"val {rec.val_acc:.4f}" if rec.val_acc is not None else f"{rec.status}: {rec.reason}"
-            self.console.print(f"[{clock(time.time() - self.start)}] confirmed #{rec.trial} (seed {rec.seed + 1}): "
-                               f"{what} on {rec.fidelity.get('val_images')} images", soft_wrap=True,
-                               highlight=False, markup=False)
+            # only a finished confirmation is "confirmed": one cut by the time budget or failed says so
+            if rec.status is Status.OK:
+                text = f"confirmed #{rec.trial} (seed {rec.seed + 1}): val {rec.val_acc:.4f} on " \
+                       f"{rec.fidelity.get('val_images')} images"
+            else:
+                text = f"confirmation of #{rec.trial} (seed {rec.seed + 1}) {rec.status}: {rec.reason}" + (
+                    f" (val {rec.val_acc:.4f} so far, not counted)" if rec.val_acc is not None else "")
+            self.console.print(f"[{clock(time.time() - self.start)}] {text}", soft_wrap=True, highlight=False,
+                               markup=False)
 
     def _count(self, record: TrialRecord):
         if record.status is Status.OK:
@@ -110,6 +115,8 @@ class Progress:
         cost = f"{human(t.macs)}MACs {human(t.params)} params" if t else ""
         if r.status is Status.FAILED:
             what = f"failed: {r.reason}"
+        elif r.val_acc is None:
+            what = f"{r.status}: {r.reason}"
         else:
             what = f"val {r.val_acc:.4f}" + ("" if r.status is Status.OK else f" ({r.status})")
         best = f" | best #{self.best.trial} {self.best.val_acc:.4f}" if self.best else ""

@@ -497,9 +497,14 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
     else:
         t = best.target
         c = confirmation_info(best.trial, confirmations).get("confirmed")
+        asked = _config(folder).get("confirm_seeds") if _config(folder).get("confirm") else None
+        seeds = "" if not c else (f"{len(c['accs'])} seed(s)" if not asked or len(c["accs"]) >= asked else
+                                  f"{len(c['accs'])} of {asked} seeds: the time budget cut the others")
+        cut = asked and not c and any(x.trial == best.trial for x in confirmations)
         lines.append(f"best architecture: trial #{best.trial} — proxy val acc {best.val_acc:.4f} in the search"
-                     + (f", {c['val_acc']:.4f} confirmed ({len(c['accs'])} seed(s), {c['fidelity'].get('val_images')} "
+                     + (f", {c['val_acc']:.4f} confirmed ({seeds}, {c['fidelity'].get('val_images')} "
                         f"validation images)" if c else "")
+                     + (", not confirmed (its confirmation did not finish)" if cut else "")
                      + (f", test acc {test_acc:.4f}" if test_acc is not None else ""))
         lines.append(f"  target {'x'.join(map(str, t.input or ()))}, {t.classes} classes: "
                      f"{t.macs:,} MACs ({human(t.macs)}FLOPs, one multiply-add = one FLOP), "
@@ -555,7 +560,7 @@ def report_json(run_dir, top: int | None = None) -> dict:
     folder = RunFolder(run_dir)
     cfg = folder.config()
     records = folder.records()
-    rows = leaderboard_rows(records)
+    rows = leaderboard_rows(records, folder.confirmations())       # ranked as leaderboard.txt: confirmed first
     return jsonable({"run": str(folder), "config": cfg, "counts": counts(records),
                      "best": folder.read_json("best.json"), "leaderboard": rows[:top] if top else rows})
 
@@ -581,7 +586,7 @@ def report(run_dir, console=None, top: int = 20) -> str:
             if "in use" not in str(e):
                 raise
             note = f"\n(not rewriting the run's files: {e})"
-    text = leaderboard_text(records, top=top)
+    text = leaderboard_text(records, top=top, confirmations=folder.confirmations())
     head = (f"run {folder.path}: space {cfg.get('space_name', cfg.get('space'))}, budget "
             f"{cfg.get('budget') or '-'}{' / ' + str(cfg['params']) + ' params' if cfg.get('params') else ''}, "
             f"controller {cfg.get('controller')}, dataset {cfg.get('dataset')}")

@@ -9,6 +9,9 @@ from ..display import human
 from .record import Status, TrialRecord
 
 
+REJECTS_SHOWN = 50          # over-budget samples in a row from which the live view says so
+
+
 def clock(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -36,6 +39,8 @@ class Progress:
         for r in records:
             self._count(r)
         self.running: dict[int, str] = {}
+        self.rejected_in_a_row = 0           # over-budget samples since the last one within budget
+        self.said_started = False
         self.best: dict | None = None
         self.eta: float | None = None        # wall-clock time the search is expected to end
         self.use_live = (self.console.is_terminal if live is None else live) and verbosity > 0
@@ -57,6 +62,12 @@ class Progress:
 
     def started(self, n: int, what: str):
         self.running[n] = what
+        self.rejected_in_a_row = 0
+        if n >= 0 and not self._live and (self.verbosity >= 2 or self.verbosity >= 1 and not self.said_started):
+            # piped output: the first trial's start is news before any trial ends (-v: every one)
+            self.said_started = True
+            self.console.print(f"[{clock(time.time() - self.start)}] trial #{n} started", soft_wrap=True,
+                               highlight=False, markup=False)
 
     def epoch(self, n: int, epoch: int, epochs: int, val_acc: float):
         self.running[n] = f"#{n} epoch {epoch}/{epochs} val {val_acc:.3f}"
@@ -92,10 +103,21 @@ class Progress:
         self.running.pop(record.trial, None)
         self._count(record)
         if record.status is Status.REJECTED:
+            self.rejected_in_a_row += 1
+            n = self.rejected_in_a_row
+            doubling = n % REJECTS_SHOWN == 0 and (n // REJECTS_SHOWN).bit_count() == 1     # 50, 100, 200, 400...
+            if not self._live and self.verbosity >= 1 and doubling:
+                self.console.print(f"[{clock(time.time() - self.start)}] {self.rejects_line()}", soft_wrap=True,
+                                   highlight=False, markup=False)
             return
+        self.rejected_in_a_row = 0
         self.best = best
         if self.verbosity >= 1:
             self.console.print(self._line(record), soft_wrap=True, highlight=False, markup=False)
+
+    def rejects_line(self) -> str:
+        return (f"{self.rejected_in_a_row} samples over budget in a row: raise the budget or use --fit "
+                "(over-budget samples are costed and never trained)")
 
     @property
     def remaining(self):
@@ -140,6 +162,8 @@ class Progress:
                                  f"target {human(t.macs)}MACs, {human(t.params)} params")
         else:
             grid.add_row("best", "-")
+        if self.rejected_in_a_row >= REJECTS_SHOWN:
+            grid.add_row("budget", self.rejects_line())
         left = self.remaining
         grid.add_row("time", f"{clock(elapsed)} elapsed · "
                      + (f"~{clock(left)} remaining" if left is not None else "estimating the time left"))

@@ -261,6 +261,8 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
         if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev \
                 and prev.get("confirmed") == info.get("confirmed"):
             info["test_acc"] = prev["test_acc"]
+        if isinstance(prev, dict) and prev.get("trial") == b.trial and isinstance(prev.get("train_estimate"), dict):
+            info["train_estimate"] = prev["train_estimate"]
         folder.write_json("best.json", info)
     if plots:
         write_run_plots(folder, records, budget_macs, canonical)
@@ -529,10 +531,26 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
     if best is not None:
         lines.append(f"files: {folder}/report.html, best.nasty (target genotype), best_proxy.nasty, best.json, "
                      f"leaderboard.txt, trials.jsonl, study.db (Optuna), plots/")
-        lines.append(f"next: `nasty train {folder} --epochs 10` trains the winner and reports test accuracy")
+        lines.append(f"next: `nasty train {folder} --epochs 10` trains the winner and reports test accuracy"
+                     + train_estimate_text(folder))
     else:
         lines.append(f"files: {folder}/trials.jsonl, leaderboard.txt, study.db (Optuna)")
     return lines
+
+
+def train_estimate_text(folder: RunFolder) -> str:
+    """' (about 1:40:00 ...: how it is estimated)' from best.json's train_estimate, or ''."""
+    try:
+        est = (folder.read_json("best.json", {}) or {}).get("train_estimate")
+    except (RunError, AttributeError):
+        return ""
+    if not isinstance(est, dict) or not isinstance(est.get("seconds"), (int, float)):
+        return ""
+    from .progress import clock
+    return (f" (about {clock(est['seconds'])} here with one thread: the search's trials measured "
+            f"{est['ns_per_mac_image']:.2g} ns per MAC and image, and the final network has {human(est['macs'])}MACs "
+            f"per image, {est['epochs']} epochs over {est['images']:,} images; more threads or a GPU take less, "
+            f"a larger network often less per MAC)")
 
 
 def sync_study(folder: RunFolder, cfg: dict, records) -> str:

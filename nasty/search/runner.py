@@ -239,8 +239,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     summary_console = summary_console or console or Console(highlight=False)
     console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
 
-    def say(text):                               # start-up steps, for a person watching a terminal
-        if verbosity >= 1 and console.is_terminal or verbosity >= 2:
+    def say(text):                               # start-up steps (piped output too: news before any trial ends)
+        if verbosity >= 1:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
     s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
@@ -296,6 +296,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         say(f"nasty search: {'joining the Ray cluster at ' + s.address if s.address else 'starting Ray'} "
             "(a few seconds)…")
         started_ray, resources = start_ray(s, payload["x"].nbytes + payload["y"].nbytes)
+        say(f"nasty search: Ray {'joined' if s.address else 'started'}: {resources.get('CPU', 0):g} CPUs"
+            + (f", {resources.get('GPU', 0):g} GPUs" if resources.get("GPU") else ""))
     else:
         resources = {"CPU": float(os.cpu_count() or 1)}
     try:
@@ -451,10 +453,46 @@ def score_winner(folder: RunFolder, records, data) -> dict:
     return info
 
 
+TRAIN_HINT_EPOCHS = 10           # the closing hint's `nasty train RUN --epochs 10`
+
+
+def train_estimate(folder: RunFolder, s: Settings, records, data) -> dict | None:
+    """How long the closing hint's `nasty train RUN --epochs 10` should take here, on one thread:
+    seconds per (MAC x image) measured by the search's complete trials (training, precise BN and
+    validation over their images and epochs, as their train_s counts them), times the final
+    network's MACs per image (the winner rebuilt at the data's input, as `nasty train` builds it),
+    times 10 epochs over nasty train's images (the training set with its validation split).
+    None when it cannot be said (no complete trial, data or a space given from Python)."""
+    from ..cost import cost
+    from ..data import split_train_val
+    from ..final import final_genotype, open_run
+    images = (folder.config().get("images") or {}).get("search")
+    ok = [r for r in records if r.status is Status.OK and r.timings and r.timings.train_s and r.proxy
+          and r.proxy.macs]
+    if s.dataset == IN_MEMORY or not ok or not images:
+        return None
+    per_trial = s.epochs * (images["train"] + images["val"])
+    spmi = statistics.median(r.timings.train_s / (r.proxy.macs * per_trial) for r in ok)
+    try:
+        run = open_run(folder.path)
+        g, _ = final_genotype(run, run.values, data.shape, data.num_classes)
+        macs = cost(g).macs
+    except Exception:  # noqa: BLE001 - a hint; the search's results stand without it
+        return None
+    n = sum(len(i) for i in split_train_val(data, 0.1, seed=0))
+    return {"seconds": spmi * macs * TRAIN_HINT_EPOCHS * n, "epochs": TRAIN_HINT_EPOCHS, "images": n, "macs": macs,
+            "ns_per_mac_image": spmi * 1e9}
+
+
 def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
     from .guards import warnings
     info = score_winner(folder, records, data)
+    if info.get("trial") is not None and "train_estimate" not in info:
+        est = train_estimate(folder, s, records, data)
+        if est is not None:
+            info["train_estimate"] = est
+            folder.write_json("best.json", info)
     best = best_of(records, folder.confirmations())
     every = folder.records()                          # rejected samples included
     n = counts(every)
@@ -466,7 +504,8 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
                "overhead_s_per_trial": statistics.mean(overheads) if overheads else None,
-               "images": folder.config().get("images"), "warnings": warnings(folder.config(), records)}
+               "images": folder.config().get("images"), "warnings": warnings(folder.config(), records),
+               "train_estimate": info.get("train_estimate")}
     for line in summary_lines(folder, every, info.get("test_acc"), budget.describe() if budget else None,
                               stop_reason, wall):
         console.print(line, soft_wrap=True, highlight=False, markup=False)

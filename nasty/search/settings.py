@@ -291,6 +291,8 @@ def read_config(path) -> dict:
     out = {}
     for k, v in doc.items():
         key = str(k).replace("-", "_")
+        if key == "target" and not isinstance(v, dict):
+            key = "target_kind"                      # `target: data`, as the flag; config.json's target is a dict
         if key in DERIVED:
             continue
         if key not in fields:

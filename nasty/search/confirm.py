@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .folder import CONFIRMS, RunFolder, atomic_write
 from .loop import Proposal, Running, TrialSource
-from .record import ConfirmRecord, Status, TrialRecord
+from .record import ConfirmRecord, Status, TrialRecord, jsonable
 from .settings import Settings
 
 
@@ -95,6 +95,7 @@ class ConfirmLoop(TrialSource):
         tc = {"epochs": self.fidelity["epochs"], "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": seed,
               "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": job.trial, "seed": seed, "proxy": job.record.proxy_genotype, "train": tc,
+                "decisions": jsonable(job.record.decisions),
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
                 "deadline": self.deadline}                # the time budget is hard (standalone.evaluate)
 

@@ -30,7 +30,7 @@ from typing import Callable
 from ..errors import RunError
 from .budget import Costed
 from .folder import RunFolder, atomic_write
-from .record import Epoch, NetCost, Status, Timings, TrialRecord
+from .record import Epoch, NetCost, Status, Timings, TrialRecord, jsonable
 from .results import KEEP_WEIGHTS, best_of, ranked, write_results
 from .settings import Settings
 from .standalone import take_weights
@@ -276,6 +276,7 @@ class SearchLoop(TrialSource):
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
               "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
+                "decisions": jsonable(proposal.record.decisions),      # Tune's params.json: what was tried
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
                 "deadline": self.deadline}                # the time budget is hard (standalone.evaluate)
 

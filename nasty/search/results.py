@@ -554,22 +554,20 @@ def train_estimate_text(folder: RunFolder) -> str:
 
 
 def sync_study(folder: RunFolder, cfg: dict, records) -> str:
-    """Bring runs/<name>/study.db up to date with trials.jsonl (the run's Optuna view); a note
-    when it cannot be (the view is optional, the records are the truth)."""
-    from ..space import load_space
-    from .budget import Budget
-    from .study import STUDY_FILE, StudyLog
+    """Bring runs/<name>/study.db up to date with trials.jsonl and best.json (the run's Optuna view,
+    the winner marked); a note when it cannot be (the view is optional, the records are the truth)."""
+    import dataclasses
+
+    from .runner import mark_winner
+    from .settings import Settings
+    known = {f.name for f in dataclasses.fields(Settings)}
+    s = Settings(**{k: v for k, v in cfg.items() if k in known})
     try:
-        space = load_space(cfg["space"]) if cfg.get("space") else None
-    except Exception:  # noqa: BLE001 - a moved space file: the trials go in without their params
-        space = None
-    try:
-        log = StudyLog(folder.path / STUDY_FILE, folder.path.name, cfg.get("objective") == "pareto",
-                       Budget(cfg.get("budget_macs"), cfg.get("budget_params")))
-        log.sync(records, space)
-    except Exception as e:  # noqa: BLE001
-        return f"\n(the Optuna study {folder.path / STUDY_FILE} could not be updated: {type(e).__name__}: {e})"
-    return ""
+        info = folder.read_json("best.json", {}) or {}
+    except RunError:
+        info = {}
+    note = mark_winner(folder, s, info if isinstance(info, dict) else {})
+    return f"\n{note}" if note else ""
 
 
 def report_json(run_dir, top: int | None = None) -> dict:

@@ -376,7 +376,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                               f"validation images, {s.confirm_epochs} epoch(s)")
                 run_stage(stage, "tune-confirm")
         summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
-                           time.time() - t_start)
+                           time.time() - t_start, space=space)
     except KeyboardInterrupt:
         if folder.exists:
             console.print(
@@ -397,24 +397,24 @@ def keeps_study(controller) -> bool:
 
 
 def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked, ctrl_state, records):
-    """The controller (restored on resume) and the run's Optuna study. A controller that keeps an
-    Optuna study (tpe, nsga2) keeps it in the run's study.db, so resume reopens it; for the others
-    the StudyLog mirrors each record there. `checked`: the same controller, built (and its options
-    checked) before the run folder existed."""
+    """The controller (restored on resume) and the run's Optuna study (study.py's StudyLog, the view
+    of its trials). A controller that keeps an Optuna study of its own (tpe, nsga2) keeps it in the
+    run's sampler.db, so resume reopens it (in study.db for runs made before: study.old_layout).
+    `checked`: the same controller, built (and its options checked) before the run folder existed."""
     from ..controllers import make_controller
-    from .study import STUDY_FILE, StudyLog
-    path = folder.path / STUDY_FILE
-    writes = keeps_study(checked)
+    from .study import SAMPLER_FILE, STUDY_FILE, StudyLog, old_layout
+    old = old_layout(folder.path, s.controller)
     controller = checked                              # restored already, if resumed
-    if writes:
+    if keeps_study(checked):
         controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
-                                     **s.controller_kwargs(), storage=path, study_name=folder.path.name)
+                                     **s.controller_kwargs(), storage=folder.path / (STUDY_FILE if old else SAMPLER_FILE),
+                                     study_name=folder.path.name)
         if ctrl_state:
             controller.load_state_dict(ctrl_state["state"])
-    study = StudyLog(path, folder.path.name, s.objective == "pareto", budget, controller_writes=writes,
-                     names=getattr(controller, "names", None))
-    if not writes:
-        study.sync(records, space)              # records written before a crash, or by an older nasty
+    if old:
+        return controller, None
+    study = StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto", budget)
+    study.sync(records, space)                  # records written before a crash, or by an older nasty
     return controller, study
 
 
@@ -453,6 +453,29 @@ def score_winner(folder: RunFolder, records, data) -> dict:
     return info
 
 
+def mark_winner(folder: RunFolder, s: Settings, info: dict, space=None) -> str:
+    """Rebuild the run's Optuna study from trials.jsonl with the winner (best.json) marked; a note
+    when it cannot be (the study is a view)."""
+    from .study import STUDY_FILE, StudyLog, old_layout
+    if old_layout(folder.path, s.controller):
+        return ""
+    winner = ({"trial": info["trial"], "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
+               "test_acc": info.get("test_acc")} if info.get("trial") is not None else None)
+    try:
+        if space is None:
+            from ..space import load_space
+            space = load_space(s.space) if s.space and not str(s.space).startswith("python:") else None
+    except Exception:  # noqa: BLE001 - the trials go in without their params
+        space = None
+    try:
+        StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto",
+                 Budget(folder.config().get("budget_macs"), folder.config().get("budget_params"))
+                 ).sync(folder.records(), space, winner=winner, rebuild=True)
+    except Exception as e:  # noqa: BLE001
+        return f"(the Optuna study {folder.path / STUDY_FILE} could not be updated: {type(e).__name__}: {e})"
+    return ""
+
+
 TRAIN_HINT_EPOCHS = 10           # the closing hint's `nasty train RUN --epochs 10`
 
 
@@ -484,10 +507,12 @@ def train_estimate(folder: RunFolder, s: Settings, records, data) -> dict | None
             "ns_per_mac_image": spmi * 1e9}
 
 
-def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
+def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None,
+             space=None) -> dict:
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
     from .guards import warnings
     info = score_winner(folder, records, data)
+    mark_winner(folder, s, info, space)
     if info.get("trial") is not None and "train_estimate" not in info:
         est = train_estimate(folder, s, records, data)
         if est is not None:

@@ -165,6 +165,10 @@ def write_plots(folder: RunFolder, records, budget_macs=None, budget_params=None
         if chance is not None:
             ax.axhline(chance, color="gray", ls=":", lw=1.2, label=f"chance ({chance:.3g})")
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if xs:                                      # every trial in view (those without a score too)
+        ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+        if all(a != a for a in accs):           # no accuracy at all (all NaN): a plain 0..1 scale
+            ax.set_ylim(0, 1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # trials are whole numbers
     ax.set_xlabel("trial")
     ax.set_ylabel("proxy validation accuracy")
@@ -249,7 +253,9 @@ def _cost_panel(ax, strip, what, records, rk, rejected, budget, canonical: dict,
         ax.xaxis.set_minor_locator(NullLocator())
     if shown:
         ax.set_xlim(lo, hi)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))    # 300M, 2.5M: no 10^x
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))    # 300M, 2.5M: no 10^x
+    else:                                       # nothing to place on this axis
+        strip.set_xticks([])
     strip.set_ylim(0, 1)
     strip.set_yticks([])
     strip.set_xlabel(xlabel)
@@ -541,7 +547,8 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
     n = counts(records)
     lines = [""]
     if best is None:
-        lines.append(f"no trial finished training; see {folder.path / 'trials.jsonl'}")
+        lines.append("no trial finished training" + (f": stopped because {stop_reason}" if stop_reason else "")
+                     + f"; see {folder.path / 'trials.jsonl'}")
     else:
         t = best.target
         c = confirmation_info(best.trial, confirmations).get("confirmed")

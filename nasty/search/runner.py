@@ -239,9 +239,20 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     summary_console = summary_console or console or Console(highlight=False)
     console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
 
-    def say(text):                               # start-up steps (piped output too: news before any trial ends)
-        if verbosity >= 1:
+    held: list[str] = []
+
+    def say(text):
+        """A start-up step: at once on a terminal (or with -v); piped output holds it until every check
+        has passed (a bad input stays a one-line error), then shows it before any trial ends."""
+        if verbosity >= 2 or verbosity >= 1 and console.is_terminal:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
+        elif verbosity >= 1:
+            held.append(text)
+
+    def release():
+        for text in held:
+            console.print(text, soft_wrap=True, highlight=False, markup=False)
+        held.clear()
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
     s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
     if resume and not folder.writable():
@@ -286,8 +297,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     more = confirmation_indices(s, data, train_idx, val_idx)
     config["images"] = image_counts(train_idx, val_idx, *more, data)      # what the trials really see
     say(f"nasty search: {describe_counts(config['images'])}, {data.num_classes} classes")
-    if verbosity >= 1 and small_validation(config["images"]):
-        console.print(small_validation(config["images"]), soft_wrap=True, highlight=False, markup=False)
+    if small_validation(config["images"]):
+        say(small_validation(config["images"]))
     from .standalone import make_payload
     payload = make_payload(data, train_idx, val_idx, *more)
     started_ray = False
@@ -313,6 +324,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             folder.create(config)
             hold.enter_context(folder.lock())
         controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
+        release()                                    # every check has passed: the held start-up lines
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
         title = (f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"

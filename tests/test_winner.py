@@ -74,22 +74,11 @@ def test_a_confirmation_cut_by_the_time_budget_is_never_shown_as_confirmed(tmp_p
 
 def test_the_time_budget_stops_a_running_trial_mid_epoch_and_records_it(tmp_path, monkeypatch):
     """A real standalone evaluation (in this process) of a trial far longer than the budget."""
-    import nasty.search.runner as runner
-    from nasty.search.standalone import evaluate, make_payload
-    payload = {}
-    real = runner.load_data
-
-    def keep(s, data=None):
-        data, tr, va = real(s, data)
-        payload.update(make_payload(data, tr, va))
-        return data, tr, va
-
-    monkeypatch.setattr(runner, "load_data", keep)
+    from test_own_data import in_process
     s = Settings(space=TINY, budget="20MFLOPs", trials=2, epochs=500, subset=2000, val_subset=200, batch_size=32,
                  seed=1, confirm=0, time_budget=4, runs_dir=str(tmp_path), name="hard")
     t0 = time.time()
-    summary = search(s, console=Console(file=io.StringIO()), live=False,
-                     executor=SerialExecutor(lambda c, rep: evaluate(c, payload, rep)))
+    summary = search(s, console=Console(file=io.StringIO()), live=False, executor=in_process(monkeypatch))
     recs = [r for r in RunFolder(tmp_path / "hard").records() if r.status.counted]
     assert time.time() - t0 < 60
     cut = [r for r in recs if r.status is Status.TIMEOUT]

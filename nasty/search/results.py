@@ -667,6 +667,7 @@ def report(run_dir, console=None, top: int = 20) -> str:
                 + (f", test acc {b['test_acc']:.4f}" if b.get("test_acc") is not None else "")
                 + f", target {human(b['target']['macs'])}MACs {human(b['target']['params'])} params"
                 + f" -> {folder.path / 'best.nasty'}")
+        tail += "".join(f"\n{w}" for w in b.get("warnings") or [] if isinstance(w, str))
     page = folder.path / "report.html"
     out = (head + "\n\n" + text + tail + (f"\npage: {page}" if page.is_file() else "")
            + f"\nplots and the winner's cells (PNG and SVG): {folder.path / 'plots'}/" + note)

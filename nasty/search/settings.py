@@ -98,8 +98,8 @@ class Settings:
     confirm_subset: int | None = setting(None, "training images of a confirmation (default: twice --subset, "
                                                "12000 on a CPU)")
     time_budget: float | None = setting(
-        None, "seconds of searching: no trial starts that would end after it (so that a default search ends "
-              "within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
+        None, "seconds of searching: no trial starts that would end after it, and one still running at it is "
+              "stopped and recorded as timeout (so that a default search ends within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
     dataset: str = setting("fashion-mnist", "fashion-mnist, mnist, cifar10, cifar100, or imagefolder (your own "
                                             "images: --data-dir with one folder per class)")
     data_dir: str | None = setting(None, "directory with the dataset's files (default /usr/share/datasets/NAME)")
@@ -298,6 +298,8 @@ def read_config(path) -> dict:
     out = {}
     for k, v in doc.items():
         key = str(k).replace("-", "_")
+        if key == "target" and not isinstance(v, dict):
+            key = "target_kind"                      # `target: data`, as the flag; config.json's target is a dict
         if key in DERIVED:
             continue
         if key not in fields:

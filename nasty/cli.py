@@ -127,9 +127,9 @@ def main(argv=None) -> int:
     except NastyError as e:
         print(f"nasty: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("nasty: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:        # Ctrl-C; a search says what it kept (search/signals.py)
+        print(f"nasty: {str(e) or 'interrupted'}", file=sys.stderr)
+        return 128 + getattr(e, "signum", 2)
     except Exception:       # a bug in nasty: still one line, unless debugging
         return _internal_error()
 

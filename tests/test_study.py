@@ -30,7 +30,8 @@ def _check_study_matches_records(folder: Path):
 
     import optuna
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{folder / 'study.db'}")
-    assert study.study_name == folder.name
+    # named by the run's identity (the name it was created with), which a copied or renamed run keeps
+    assert study.study_name == json.loads((folder / "config.json").read_text())["name"]
     recs = RunFolder(folder).records()
     trained = {r.trial: (line, r) for line, r in enumerate(recs) if r.status.counted}
     trials = study.get_trials()

@@ -25,14 +25,10 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import os
-    import signal
-
+    # SIGTERM (kill, a scheduler's timeout) ends a search as Ctrl-C does, with rc 143: trials stopped,
+    # records kept, a resumable folder, no Ray stack dump (nasty/search/signals.py)
     from ..search.runner import search
     from ..search.settings import from_arguments
-    # SIGTERM (kill, a scheduler's timeout) ends a search as Ctrl-C does: trials stopped, records
-    # kept, a resumable folder, no Ray stack dump
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     import json
     import sys
 

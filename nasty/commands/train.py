@@ -214,7 +214,23 @@ def train_final(args, data=None) -> dict:
     """`nasty train` with the options `args` (see options_for): prints its progress and returns
     {"model": the trained Classifier (eval mode), "test_acc", "checkpoint": path or None,
     "history"}. `data`, given from Python as to nasty.search (a Dataset, (x, y[, test_x, test_y])
-    arrays, a torch Dataset), replaces the dataset read by name: a run searched on arrays needs it."""
+    arrays, a torch Dataset), replaces the dataset read by name: a run searched on arrays needs it.
+
+    A run folder is held (its lock, as a search holds it) for the whole training: a second training
+    of the run, or one while a search still runs there (whose winner is not final yet), is refused
+    with the holder's PID."""
+    import contextlib
+    from pathlib import Path
+
+    from .. import Genotype
+    from ..search.folder import RunFolder
+    with contextlib.ExitStack() as hold:
+        if not isinstance(args.target, Genotype) and Path(args.target).is_dir():
+            hold.enter_context(RunFolder(args.target).lock("training"))
+        return _train_final(args, data)
+
+
+def _train_final(args, data=None) -> dict:
     import json
     import time
     from pathlib import Path

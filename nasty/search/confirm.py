@@ -21,6 +21,7 @@ from .folder import CONFIRMS, RunFolder, atomic_write
 from .loop import Proposal, Running, TrialSource
 from .record import ConfirmRecord, Status, TrialRecord, jsonable
 from .settings import Settings
+from .signals import stopping
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class ConfirmLoop(TrialSource):
         result = result or {}
         timings = r.end(result)
         job = r.proposal
+        if stopping() and len(r.epochs) < self.fidelity["epochs"]:
+            return                                    # cut short by a signal: confirmed again on resume
         if error is not None or result.get("failed"):
             rec = ConfirmRecord(job.trial, job.seed, Status.FAILED, None, tuple(r.epochs), self.fidelity,
                                 error or result.get("reason"), timings)

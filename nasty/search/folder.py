@@ -19,6 +19,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -27,8 +28,10 @@ from .record import ConfirmRecord, RecordError, TrialRecord, jsonable
 
 TRIALS = "trials.jsonl"
 CONFIRMS = "confirm.jsonl"          # the confirmation stage's records (record.ConfirmRecord)
+RUNNING = "running.json"            # the trials dispatched and not yet recorded (RunFolder.running)
 DECODERS = {TRIALS: TrialRecord.from_json, CONFIRMS: ConfirmRecord.from_json}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+WRITING = threading.RLock()         # held while a file of a run is written: signals.Stop ends a process between writes
 
 
 def check_name(name: str) -> str:
@@ -45,6 +48,11 @@ def atomic_write(path: Path, data: str | bytes | Callable[[str], None]):
     `data` is the content, or a function that writes the file it is given (a matplotlib
     savefig); the temporary file gets the permissions a plain open() would give.
     """
+    with WRITING:
+        _atomic_write(path, data)
+
+
+def _atomic_write(path: Path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix + ".tmp")
     try:
@@ -88,16 +96,19 @@ def _has_type(v, annotation: str) -> bool:
     return any(isinstance(v, _JSON_TYPES[a]) for a in names)
 
 
-def _lock_holder(path: Path, st) -> int | None:
-    """The PID holding the run folder's lock: the kernel's word where it tells it (Linux), else
-    what the holder wrote in its PID note (macOS, Windows)."""
+def _lock_holder(path: Path, st) -> tuple[int | None, str | None]:
+    """(PID, what it does: search, training, report) of the holder of the run folder's lock: the PID
+    is the kernel's word where it tells it (Linux), else what the holder wrote in its note (macOS,
+    Windows); what it does is in its note."""
     pid = _kernel_holder(st)
-    if pid is not None:
-        return pid
     try:
-        return int(_pid_note(path).read_text().split()[0])
+        words = _pid_note(path).read_text().split()
+        noted, what = int(words[0]), " ".join(words[1:]) or None
     except (OSError, ValueError, IndexError):
-        return None
+        noted, what = None, None
+    if pid is None:
+        return noted, what
+    return pid, what if noted == pid else None
 
 
 def _kernel_holder(st) -> int | None:
@@ -136,6 +147,47 @@ def _open_for_lock(path: Path) -> int:
 def _short(v) -> str:
     text = " ".join(repr(v).split())
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+RECORD_BOUND = 1 << 20       # bytes: no record is longer (unless the file holds a longer whole line)
+
+
+def torn_tail(tail: bytes, longest: int = 0) -> str | None:
+    """Why `tail`, the bytes after the last newline of a records file, cannot be one record cut short
+    by a crash mid-append (None when it can). A crash cuts one record: a prefix of one JSON line of
+    printable ASCII (records are written with ensure_ascii) that opens with "{", no longer than one
+    record (RECORD_BOUND, or the longest whole line), and holding no complete JSON value. A power cut
+    that zero-fills the end of a file, or several records run together, are damage, not a torn line."""
+    if b"\x00" in tail:
+        n = tail.count(b"\x00")
+        return (f"are all NUL bytes (a file zero-filled by a power cut or a failing disk)" if n == len(tail)
+                else f"hold {n:,} NUL byte(s) (zero-filled by a power cut or a failing disk)")
+    if len(tail) > max(RECORD_BOUND, longest):
+        return f"are longer than any one record ({max(RECORD_BOUND, longest):,} bytes)"
+    if not tail.startswith(b"{") or any(b < 0x20 or b > 0x7e for b in tail):
+        return "are not the beginning of a record (one JSON object of printable ASCII)"
+    text = tail.decode("ascii")
+    try:
+        _, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return None                                   # an unfinished JSON object: a torn record
+    if end < len(text):
+        return "hold a whole JSON object followed by more (records run together, their newlines lost)"
+    return "are a whole JSON object, but not a record"
+
+
+def _trials(numbers) -> str:
+    shown = ", ".join(f"#{n}" for n in list(numbers)[:6])
+    return f"trial{'s' if len(numbers) > 1 else ''} {shown}{', ...' if len(numbers) > 6 else ''}"
+
+
+@dataclasses.dataclass
+class Checked:
+    """A run folder read whole and found consistent (RunFolder.verify)."""
+    records: list                # every record of trials.jsonl (rejected samples included), a torn line left out
+    confirmations: list          # confirm.jsonl's records
+    controller: dict | None      # controller.json
+    interrupted: list            # proposals of trials dispatched and never recorded (running.json), by number
 
 
 class RunFolder:
@@ -182,7 +234,7 @@ class RunFolder:
         line = record.to_json() + "\n"
         p = self.path / name
         try:
-            with open(p, "a", encoding="utf-8") as f:
+            with WRITING, open(p, "a", encoding="utf-8") as f:
                 f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
@@ -216,6 +268,12 @@ class RunFolder:
                 out.append(decode(tail))
                 fix = "newline"                       # a whole record whose newline never made it
             except RecordError:
+                why = torn_tail(tail, max(map(len, lines), default=0))
+                if why:
+                    raise RunError(f"{p} is damaged: it ends in {len(tail):,} bytes after its last newline "
+                                   f"({len(lines)} whole record(s) before them) that {why}, so they are not a "
+                                   "record cut short by a crash; the run folder is left as it is: restore the "
+                                   "file from a backup, or start a new run") from None
                 fix = "cut"                           # torn by a crash mid-append
         return out, raw, fix
 
@@ -227,6 +285,100 @@ class RunFolder:
     def confirmations(self) -> list[ConfirmRecord]:
         """The confirmation stage's records (confirm.jsonl), read as records() reads trials."""
         return self._scan(CONFIRMS)[0]
+
+    def verify(self) -> "Checked":
+        """The whole folder read and cross-checked before a resume or a report writes anything: every
+        record file is sound (a torn last line at most one record long, never NUL bytes), and the
+        records agree with what was derived from them: controller.json's count of records told,
+        the trials leaderboard.json ranks and best.json names (with their scores), the trials that
+        confirm.jsonl confirms. A folder whose records were lost (a file truncated, zero-filled,
+        emptied or deleted) is a RunError that says what disagrees, and nothing is changed.
+        The files derived from the records are read first, so a search appending at the same time
+        can only make the records more complete than they are."""
+        ctrl = self.controller_state()
+        board = self._witness("leaderboard.json")
+        best = self._witness("best.json")
+        confirmations = self.confirmations()
+        records = self.records()
+        running = self.running()
+        by_number = {r.trial: r for r in records if r.trial is not None}
+
+        def lacks(row) -> bool:
+            n = row.get("trial") if isinstance(row, dict) else None
+            if type(n) is not int:
+                return False
+            rec, acc = by_number.get(n), row.get("val_acc")
+            return rec is None or (isinstance(acc, float) and rec.val_acc is not None and rec.val_acc != acc)
+
+        problems = []
+        if ctrl is not None and ctrl.get("told", 0) > len(records):
+            problems.append(f"controller.json counts {ctrl['told']} records told to the controller")
+        ranked = [row["trial"] for row in board if lacks(row)] if isinstance(board, list) else []
+        if ranked:
+            problems.append(f"leaderboard.json ranks {_trials(ranked)}, which it lacks")
+        if lacks(best):
+            problems.append(f"best.json names trial #{best['trial']}"
+                            + (f" (val acc {best['val_acc']})" if isinstance(best.get("val_acc"), float) else "")
+                            + ", which it lacks")
+        confirmed = sorted({c.trial for c in confirmations if c.trial not in by_number})
+        if confirmed:
+            problems.append(f"{CONFIRMS} confirms {_trials(confirmed)}, which it lacks")
+        if problems:
+            trained = sum(1 for r in records if r.status.scored)
+            held = ("is missing" if not (self.path / TRIALS).exists() else
+                    f"holds {len(records)} record{'s' if len(records) != 1 else ''} ({trained} trained)")
+            raise RunError(
+                f"run folder {self.path} disagrees with itself: {TRIALS} {held}, yet {'; '.join(problems)}: "
+                "records were lost (the file was truncated, emptied, replaced or deleted); the run folder is left "
+                f"as it is: restore {TRIALS} from a backup, or start a new run")
+        interrupted = sorted((r for r in running if r.trial not in by_number), key=lambda r: r.trial)
+        return Checked(records, confirmations, ctrl, interrupted)
+
+    def never_fewer(self, records):
+        """Refuse (RunError) to rewrite the results from `records` when leaderboard.json ranks a trial
+        they lack: a results file is never rewritten from fewer records than it holds."""
+        board = self._witness("leaderboard.json")
+        have = {r.trial for r in records if r.trial is not None}
+        lost = [row["trial"] for row in board if isinstance(row, dict) and type(row.get("trial")) is int
+                and row["trial"] not in have] if isinstance(board, list) else []
+        if lost:
+            raise RunError(f"{self.path / 'leaderboard.json'} ranks {_trials(lost)}, which the {len(have)} "
+                           f"trial record(s) at hand lack; it is not rewritten from fewer records than it holds "
+                           f"(is {self.path / TRIALS} complete?)")
+
+    def _witness(self, name: str):
+        """A file derived from the records (leaderboard.json, best.json), to check them against; None
+        when it is missing or unreadable (it is rebuilt from the records, never the reverse)."""
+        try:
+            return self.read_json(name)
+        except RunError:
+            return None
+
+    # ------------------------------------------------------------ trials running now
+    def running(self) -> list[TrialRecord]:
+        """running.json: the trials dispatched and not yet recorded, as their proposals (status ok as a
+        placeholder). A trial that a crash, a kill or an interrupt cut is in it and not in trials.jsonl:
+        a resume runs it again under its number. A damaged file is a RunError."""
+        st = self.read_json(RUNNING)
+        if st is None:
+            return []
+        try:
+            if not isinstance(st, dict) or not isinstance(st.get("trials"), list):
+                raise RecordError("not {\"trials\": [...]}")
+            out = [TrialRecord.from_dict(d) for d in st["trials"]]
+            if any(r.trial is None for r in out):
+                raise RecordError("a running trial without a number")
+        except RecordError as e:
+            raise RunError(f"{self.path / RUNNING} is damaged ({e}); the run folder is left as it is: "
+                           "restore the file, or delete it (the trials it names are then not run again)") from None
+        return out
+
+    def note_running(self, proposals):
+        """Replace running.json with `proposals` (TrialRecords of the trials running now; none: removed)."""
+        if proposals:
+            self.write_json(RUNNING, {"trials": [r.to_dict() for r in sorted(proposals, key=lambda r: r.trial)]})
+        else:
+            (self.path / RUNNING).unlink(missing_ok=True)
 
     def repair(self, name: str | None = None) -> str | None:
         """Mend what a crash mid-append leaves (see the module docstring); says what it did.
@@ -272,13 +424,13 @@ class RunFolder:
             except OSError as e:
                 raise RunError(f"cannot lock run folder {self.path}: {e.strerror or e}") from None
             if not held:
-                pid = _lock_holder(self.path, os.fstat(fd))
+                pid, doing = _lock_holder(self.path, os.fstat(fd))
                 raise RunError(f"run folder {self.path} is in use by another nasty process"
-                               + (f" (PID {pid})" if pid else "")
+                               + (f" (PID {pid}" + (f", a {doing}" if doing else "") + ")" if pid else "")
                                + f"; wait for it to end, or stop it, before this {what}") from None
             try:
                 note.parent.mkdir(exist_ok=True)
-                note.write_text(f"{os.getpid()}\n")
+                note.write_text(f"{os.getpid()} {what}\n")
             except OSError:
                 pass                            # the PID is a courtesy; the lock holds without it
             try:

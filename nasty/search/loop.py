@@ -33,6 +33,7 @@ from .folder import RunFolder, atomic_write
 from .record import Epoch, NetCost, Status, Timings, TrialRecord, jsonable
 from .results import KEEP_WEIGHTS, best_of, ranked, write_results
 from .settings import Settings
+from .signals import stopping
 from .standalone import take_weights
 
 MAX_CONSECUTIVE_REJECTS = 2000     # a search stops proposing after this many over-budget samples in a row
@@ -139,7 +140,9 @@ class SearchLoop(TrialSource):
 
     def __init__(self, s: Settings, folder: RunFolder, space, controller, budget, data_shape, classes,
                  progress=None, records=None, samples=0, told=0, deadline=None, slots=1, images=(0, 0),
-                 study=None, rows: dict | None = None, reserve=None):
+                 study=None, rows: dict | None = None, reserve=None, interrupted=()):
+        """`interrupted`: proposals of trials a previous process dispatched and never recorded
+        (running.json): proposed first, under their numbers, with their decisions."""
         self.rows = rows
         self.reserve = reserve or (lambda: 0.0)
         self.s, self.folder, self.space, self.controller, self.budget = s, folder, space, controller, budget
@@ -151,7 +154,10 @@ class SearchLoop(TrialSource):
         self.samples, self.told = samples, told
         self.deadline, self.slots = deadline, slots
         self.running: dict[str, Running] = {}
-        self.next_trial = max((r.trial for r in self.records), default=-1) + 1
+        self.rerun: list[TrialRecord] = sorted(interrupted, key=lambda r: r.trial)
+        # dispatched (or waiting to run again) and not recorded: running.json (RunFolder.note_running)
+        self.unrecorded: dict[int, TrialRecord] = {r.trial: r for r in self.rerun}
+        self.next_trial = max([r.trial for r in self.records] + list(self.unrecorded), default=-1) + 1
         self.rejected_in_a_row = 0
         self.exhausted = False                       # every trial asked for has been proposed
         self.stop_reason: str | None = None
@@ -203,6 +209,8 @@ class SearchLoop(TrialSource):
             if self.done() + len(self.running) >= self.s.trials:
                 self.exhausted = True
                 return None
+            if self.rerun and not self._out_of_time():
+                return self._again(self.rerun.pop(0))
             if getattr(self.controller, "finished", False):
                 self.stop_reason = "the controller has proposed everything it plans to"
                 return None
@@ -261,6 +269,23 @@ class SearchLoop(TrialSource):
                         if fitted_from is not None else None))
             return Proposal(rec, t)
 
+    def _again(self, rec: TrialRecord) -> Proposal:
+        """A trial cut short by an interrupt or a kill, proposed again under its number with its
+        decisions; the controller learns its result as a replayed trial (it asked for it before)."""
+        from ..controllers.values import ReplayTrial
+        t = ReplayTrial(rec.decisions)
+        try:
+            self.space.sample(t)
+        except Exception:  # noqa: BLE001 - it still trains; the controller is not told its decisions
+            t = None
+        if self.progress:
+            self.progress.note(f"trial #{rec.trial} was cut short before: it runs again")
+        return Proposal(dataclasses.replace(rec, status=Status.OK), t)
+
+    def note_running(self):
+        """running.json: the trials dispatched (or waiting to run again) and not recorded yet."""
+        self.folder.note_running(list(self.unrecorded.values()))
+
     def _failed_sample(self, t, values, e):
         """A sample the space could not build (or cost): a failed trial that never trained."""
         from ..controllers import Result
@@ -274,6 +299,8 @@ class SearchLoop(TrialSource):
         """Register a proposal an executor is about to run; returns the evaluator's config."""
         self.running[key] = Running(proposal, time.time())
         n = proposal.trial
+        self.unrecorded[n] = proposal.record
+        self.note_running()
         if self.progress:
             self.progress.started(n, f"#{n} starting")
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
@@ -301,6 +328,8 @@ class SearchLoop(TrialSource):
         now, train_s = timings.completed, timings.train_s
         rec = dataclasses.replace(r.proposal.record, epochs=tuple(r.epochs), placement=r.placement,
                                   retries=tuple(r.retries), weights_error=r.weights_error, timings=timings)
+        if stopping() and len(r.epochs) < self.s.epochs:
+            return self._forget(r)        # cut short by a signal (its worker may have died of it): runs again
         if error is not None or result.get("failed"):
             rec = dataclasses.replace(rec, status=Status.FAILED, reason=error or result.get("reason"))
             res = Result(None, Status.FAILED, {"reason": rec.reason})
@@ -328,6 +357,7 @@ class SearchLoop(TrialSource):
             if status is Status.OK and train_s and rec.proxy.macs and self.images_per_trial:
                 self.sec_per_unit.append(train_s / (rec.proxy.macs * self.images_per_trial))
         self._finish(rec, r.proposal.ctrl_trial, res)
+        self.note_running()
         self.folder.prune_weights(self._weights_to_keep())
         self.write(plots=time.time() - self.last_plot > 20)     # the leaderboard and best.nasty always
 
@@ -352,7 +382,8 @@ class SearchLoop(TrialSource):
             self.progress.started(r.proposal.trial, f"#{r.proposal.trial} retrying: {reason[:60]}")
 
     def abandon(self, key: str):
-        """A trial cut before it finished (an interrupt, the hard time limit): not recorded."""
+        """A trial cut before it finished (an interrupt, the hard time limit): not recorded; it stays
+        in running.json, and a resume runs it again under its number."""
         r = self.running.pop(key, None)
         if r is not None:
             self._forget(r)
@@ -371,11 +402,13 @@ class SearchLoop(TrialSource):
             self.fatal = e                  # the executor stops; the search ends with this error
             raise
         self.lines += 1
+        self.unrecorded.pop(rec.trial, None)
         if rec.status.counted:
             self.records.append(rec)
         res.metrics["attrs"] = record_attrs(rec, line)      # an Optuna-based controller files them
         try:
-            self.controller.tell(ctrl_trial, res)
+            if ctrl_trial is not None:
+                self.controller.tell(ctrl_trial, res)
         finally:
             self.told += 1
             self.save_controller()
@@ -403,28 +436,42 @@ class SearchLoop(TrialSource):
     def replay(self, records: list[TrialRecord], first_line: int):
         """Tell the controller the records it was not told before a crash (best effort: a record
         the space can no longer rebuild is skipped; the record itself is safe on disk)."""
-        from ..controllers import Result
-        from ..controllers.values import ReplayTrial
-        from .study import record_attrs
-        for line, rec in enumerate(records, first_line):
-            try:
-                t = ReplayTrial(rec.decisions)
-                self.space.sample(t)
-                if rec.status is Status.REJECTED:
-                    res = Result(None, Status.REJECTED, {"macs": rec.target.macs, "params": rec.target.params}
-                                 if rec.target else {})
-                elif rec.status is Status.FAILED:
-                    res = Result(None, Status.FAILED, {})
-                else:
-                    res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc,
-                                                           "curve": [e.val_acc for e in rec.epochs]})
-                if rec.target and rec.target.latency_ms is not None:
-                    res.metrics["latency_ms"] = rec.target.latency_ms
-                res.metrics["attrs"] = record_attrs(rec, line)
-                self.controller.tell(t, res)
-            except Exception:  # noqa: BLE001
-                pass
-            self.told += 1
+        tell_records(self.controller, self.space, records, first_line)
+        self.told += len(records)
+
+
+def replay_result(rec: TrialRecord, line: int):
+    """The controllers.Result a record was told with (its user attributes for Optuna included)."""
+    from ..controllers import Result
+    from .study import record_attrs
+    if rec.status is Status.REJECTED:
+        res = Result(None, Status.REJECTED, {"macs": rec.target.macs, "params": rec.target.params}
+                     if rec.target else {})
+    elif rec.status is Status.FAILED:
+        res = Result(None, Status.FAILED, {})
+    else:
+        res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc, "curve": [e.val_acc for e in rec.epochs]})
+    if rec.target and rec.target.latency_ms is not None:
+        res.metrics["latency_ms"] = rec.target.latency_ms
+    res.metrics["attrs"] = record_attrs(rec, line)
+    return res
+
+
+def tell_records(controller, space, records: list[TrialRecord], first_line: int = 0) -> int:
+    """Tell `controller` the `records` (lines first_line, ...) as replayed trials, in order: after a
+    crash, and when the controller's own Optuna study is rebuilt. Best effort: a record the space
+    can no longer rebuild is skipped. Returns how many were told."""
+    from ..controllers.values import ReplayTrial
+    told = 0
+    for line, rec in enumerate(records, first_line):
+        try:
+            t = ReplayTrial(rec.decisions)
+            space.sample(t)
+            controller.tell(t, replay_result(rec, line))
+            told += 1
+        except Exception:  # noqa: BLE001
+            pass
+    return told
 
 
 class SerialExecutor(Executor):

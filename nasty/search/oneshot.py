@@ -123,6 +123,9 @@ class ChildLoop(SearchLoop):
     def save_controller(self):
         pass
 
+    def note_running(self):
+        pass
+
     def take(self) -> list[TrialRecord]:
         out, self.folder.records = self.folder.records, []
         return out

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import RunError
 from .loop import Executor, TrialSource
 from .settings import Settings
+from .signals import in_tune, stopping
 from .standalone import take_weights
 
 # A trial whose worker process or node dies is run again from scratch this many times before it
@@ -31,6 +32,7 @@ def quiet_ray():
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")         # signals.Stop stops Tune (its stopper)
     for name in ("ray", "ray.tune", "ray.train", "ray.air", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -42,19 +44,52 @@ def local_only():
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"   # + empty SETTINGS
+
+
 def check_reachable(address: str, seconds: float = 5.0):
-    """A one-line error, within `seconds`, when nothing answers at --address HOST:PORT (Ray itself
-    would retry for minutes)."""
+    """A one-line error, within about `seconds`, unless a Ray cluster answers at --address HOST:PORT.
+    Ray itself would retry for minutes, in C++ code that no signal interrupts, when nothing listens
+    there or something else does. Ray's GCS (and the Ray client server of ray://) speak gRPC: sent
+    HTTP/2's connection preface, a gRPC server answers with a SETTINGS frame. A port that accepts
+    and says nothing, or answers anything else (an HTTP/1 server such as Ray's dashboard), is not
+    a Ray cluster. With RAY_USE_TLS set, the cluster speaks TLS: only the connection is checked."""
     import socket
-    host, sep, port = address.rpartition(":")
-    if address.startswith(("ray://", "auto")) or not sep:
+    where = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = where.rpartition(":")
+    if address.startswith("auto") or not sep:
         return
+    hint = ("start it with `ray start --head` there, and give the address it prints (HOST:6379 by default), "
+            "or check it with `ray status` on the head node")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds):
-            pass
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=seconds)
     except (OSError, ValueError) as e:
-        raise RunError(f"cannot reach a Ray cluster at {address}: {getattr(e, 'strerror', None) or e}; start it with "
-                       "`ray start --head` there, or check the address with `ray status` on the head node") from None
+        raise RunError(f"cannot reach a Ray cluster at {address}: {getattr(e, 'strerror', None) or e}; "
+                       f"{hint}") from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        sock.close()
+        return
+    with sock:
+        try:
+            sock.settimeout(seconds)
+            sock.sendall(HTTP2_PREFACE)
+            answer = b""
+            while len(answer) < 9:
+                chunk = sock.recv(9 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+        except TimeoutError:
+            raise RunError(f"{address} accepts connections but is not a Ray cluster: it said nothing in "
+                           f"{seconds:g} s to a gRPC greeting (Ray's GCS answers at once); {hint}") from None
+        except OSError as e:
+            raise RunError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}; {hint}") from None
+    if len(answer) == 9 and answer[3] == 0x04:           # an HTTP/2 SETTINGS frame: a gRPC server
+        return
+    what = ("it answered as an HTTP/1 server (Ray's dashboard, at port 8265, is one; the cluster's address is "
+            "its GCS's)" if answer.startswith((b"HTTP/", b"<")) else
+            "it closed the connection" if not answer else f"it answered {answer[:9]!r}")
+    raise RunError(f"{address} is not a Ray cluster: to a gRPC greeting {what}; {hint}")
 
 
 def start_ray(s: Settings, payload_bytes: int):
@@ -146,12 +181,18 @@ class TuneExecutor(Executor):
                                       stop=_stopper_class()(loop),
                                       failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES)),
         )
-        tuner.fit()        # Ctrl-C: Tune's handler stops the trials and returns (a second one aborts)
+        # Ctrl-C, SIGTERM: signals.Stop stops dispatching and the stopper stops the trials
+        in_tune(True)
+        try:
+            tuner.fit()
+        finally:
+            in_tune(False)
         stopped_early = bool(loop.running) or not (loop.exhausted or loop.stop_reason or loop.fatal)
-        # trials cut before they finished (Ctrl-C, the hard time limit) are not recorded: a resume runs new ones
+        # trials cut before they finished (Ctrl-C, the hard time limit) are not recorded: a resume runs them again
         for key in list(loop.running):
             loop.abandon(key)
-        return stopped_early and not loop.fatal and (loop.deadline is None or time.time() < loop.deadline + 30)
+        return stopping() or (stopped_early and not loop.fatal
+                              and (loop.deadline is None or time.time() < loop.deadline + 30))
 
 
 def make_scheduler(s: Settings):
@@ -200,6 +241,8 @@ def _searcher_class():
             self.loop = loop
 
         def suggest(self, trial_id):
+            if stopping():
+                return Searcher.FINISHED
             p = _guarded(self.loop, self.loop.propose)
             if p is None:
                 return Searcher.FINISHED
@@ -253,7 +296,8 @@ def _stopper_class():
     from ray.tune import Stopper
 
     class LoopStopper(Stopper):
-        """Stops every trial once the loop has a fatal error (a record it could not write)."""
+        """Stops every trial once the loop has a fatal error (a record it could not write), or a
+        signal told the search to stop (signals.Stop)."""
 
         def __init__(self, loop: TrialSource):
             self.loop = loop
@@ -262,7 +306,7 @@ def _stopper_class():
             return False
 
         def stop_all(self):
-            return self.loop.fatal is not None
+            return self.loop.fatal is not None or stopping()
 
         def __getstate__(self):
             return {}

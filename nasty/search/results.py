@@ -291,6 +291,7 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
     """Leaderboard, best genotype and (optionally) plots from the records. `canonical`: the space's
     known members (name -> decisions) to label in the plots (default: reloaded from config.json)."""
     records = [r for r in records if r.status.counted]
+    folder.never_fewer(records)
     confirmations = folder.confirmations()
     from ..latency.search import best_info, measured
     latency = measured(folder)
@@ -648,18 +649,20 @@ def report_json(run_dir, top: int | None = None) -> dict:
     from .record import jsonable
     folder = RunFolder(run_dir)
     cfg = folder.config()
-    records = folder.records()
-    rows = leaderboard_rows(records, folder.confirmations())       # ranked as leaderboard.txt: confirmed first
+    checked = folder.verify()
+    records = checked.records
+    rows = leaderboard_rows(records, checked.confirmations)       # ranked as leaderboard.txt: confirmed first
     return jsonable({"run": str(folder), "config": cfg, "counts": counts(records),
                      "best": folder.read_json("best.json"), "leaderboard": rows[:top] if top else rows})
 
 
 def report(run_dir, console=None, top: int = 20) -> str:
     """`nasty report`: the leaderboard of a run; rewrites its plots and result files. A damaged
-    trials.jsonl is refused (RunError) before anything is written."""
+    trials.jsonl, or records that disagree with the files derived from them (RunFolder.verify), is
+    refused (RunError) before anything is written."""
     folder = RunFolder(run_dir)
     cfg = folder.config()
-    records = folder.records()
+    records = folder.verify().records
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise RunError(f"--top must be a whole number of at least 1, got {top!r}")
     note = ""

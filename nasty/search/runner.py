@@ -22,13 +22,15 @@ from pathlib import Path
 
 from ..errors import RunError
 from .budget import Budget, preflight
-from .folder import RunFolder, check_name
+from .folder import Checked, RunFolder, check_name
 from .loop import Executor, SearchLoop
 from .oneshot import OneShotSource, prepare as prepare_oneshot
 from .record import Status
 from .confirm import ConfirmLoop, cost_ratio, fidelity, picks, reserve_seconds
 from .results import best_of, counts, ranked, summary_lines
 from .settings import Settings
+from .signals import Interrupted
+from .study import run_identity
 
 
 # ------------------------------------------------------------------ data
@@ -170,8 +172,10 @@ def unseen_decisions(space, fit: bool) -> list[str]:
 
 # ------------------------------------------------------------------ a new run, or a resumed one
 def _fresh_or_resume(s: Settings, resume: str | None):
-    """(settings, folder, records, controller state) for a new run or a resumed one. A resumed
-    folder is only read here; its one repair (a torn last record) waits for every other check."""
+    """(settings, folder, what the folder holds (folder.Checked), controller state) for a new run or
+    a resumed one. A resumed folder is only read here (RunFolder.verify: its records sound and
+    agreeing with the files derived from them); its one repair (a torn last record) waits for every
+    other check."""
     if resume:
         folder = RunFolder(resume)
         cfg = folder.config(Settings)        # a damaged file (wrong JSON types) is refused, untouched
@@ -190,8 +194,8 @@ def _fresh_or_resume(s: Settings, resume: str | None):
             setattr(merged, k, given[k])
         if "time_budget" not in given:
             merged.time_budget = None
-        ctrl_state = folder.controller_state()     # a corrupt file fails before any repair
-        return merged, folder, folder.records(), ctrl_state
+        checked = folder.verify()                  # damaged or lost records fail before any repair
+        return merged, folder, checked, checked.controller
     if not s.space and not (s.controller == "compound" and s.baseline):
         raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
                        "or --resume runs/NAME")
@@ -208,7 +212,25 @@ def _fresh_or_resume(s: Settings, resume: str | None):
     if folder.path.exists():
         raise RunError(f"run folder {folder.path} already exists; continue it with "
                        f"`nasty search --resume {folder.path}` or pick another --name")
-    return dataclasses.replace(s, name=name), folder, [], None
+    return dataclasses.replace(s, name=name), folder, Checked([], [], None, []), None
+
+
+def stopped_message(folder: RunFolder, signum: int) -> str:
+    """What a search stopped by a signal says (signals.Stop): what was kept, and how to continue."""
+    from .signals import signal_name
+    import signal
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal_name(signum)}"
+    if not folder.exists:
+        return f"{how} before the run folder was made; nothing was written"
+    try:
+        n = sum(1 for r in folder.records() if r.status.counted)
+        cut = [r.trial for r in folder.running()]
+    except RunError:
+        n, cut = None, []
+    kept = f"{n} finished trial{'s' if n != 1 else ''}" if n is not None else "the finished trials"
+    again = (f"; {'trials' if len(cut) > 1 else 'trial'} {', '.join(f'#{t}' for t in cut[:6])}"
+             f"{', ...' if len(cut) > 6 else ''} cut short will run again" if cut else "")
+    return f"{how}: {kept} saved in {folder}{again}; continue with `nasty search --resume {folder}`"
 
 
 def search(s: Settings, resume: str | None = None, console=None, live: bool | None = None,
@@ -220,17 +242,28 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
     stops the trials, keeps every finished record and re-raises KeyboardInterrupt. The run
     folder is locked for the whole search: a second process on it is refused. `data`: images
     given from Python instead of --dataset (see `as_dataset`)."""
-    with contextlib.ExitStack() as hold:
-        s.check()
-        if resume:
-            hold.enter_context(RunFolder(resume).lock())     # before anything is read: one writer
-        if data is not None:
-            s = dataclasses.replace(s, dataset=IN_MEMORY, data_dir=None)
-        return _search(s, resume, console, live, executor, hold, data, space, verbosity, summary_console)
+    from .signals import Stop
+    where: list[RunFolder] = []                  # the run folder, once it is known (for the message)
+
+    def describe(signum):
+        return stopped_message(where[0], signum) if where else "interrupted before the search began"
+    with Stop(describe) as stop, contextlib.ExitStack() as hold:
+        try:
+            s.check()
+            if resume:
+                hold.enter_context(RunFolder(resume).lock())     # before anything is read: one writer
+            if data is not None:
+                s = dataclasses.replace(s, dataset=IN_MEMORY, data_dir=None)
+            return _search(s, resume, console, live, executor, hold, data, space, verbosity, summary_console,
+                           where)
+        except KeyboardInterrupt as e:
+            if isinstance(e, Interrupted):
+                raise
+            raise stop.interrupted() from None
 
 
 def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitStack, data, given,
-            verbosity, summary_console) -> dict:
+            verbosity, summary_console, where: list) -> dict:
     import sys
 
     from rich.console import Console
@@ -253,7 +286,9 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         for text in held:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
         held.clear()
-    s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
+    s, folder, checked, ctrl_state = _fresh_or_resume(s, resume)
+    where.append(folder)
+    records = checked.records
     s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
     if resume and not folder.writable():
         raise RunError(f"run folder {folder} is read-only; a resume appends to it: make it writable, "
@@ -289,6 +324,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise RunError(f"controller.json is damaged ({type(e).__name__}: {e}); cannot resume it: start a "
                            f"new run (its trials.jsonl is intact)") from None
+    identity = run_identity(folder.path, {"name": s.name})
+    sampler = plan_sampler(s, folder, controller, ctrl_state, records, identity)   # read-only, before Ray
     config = dataclasses.asdict(s)
     config.update(space_name=space.name, budget_macs=budget.macs, budget_params=budget.params,
                   target={"input": list(space.target.input), "classes": space.target.classes},
@@ -326,8 +363,12 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             folder.create(config)
             hold.enter_context(folder.lock())
             keep_table(folder, budget)
-        controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
+        interrupted = checked.interrupted            # cut short by a signal or a kill: they run again first
+        controller, study, notes = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records,
+                                                         sampler, identity, [r.trial for r in interrupted])
         release()                                    # every check has passed: the held start-up lines
+        for note in notes:
+            console.print(note, soft_wrap=True, highlight=False, markup=False)
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
         title = (f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
@@ -348,7 +389,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         else:
             loop = SearchLoop(s, folder, space, controller, budget, data.shape, data.num_classes, progress,
                               records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
-                              study=study, rows=rows["search"])
+                              study=study, rows=rows["search"], interrupted=interrupted)
             ratio = cost_ratio(s, rows["search"], rows["confirm"])
             loop.reserve = lambda: reserve_seconds(s, loop.records, slots, ratio)
             loop.replay(records[told:], told)        # records the controller was not told before a crash
@@ -373,7 +414,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                 raise source.fatal
             loop.write(plots=True)
             if interrupted:
-                raise KeyboardInterrupt
+                raise KeyboardInterrupt      # search() ends it with nasty's message (signals.Interrupted)
 
         if loop.done() >= s.trials:
             progress.note(f"{folder}: all {s.trials} trials are done; pass --trials N to run more")
@@ -399,15 +440,11 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                 run_stage(stage, "tune-confirm")
         summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
                            time.time() - t_start, space=space)
-    except KeyboardInterrupt:
-        if folder.exists:
-            console.print(
-                f"interrupted: finished trials are saved in {folder}; continue with "
-                f"`nasty search --resume {folder}`", soft_wrap=True, highlight=False, markup=False)
-        raise
     finally:
         if started_ray:
             from .ray_backend import stop_ray
+            from .signals import shutting_down
+            shutting_down()
             stop_ray()
     return summary
 
@@ -418,26 +455,73 @@ def keeps_study(controller) -> bool:
     return "storage" in inspect.signature(type(controller).__init__).parameters
 
 
-def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked, ctrl_state, records):
-    """The controller (restored on resume) and the run's Optuna study (study.py's StudyLog, the view
-    of its trials). A controller that keeps an Optuna study of its own (tpe, nsga2) keeps it in the
-    run's sampler.db, so resume reopens it (in study.db for runs made before: study.old_layout).
-    `checked`: the same controller, built (and its options checked) before the run folder existed."""
+@dataclasses.dataclass
+class SamplerPlan:
+    """Where the TPE/NSGA-II controller keeps its own Optuna study, as checked before the search starts."""
+    path: Path
+    name: str
+    rebuild: str | None          # why it is rebuilt from the records (None: reopened as it is)
+
+
+def plan_sampler(s: Settings, folder: RunFolder, controller, ctrl_state, records, identity: str):
+    """The controller's own study (sampler.db; study.db in runs made before it), checked read-only
+    against the records it was told (study.sampler_problem) before anything is written or Ray
+    starts: None for a controller without one; a plan to reopen it, or to rebuild it from the
+    records when it is missing, damaged, foreign or stale. A folder in its place, or a file another
+    process holds locked, is a RunError (nothing is removed that nasty did not write)."""
+    if not keeps_study(controller):
+        return None
+    from .study import SAMPLER_FILE, STUDY_FILE, inspect, old_layout, sampler_problem
+    legacy = old_layout(folder.path, s.controller)
+    path = folder.path / (STUDY_FILE if legacy else SAMPLER_FILE)
+    found = inspect(path, write_lock=True)
+    if not found.usable:
+        raise RunError(f"{path} (the {s.controller} controller's own Optuna study, rebuilt from trials.jsonl "
+                       f"when it is damaged) cannot be rebuilt: {found.why}; move it away (or end what holds "
+                       "it), then resume again; the run folder is left as it is")
+    if ctrl_state is None:                   # a new run, or one whose controller was never told anything
+        return SamplerPlan(folder.path / SAMPLER_FILE, identity,
+                           None if found.kind == "missing" else "the controller was told nothing yet")
+    name = ctrl_state["state"].get("study_name") or identity
+    problem = sampler_problem(found, name, records, ctrl_state.get("told", 0), legacy)
+    if problem is None:
+        return SamplerPlan(path, name, None)
+    return SamplerPlan(folder.path / SAMPLER_FILE, identity, problem)
+
+
+def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked, ctrl_state, records,
+                          sampler: SamplerPlan | None, identity: str, waiting=()):
+    """(controller, the run's Optuna study, notes). The controller is restored on resume; one that
+    keeps an Optuna study of its own (tpe, nsga2) keeps it where `sampler` says, rebuilt from the
+    records it was told when the plan says so. The run's study (study.py's StudyLog, the view of its
+    trials) is brought up to date, or rebuilt; `waiting`: trial numbers that run again. `checked`:
+    the same controller, built (and its options checked) before the run folder existed."""
     from ..controllers import make_controller
-    from .study import SAMPLER_FILE, STUDY_FILE, StudyLog, old_layout
-    old = old_layout(folder.path, s.controller)
-    controller = checked                              # restored already, if resumed
-    if keeps_study(checked):
+    from .loop import tell_records
+    from .study import STUDY_FILE, StudyLog, old_layout, remove_file
+    controller, notes = checked, []
+    if sampler is not None:
+        if sampler.rebuild:
+            remove_file(sampler.path)
         controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
-                                     **s.controller_kwargs(), storage=folder.path / (STUDY_FILE if old else SAMPLER_FILE),
-                                     study_name=folder.path.name)
+                                     **s.controller_kwargs(), storage=sampler.path, study_name=sampler.name)
         if ctrl_state:
-            controller.load_state_dict(ctrl_state["state"])
-    if old:
-        return controller, None
-    study = StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto", budget)
-    study.sync(records, space)                  # records written before a crash, or by an older nasty
-    return controller, study
+            state = ctrl_state["state"]
+            if sampler.rebuild:
+                state = {**state, "storage": str(sampler.path), "study_name": sampler.name}
+            controller.load_state_dict(state)
+            if sampler.rebuild:
+                told = ctrl_state.get("told", 0)
+                tell_records(controller, space, records[:told])
+                notes.append(f"({sampler.path.name}, the {s.controller} controller's own Optuna study, was rebuilt "
+                             f"from the {told} records it had been told: {sampler.rebuild})")
+    if old_layout(folder.path, s.controller):
+        return controller, None, notes
+    study = StudyLog(folder.path / STUDY_FILE, identity, s.objective == "pareto", budget)
+    note = study.sync(records, space, waiting=waiting)   # records written before a crash, or by an older nasty
+    if note:
+        notes.append(note)
+    return controller, study, notes
 
 
 # ------------------------------------------------------------------ the end of a run
@@ -478,7 +562,7 @@ def score_winner(folder: RunFolder, records, data) -> dict:
 def mark_winner(folder: RunFolder, s: Settings, info: dict, space=None) -> str:
     """Rebuild the run's Optuna study from trials.jsonl with the winner (best.json) marked; a note
     when it cannot be (the study is a view)."""
-    from .study import STUDY_FILE, StudyLog, old_layout
+    from .study import STUDY_FILE, StudyLog, old_layout, run_identity
     if old_layout(folder.path, s.controller):
         return ""
     winner = ({"trial": info["trial"], "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
@@ -490,12 +574,13 @@ def mark_winner(folder: RunFolder, s: Settings, info: dict, space=None) -> str:
     except Exception:  # noqa: BLE001 - the trials go in without their params
         space = None
     try:
-        StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto",
-                 Budget(folder.config().get("budget_macs"), folder.config().get("budget_params"))
-                 ).sync(folder.records(), space, winner=winner, rebuild=True)
-    except Exception as e:  # noqa: BLE001
-        return f"(the Optuna study {folder.path / STUDY_FILE} could not be updated: {type(e).__name__}: {e})"
-    return ""
+        cfg = folder.config()
+        records = folder.records()
+    except RunError as e:
+        return f"(the Optuna study {folder.path / STUDY_FILE} could not be updated: {e})"
+    return StudyLog(folder.path / STUDY_FILE, run_identity(folder.path, cfg), s.objective == "pareto",
+                    Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
+                    ).sync(records, space, winner=winner, rebuild=True)
 
 
 TRAIN_HINT_EPOCHS = 10           # the closing hint's `nasty train RUN --epochs 10`

@@ -32,6 +32,13 @@ Runs made before this layout, whose study.db is the TPE controller's own study, 
 
 trials.jsonl stays the truth: the study is a view, written as trials end, and rebuilt from
 trials.jsonl at the end of a search (the winner marked), on resume and by `nasty report`.
+Both files are checked against the records first (`inspect`, read-only): a file that is missing,
+damaged, foreign (another study in it, or another run's) or stale (trials the records do not hold)
+is rebuilt from the records, never the reverse. Each file holds one study, named by the run's
+identity (`run_identity`: the name it was created with, kept in config.json), not by its folder,
+so a copied or renamed run still opens with `study_name=None`. A study.db that is a folder or
+locked by another process is left alone and the search goes on without its view (a note says
+so); the sampler's study, which TPE cannot do without, is then refused before the search starts.
 """
 from __future__ import annotations
 
@@ -144,6 +151,149 @@ def _when(t: float | None):
     return datetime.datetime.fromtimestamp(t) if t else None
 
 
+def run_identity(folder: Path, config: dict | None = None) -> str:
+    """The name of a run's Optuna studies: the name the run was created with (config.json's
+    `name`), which a copy or a renamed folder keeps; the folder's name for a run without one."""
+    name = (config or {}).get("name")
+    return name if isinstance(name, str) and name else Path(folder).name
+
+
+# ------------------------------------------------------------------ the files, as they are
+class Inspected:
+    """What an Optuna SQLite file holds, read without changing a byte (see `inspect`)."""
+
+    def __init__(self, kind: str, why: str = "", studies: dict | None = None):
+        self.kind = kind              # ok, missing, folder, locked, damaged
+        self.why = why
+        self.studies = studies or {}  # study name -> [(number, state, {user attr: value})] by number
+
+    @property
+    def usable(self) -> bool:
+        """Can it be written (or removed and rebuilt)? Not a folder, not locked by another process."""
+        return self.kind not in ("folder", "locked")
+
+
+def inspect(path: Path, write_lock: bool = False) -> Inspected:
+    """Read an Optuna SQLite file with sqlite3 in read-only mode (no byte changes, nothing created):
+    its studies and their trials' states and nasty user attributes. `write_lock`: also check that
+    another process does not hold it locked (a write lock taken and released, writing nothing)."""
+    import json
+    import sqlite3
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return Inspected("missing", "it is missing")
+    if path.is_dir():
+        return Inspected("folder", "it is a folder, not an SQLite file")
+    if not path.is_file():
+        return Inspected("folder", "it is not a regular file")
+    uri = path.resolve().as_uri()
+    try:
+        con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=1.0)
+        try:
+            rows = con.execute(
+                "SELECT s.study_name, t.number, t.state, a.key, a.value_json FROM studies s "
+                "LEFT JOIN trials t ON t.study_id = s.study_id LEFT JOIN trial_user_attributes a "
+                "ON a.trial_id = t.trial_id AND a.key IN ('nasty_trial', 'record', 'status')").fetchall()
+        finally:
+            con.close()
+        if write_lock:
+            con = sqlite3.connect(f"{uri}?mode=rw", uri=True, timeout=1.0, isolation_level=None)
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("ROLLBACK")
+            finally:
+                con.close()
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            return Inspected("locked", "another process holds it locked")
+        return Inspected("damaged", f"it is not an Optuna study ({e})")
+    except sqlite3.DatabaseError as e:
+        return Inspected("damaged", f"it is not an SQLite file ({e})")
+    studies: dict[str, dict] = {}
+    for name, number, state, key, value in rows:
+        trials = studies.setdefault(name, {})
+        if number is None:
+            continue
+        attrs = trials.setdefault(number, (str(state), {}))[1]
+        if key is not None:
+            try:
+                attrs[key] = json.loads(value)
+            except ValueError:
+                attrs[key] = None
+    return Inspected("ok", "", {n: [(k, *t[k]) for k in sorted(t)] for n, t in studies.items()})
+
+
+def _foreign(found: Inspected, name: str) -> str | None:
+    names = sorted(found.studies)
+    if names == [name]:
+        return None
+    if not names:
+        return "it holds no study"
+    return f"it holds {'study' if len(names) == 1 else 'studies'} {', '.join(map(repr, names[:3]))}, not {name!r}"
+
+
+def view_problem(found: Inspected, name: str, records, waiting=()) -> str | None:
+    """Why study.db (as `inspect` found it) is not the view of `records` that StudyLog keeps, or None:
+    one study named `name` whose trial N is nasty's trial #N, with the record line and status of
+    that trial's record (trials the records do not have yet are added, not a problem), and no
+    placeholder where a trial `waiting` to run again will be."""
+    if found.kind != "ok":
+        return found.why
+    why = _foreign(found, name)
+    if why:
+        return why
+    by_number = {}
+    for line, rec in enumerate(records):
+        if rec.trial is not None and rec.status is not Status.REJECTED:
+            by_number[rec.trial] = (rec, line)
+    for number, state, attrs in found.studies[name]:
+        if attrs.get("nasty_trial") != number:
+            return f"its trial {number} is not nasty's trial #{number}"
+        if number not in by_number:
+            if attrs.get("status") == "abandoned" and number not in waiting:
+                continue
+            return f"it holds trial #{number}, which trials.jsonl lacks"
+        rec, line = by_number[number]
+        if attrs.get("record") != line or attrs.get("status") != rec.status.value:
+            return f"its trial #{number} is not line {line} of trials.jsonl ({rec.status.value})"
+    return None
+
+
+def sampler_problem(found: Inspected, name: str, records, told: int, legacy: bool = False) -> str | None:
+    """Why the TPE/NSGA-II controller's own study (as `inspect` found it) is not what the controller
+    was told, or None: one study named `name` holding, as finished trials, exactly the first `told`
+    records (by their record line and status); asks never told may be there too. A study of a run
+    made before the records were filed in it (`legacy`: study.db of the old layout) only has to
+    be there, by its name."""
+    if found.kind != "ok":
+        return found.why
+    why = _foreign(found, name)
+    if why or legacy:
+        return why
+    seen = set()
+    for number, state, attrs in found.studies[name]:
+        line = attrs.get("record")
+        if line is None:
+            continue
+        if type(line) is not int or not 0 <= line < told or line in seen:
+            return f"its trial {number} files record {line!r}, which the controller was not told"
+        rec = records[line]
+        if attrs.get("status") != rec.status.value or attrs.get("nasty_trial") != rec.trial:
+            return f"its trial {number} is not line {line} of trials.jsonl"
+        seen.add(line)
+    if len(seen) != told:
+        return f"it holds {len(seen)} of the {told} records the controller was told"
+    return None
+
+
+def remove_file(path: Path):
+    """Remove an SQLite file nasty rebuilds (and what SQLite keeps beside it); regular files only."""
+    path = Path(path)
+    for p in (path, *(path.with_name(path.name + x) for x in ("-journal", "-wal", "-shm"))):
+        if p.is_file() or p.is_symlink():            # a link is removed, never what it points to
+            p.unlink()
+
+
 def old_layout(folder: Path, controller: str | None) -> bool:
     """Is study.db of this run the TPE/NSGA-II controller's own study (runs made before
     sampler.db)? It is then left as it is: the controller reopens it on resume."""
@@ -158,6 +308,7 @@ class StudyLog:
         self.path, self.name, self.pareto, self.budget = Path(path), name, pareto, budget
         self.names = names or ParamNames()
         self.error: str | None = None                    # the study is behind trials.jsonl (see sync)
+        self.off: str | None = None                      # why the file is not written at all (a folder, locked)
         self.pending: dict[int, tuple] = {}              # trials that ended before a lower-numbered one
         self.over_budget = 0
         self._study = None
@@ -214,6 +365,8 @@ class StudyLog:
     def record(self, rec: TrialRecord, line: int, asked=None):
         """A record was just appended: a trial joins the study once every lower-numbered one has
         (a failure to write the study never stops a search: it is rebuilt from trials.jsonl)."""
+        if self.off:
+            return
         try:
             if rec.status is Status.REJECTED or rec.trial is None:
                 self.over_budget += 1
@@ -237,35 +390,47 @@ class StudyLog:
         except Exception:  # noqa: BLE001 - the decisions stay out; the trial is still there
             return None
 
-    def matches(self, records) -> bool:
-        """Does the study hold, as trial N, nasty's trial #N for every record it holds?"""
-        for t in self.study.get_trials(deepcopy=False):
-            if t.user_attrs.get("nasty_trial") != t.number:
-                return False
-        return True
-
-    def sync(self, records: list[TrialRecord], space=None, winner: dict | None = None, rebuild: bool = False) -> int:
+    def sync(self, records: list[TrialRecord], space=None, winner: dict | None = None, rebuild: bool = False,
+             waiting=()) -> str:
         """Bring the study up to date with trials.jsonl (every record in order; numbers no record
-        will have get placeholders); rebuilt from scratch when its trials are not nasty's, when
-        `rebuild`, or to mark `winner` ({"trial": N, "confirmed_val_acc": x or None}). Returns how
-        many trials were added."""
-        import optuna
-        if rebuild or winner is not None or not self.matches(records):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    optuna.delete_study(study_name=self.name, storage=storage_url(self.path))
-                except KeyError:
-                    pass
+        will have get placeholders, except those `waiting` to run again: the trials after them join
+        when they have). Rebuilt from scratch when the file is missing, damaged, foreign or stale
+        (`view_problem`), when `rebuild`, or to mark `winner` ({"trial": N, "confirmed_val_acc": x
+        or None}). Never raises: returns a note when the view could not be brought up to date
+        (the records are the truth; `nasty report` rebuilds it), else ''."""
+        try:
+            return self._sync(records, space, winner, rebuild, set(waiting))
+        except Exception as e:  # noqa: BLE001 - a view
+            self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
             self._study = None
+            return f"(the Optuna study {self.path} could not be updated: {self.error}; trials.jsonl holds every result)"
+
+    def _sync(self, records, space, winner, rebuild, waiting) -> str:
+        found = inspect(self.path)
+        if not found.usable:
+            self.off = found.why
+            return (f"(the Optuna study {self.path} is left as it is and not written: {found.why}; trials.jsonl "
+                    "holds every result: move it away and `nasty report` writes the study)")
+        self.off = None
+        problem = None if found.kind == "missing" else view_problem(found, self.name, records, waiting)
+        note = ""
+        if problem or rebuild or winner is not None:
+            if problem and not rebuild and winner is None:
+                note = f"(the Optuna study {self.path} was rebuilt from trials.jsonl: {problem})"
+            self._study = None
+            remove_file(self.path)
         by_number = {}
         for line, rec in enumerate(records):
             if rec.status is Status.REJECTED or rec.trial is None:
                 continue
             by_number[rec.trial] = (rec, line)           # a later record of the same number wins
         have = len(self.study.get_trials(deepcopy=False))
-        added = 0
+        self.pending.clear()
         for n in range(have, max(by_number, default=-1) + 1):
+            if n in waiting:                             # runs again: it and the trials after it join later
+                self.pending.update({m: (*by_number[m], self._asked(by_number[m][0], space))
+                                     for m in by_number if m > n})
+                break
             if n not in by_number:
                 self._placeholder(n)
                 continue
@@ -275,14 +440,12 @@ class StudyLog:
                 extra = {"winner": True, **({"confirmed_val_acc": winner["confirmed_val_acc"]}
                                             if winner.get("confirmed_val_acc") is not None else {})}
             self._add(self._frozen(rec, line, self._asked(rec, space), extra))
-            added += 1
-        self.pending.clear()
         rejected = sum(1 for r in records if r.status is Status.REJECTED)
         self.study.set_user_attr("over_budget_samples", rejected)
         if winner is not None:
             self.study.set_user_attr("winner", winner)
         self.error = None
-        return added
+        return note
 
 
 def study_summary(path: Path) -> str:

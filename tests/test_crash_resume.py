@@ -1,6 +1,7 @@
 """The whole `nasty search` process SIGKILLed mid-run (a real subprocess, a real signal),
 then `nasty search --resume` in a new process: the run completes, no finished trial is
-lost or re-run, and the leaderboard holds every trial exactly once. Also: a corrupted run
+lost or re-run, a trial the kill cut short runs again under its number, and the leaderboard
+holds every trial exactly once. Also: a corrupted run
 folder on --resume is a one-line error that leaves every byte of it as it was."""
 import json
 import os
@@ -49,6 +50,9 @@ def test_search_killed_mid_run_resumes_without_losing_or_rerunning_trials(sessio
     _kill_session(p.pid)
     before = [r for r in _lines(trials_file) if r.get("status") in ("ok", "failed")]
     assert 1 <= len(before) < TRIALS
+    running = folder / "running.json"
+    cut = json.loads(running.read_text())["trials"] if running.is_file() else []
+    assert not {c["trial"] for c in cut} & {r["trial"] for r in before}
 
     r = sessions(_nasty("search", "--resume", str(folder)), env=env)
     out, _ = r.communicate(timeout=300)
@@ -56,10 +60,15 @@ def test_search_killed_mid_run_resumes_without_losing_or_rerunning_trials(sessio
 
     after = _lines(trials_file)
     done = [x for x in after if x.get("status") in ("ok", "failed")]
-    # the run completed: exactly TRIALS finished trials, each trial number once (a trial cut by the
-    # kill before it finished is not recorded; the resumed run trains a new one with a new number)
+    # the run completed: exactly TRIALS finished trials, each trial number once, none skipped (a
+    # trial cut by the kill is not recorded; running.json named it, and the resumed run ran it again
+    # under its number, with its decisions)
     ids = [x["trial"] for x in done]
-    assert len(ids) == len(set(ids)) == TRIALS
+    assert sorted(ids) == list(range(TRIALS))
+    for c in cut:
+        assert [(x["decisions"], x["sample"]) for x in done if x["trial"] == c["trial"]] == [(c["decisions"],
+                                                                                             c["sample"])]
+    assert not (folder / "running.json").exists()
     # nothing finished before the kill was lost, rewritten or run again
     for old in before:
         again = [x for x in done if x["trial"] == old["trial"]]

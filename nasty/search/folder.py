@@ -6,9 +6,22 @@ leaves a folder that `nasty search --resume` continues and `nasty report` reads.
 
 A damaged folder is refused, never half-used: any line of trials.jsonl that is not a
 record, or a config/controller file of the wrong shape, is a RunError that leaves every
-byte as it was. The one repair is that of a crash mid-append, and it is made only by
-`repair()`, which the resume calls after every other check has passed: a torn last line
-(no newline, not a record) is cut; a whole last record that only lacks its newline gets it.
+byte as it was. Before a resume or a report writes anything, `verify()` reads the whole
+folder and checks that the records agree with what was derived from them (controller.json's
+count of records told, the trials leaderboard.json ranks and best.json names, those that
+confirm.jsonl confirms): records lost to a truncated, zero-filled, emptied or deleted
+trials.jsonl are refused instead of a search started again over the old results, and results
+are never rewritten from fewer records than they hold (`never_fewer`).
+
+The one repair is that of a crash mid-append, and it is made only by `repair()`, which the
+resume calls after every other check has passed: a torn last line is cut, and a line counts
+as torn only when it can be one record cut short (`torn_tail`: the printable-ASCII beginning
+of one JSON record, no longer than one record, never NUL bytes); a whole last record that only
+lacks its newline gets it.
+
+running.json names the trials dispatched and not yet recorded (`note_running`): a trial cut
+short by an interrupt, a kill or a crash is there and not in trials.jsonl, and a resume runs
+it again under its number.
 """
 from __future__ import annotations
 

@@ -357,7 +357,6 @@ class SearchLoop(TrialSource):
             if status is Status.OK and train_s and rec.proxy.macs and self.images_per_trial:
                 self.sec_per_unit.append(train_s / (rec.proxy.macs * self.images_per_trial))
         self._finish(rec, r.proposal.ctrl_trial, res)
-        self.note_running()
         self.folder.prune_weights(self._weights_to_keep())
         self.write(plots=time.time() - self.last_plot > 20)     # the leaderboard and best.nasty always
 
@@ -402,7 +401,8 @@ class SearchLoop(TrialSource):
             self.fatal = e                  # the executor stops; the search ends with this error
             raise
         self.lines += 1
-        self.unrecorded.pop(rec.trial, None)
+        if rec.trial is not None and self.unrecorded.pop(rec.trial, None) is not None:
+            self.note_running()
         if rec.status.counted:
             self.records.append(rec)
         res.metrics["attrs"] = record_attrs(rec, line)      # an Optuna-based controller files them

@@ -215,17 +215,23 @@ def _fresh_or_resume(s: Settings, resume: str | None):
     return dataclasses.replace(s, name=name), folder, Checked([], [], None, []), None
 
 
-def stopped_message(folder: RunFolder, signum: int) -> str:
-    """What a search stopped by a signal says (signals.Stop): what was kept, and how to continue."""
-    from .signals import signal_name
+def stopped_message(folder: RunFolder, signum: int, loop: SearchLoop | None = None) -> str:
+    """What a search stopped by a signal says (signals.Stop): what was kept, and how to continue
+    (from the loop's own counts when there is one: the process may be ending right now)."""
     import signal
+
+    from .signals import signal_name
     how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal_name(signum)}"
     if not folder.exists:
         return f"{how} before the run folder was made; nothing was written"
     try:
-        n = sum(1 for r in folder.records() if r.status.counted)
-        cut = [r.trial for r in folder.running()]
-    except RunError:
+        if loop is not None:
+            n, cut = loop.done(), sorted(getattr(loop, "unrecorded", ()))
+        else:
+            recs = folder.records()
+            n = sum(1 for r in recs if r.status.counted)
+            cut = sorted({r.trial for r in folder.running()} - {r.trial for r in recs})
+    except (RunError, RuntimeError):
         n, cut = None, []
     kept = f"{n} finished trial{'s' if n != 1 else ''}" if n is not None else "the finished trials"
     again = (f"; {'trials' if len(cut) > 1 else 'trial'} {', '.join(f'#{t}' for t in cut[:6])}"
@@ -243,10 +249,12 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
     folder is locked for the whole search: a second process on it is refused. `data`: images
     given from Python instead of --dataset (see `as_dataset`)."""
     from .signals import Stop
-    where: list[RunFolder] = []                  # the run folder, once it is known (for the message)
+    where: dict = {}                             # the run folder and the loop, once known (for the message)
 
     def describe(signum):
-        return stopped_message(where[0], signum) if where else "interrupted before the search began"
+        if "folder" not in where:
+            return "interrupted before the search began" if signum == 2 else "stopped before the search began"
+        return stopped_message(where["folder"], signum, where.get("loop"))
     with Stop(describe) as stop, contextlib.ExitStack() as hold:
         try:
             s.check()
@@ -263,7 +271,7 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
 
 
 def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitStack, data, given,
-            verbosity, summary_console, where: list) -> dict:
+            verbosity, summary_console, where: dict) -> dict:
     import sys
 
     from rich.console import Console
@@ -287,7 +295,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             console.print(text, soft_wrap=True, highlight=False, markup=False)
         held.clear()
     s, folder, checked, ctrl_state = _fresh_or_resume(s, resume)
-    where.append(folder)
+    where["folder"] = folder
     records = checked.records
     s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
     if resume and not folder.writable():
@@ -391,6 +399,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                               records, samples, told, deadline, slots, images=(len(train_idx), len(val_idx)),
                               study=study, rows=rows["search"], interrupted=interrupted)
             ratio = cost_ratio(s, rows["search"], rows["confirm"])
+            where["loop"] = loop
             loop.reserve = lambda: reserve_seconds(s, loop.records, slots, ratio)
             loop.replay(records[told:], told)        # records the controller was not told before a crash
             loop.save_controller()
@@ -498,7 +507,7 @@ def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked
     the same controller, built (and its options checked) before the run folder existed."""
     from ..controllers import make_controller
     from .loop import tell_records
-    from .study import STUDY_FILE, StudyLog, old_layout, remove_file
+    from .study import STUDY_FILE, StudyLog, remove_file
     controller, notes = checked, []
     if sampler is not None:
         if sampler.rebuild:
@@ -515,7 +524,7 @@ def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked
                 tell_records(controller, space, records[:told])
                 notes.append(f"({sampler.path.name}, the {s.controller} controller's own Optuna study, was rebuilt "
                              f"from the {told} records it had been told: {sampler.rebuild})")
-    if old_layout(folder.path, s.controller):
+    if sampler is not None and sampler.path.name == STUDY_FILE:     # a run made before sampler.db: kept
         return controller, None, notes
     study = StudyLog(folder.path / STUDY_FILE, identity, s.objective == "pareto", budget)
     note = study.sync(records, space, waiting=waiting)   # records written before a crash, or by an older nasty

@@ -4,19 +4,23 @@ within seconds, with nasty's one-line message, its records intact and the run re
     with Stop(describe) as stop:      # search() holds one for the whole search
         ...                           # the executor asks `stopping()`; Tune runs with `in_tune(True)`
 
-The first SIGINT or SIGTERM stops dispatching (the executor's searcher has nothing more to
-propose) and tells Ray Tune to stop the trials (the stopper); trials cut short are not recorded
-but stay in running.json, so a resume runs them again under their numbers. Outside Tune's loop
-(start-up, a serial executor, the end of a run) the signal interrupts what runs at once, as
-Ctrl-C does. The search then ends with `Interrupted` (a KeyboardInterrupt carrying the signal and
-the message): the CLI prints `nasty: <message>` and exits with 128 + the signal (130, 143).
+Ctrl-C (SIGINT) stops dispatching (the executor's searcher has nothing more to propose) and
+tells Ray Tune to stop the trials (the stopper); outside Tune's loop (start-up, a serial executor,
+the end of a run) it interrupts what runs at once. The search then ends with `Interrupted` (a
+KeyboardInterrupt carrying the signal and the message): the CLI prints `nasty: <message>` and
+exits with 128 + the signal (130). Ray's own processes ignore SIGINT, so the Ctrl-C a terminal
+sends to the whole process group reaches only the driver.
 
-When Ray cannot answer, nothing would end: a scheduler signals the whole process group, Ray's own
-processes die with it, and Ray then waits a minute for its GCS before dying with its own fatal
-message. A watchdog thread therefore ends the process itself as soon as the Ray this process
-started is gone, GRACE_S seconds after a SIGTERM (a Ctrl-C in a notebook must not end the
-kernel), or at a second signal: after any record being written is complete (folder.WRITING),
-with the same message and exit status. What it cuts is what a resume re-runs.
+SIGTERM ends the process at once (143). A job scheduler sends it to the whole process group, and
+Ray's processes die of it: a graceful stop would then wait a minute for Ray's GCS and die with
+Ray's own fatal message (or Ray's core worker ends the driver with rc 1 as soon as its raylet is
+gone). Nothing needs the graceful path: every finished trial is on disk when it finishes, and the
+trials running now are in running.json from the moment they were dispatched, so a resume runs
+them again under their numbers; the Ray processes this one started die with it (Ray binds them
+to their parent). So a thread woken by the signal itself (signal.set_wakeup_fd, not the main
+thread, which may be inside Ray's C++ for a while) ends the process between two writes
+(folder.WRITING) with the message. After a Ctrl-C the same happens when the Ray this process
+started is gone (nothing could stop its trials), and at a second Ctrl-C.
 """
 from __future__ import annotations
 
@@ -27,7 +31,6 @@ import threading
 import time
 from typing import Callable
 
-GRACE_S = 15.0                 # seconds a search may take to stop before the watchdog ends it
 _current: "Stop | None" = None
 
 
@@ -80,6 +83,48 @@ def _ray_gone() -> bool:
     return False
 
 
+def _descendants(roots: list[int]) -> list[int]:
+    """The processes `roots` started, and theirs (Linux: /proc; elsewhere none are found)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in entries:
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    stat = f.read()
+                children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(name))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], list(roots)
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _kill_local_ray():
+    """SIGKILL the local Ray this process started (its GCS, raylet, ...) and every process they
+    started (workers, agents), which would otherwise outlive a process that ends at once."""
+    try:
+        import ray._private.worker as worker
+        node = worker._global_node
+        if node is None or not getattr(node, "head", False):
+            return
+        roots = [info.process.pid for infos in node.all_processes.values() for info in infos
+                 if info.process is not None and info.process.poll() is None]
+    except Exception:  # noqa: BLE001 - private Ray internals
+        return
+    for pid in _descendants(roots) + roots:           # all found first: orphans would be reparented
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 class Stop:
     """SIGINT and SIGTERM handlers for the length of a search (in the main thread only; elsewhere
     nothing is installed). `describe(signum)` says what was kept and how to continue."""
@@ -92,13 +137,20 @@ class Stop:
         self.previous: dict = {}
         self.over = threading.Event()
         self.told = threading.Lock()
+        self.pipe: tuple[int, int] | None = None
+        self.wakeup = -1
 
     def __enter__(self):
         global _current
         if threading.current_thread() is threading.main_thread():
+            r, w = os.pipe()
+            os.set_blocking(w, False)
+            self.pipe = (r, w)
+            self.wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.getsignal(sig)
                 signal.signal(sig, self._handle)
+            threading.Thread(target=self._listen, args=(r,), name="nasty-signals", daemon=True).start()
             _current = self
         return self
 
@@ -107,6 +159,9 @@ class Stop:
         self.over.set()
         for sig, handler in self.previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if self.pipe is not None:
+            signal.set_wakeup_fd(self.wakeup)
+            os.close(self.pipe[1])                # the listener reads the end of the pipe and stops
         if _current is self:
             _current = None
         return False
@@ -122,8 +177,22 @@ class Stop:
         except Exception:  # noqa: BLE001 - the message must never be what fails
             return f"{'interrupted' if signum == signal.SIGINT else 'stopped by ' + signal_name(signum)}"
 
+    def _listen(self, fd: int):
+        """The signals as they arrive (the wakeup fd gets each one's number), in this thread."""
+        try:
+            while True:
+                data = os.read(fd, 64)
+                if not data:
+                    return
+                if signal.SIGTERM in data and not self.over.is_set():
+                    self.signum = signal.SIGTERM
+                    self._end()
+        finally:
+            os.close(fd)
+
     def _handle(self, signum, frame):
-        if self.signum is not None:               # a second signal: end now
+        if signum == signal.SIGTERM or self.signum is not None:     # SIGTERM, or a second Ctrl-C: end now
+            self.signum = self.signum or signum
             self._end()
         self.signum = signum
         threading.Thread(target=self._watch, name="nasty-stop", daemon=True).start()
@@ -131,20 +200,20 @@ class Stop:
             raise KeyboardInterrupt               # start-up, a serial executor, the end: cut it now
 
     def _watch(self):
-        start = time.monotonic()
         while not self.over.wait(0.2):
             if not self.shutdown and _ray_gone():
                 self._end()                       # nothing can stop its trials: Ray would wait a minute, then die
-            if self.signum != signal.SIGINT and time.monotonic() - start > GRACE_S:
-                self._end()                       # SIGTERM: the process must end (a Ctrl-C may take its time)
 
     def _end(self):
         """End the process now, between two writes, with nasty's message."""
         from .folder import WRITING
         if not self.told.acquire(blocking=False):
+            if threading.current_thread() is threading.main_thread():
+                time.sleep(60)                    # another thread is ending the process
             return
         WRITING.acquire(timeout=5.0)
         signum = self.signum or signal.SIGINT
+        _kill_local_ray()
         try:
             sys.stdout.flush()
         except Exception:  # noqa: BLE001

@@ -296,9 +296,17 @@ def remove_file(path: Path):
 
 def old_layout(folder: Path, controller: str | None) -> bool:
     """Is study.db of this run the TPE/NSGA-II controller's own study (runs made before
-    sampler.db)? It is then left as it is: the controller reopens it on resume."""
-    return (controller in ("tpe", "nsga2") and (Path(folder) / STUDY_FILE).is_file()
-            and not (Path(folder) / SAMPLER_FILE).exists())
+    sampler.db)? It is then left as it is: the controller reopens it on resume. What says so is
+    where the controller's saved state keeps its study (controller.json), not which files are
+    there: a deleted sampler.db must not make study.db, the view, the controller's study."""
+    if controller not in ("tpe", "nsga2"):
+        return False
+    import json
+    try:
+        storage = json.loads((Path(folder) / "controller.json").read_text())["state"]["storage"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(storage, str) and Path(storage.split("sqlite:///")[-1]).name == STUDY_FILE
 
 
 class StudyLog:

@@ -367,6 +367,23 @@ def _hold_locked(sessions, db: Path):
     return p
 
 
+def _unwritable(db: Path, kind: str, sessions):
+    """A folder (holding a user's file) where the SQLite file was, or the file locked by another process."""
+    if kind == "folder":
+        db.unlink()
+        db.mkdir()
+        (db / "mine.txt").write_text("a user's file")
+    else:
+        _hold_locked(sessions, db)
+
+
+def _sql(db: Path, statement: str):
+    con = sqlite3.connect(db)
+    con.execute(statement)
+    con.commit()
+    con.close()
+
+
 def _foreign_study(db: Path, name="someone-else"):
     import optuna
     db.unlink()
@@ -387,24 +404,15 @@ def test_a_damaged_or_foreign_study_db_is_rebuilt_from_the_records(run, monkeypa
     elif damage == "second-study":                # what a renamed run used to get: two studies in one file
         optuna.create_study(study_name="run", storage=f"sqlite:///{db}")
     else:                                         # a record the study does not hold as it is
-        con = sqlite3.connect(db)
-        con.execute("UPDATE trial_user_attributes SET value_json = '\"failed\"' WHERE key = 'status' "
-                    "AND trial_id = (SELECT MIN(trial_id) FROM trials)")
-        con.commit()
-        con.close()
+        _sql(db, "UPDATE trial_user_attributes SET value_json = '\"failed\"' WHERE key = 'status' "
+                 "AND trial_id = (SELECT MIN(trial_id) FROM trials)")
     resume(run, monkeypatch)
     _check_study_matches_records(run)            # one study, named by the run: load_study(study_name=None)
 
 
 @pytest.mark.parametrize("kind", ["folder", "locked"])
 def test_a_study_db_that_cannot_be_written_never_stops_a_search(run, monkeypatch, sessions, kind):
-    db = run / "study.db"
-    if kind == "folder":
-        db.unlink()
-        db.mkdir()
-        (db / "mine.txt").write_text("a user's file")
-    else:
-        _hold_locked(sessions, db)
+    _unwritable(run / "study.db", kind, sessions)
     before = hashes(run)
     summary = resume(run, monkeypatch)
     assert summary["counts"]["ok"] + summary["counts"]["failed"] == 8
@@ -442,10 +450,7 @@ def test_tpes_own_study_is_rebuilt_from_the_records_it_was_told(run, monkeypatch
     elif damage == "foreign":
         _foreign_study(db, "base")                 # the same name, another run's trials
     else:
-        con = sqlite3.connect(db)
-        con.execute("DELETE FROM trials WHERE trial_id = (SELECT MAX(trial_id) FROM trials)")
-        con.commit()
-        con.close()
+        _sql(db, "DELETE FROM trials WHERE trial_id = (SELECT MAX(trial_id) FROM trials)")
     resume(run, monkeypatch)
     # every record, the earlier ones included, is in TPE's study again, once
     assert _sampler_lines(run) == list(range(len(records(run))))
@@ -454,12 +459,7 @@ def test_tpes_own_study_is_rebuilt_from_the_records_it_was_told(run, monkeypatch
 
 @pytest.mark.parametrize("kind", ["folder", "locked"])
 def test_tpes_own_study_that_cannot_be_rebuilt_is_refused_before_anything_starts(run, capsys, sessions, kind):
-    db = run / "sampler.db"
-    if kind == "folder":
-        db.unlink()
-        db.mkdir()
-    else:
-        _hold_locked(sessions, db)
+    _unwritable(run / "sampler.db", kind, sessions)
     before = hashes(run)
     err = one_line(*cli(capsys, "search", "--resume", run))
     assert "sampler.db" in err and ("folder" in err if kind == "folder" else "locked" in err)

@@ -145,12 +145,17 @@ class Stop:
         if threading.current_thread() is threading.main_thread():
             r, w = os.pipe()
             os.set_blocking(w, False)
-            self.pipe = (r, w)
-            self.wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+            try:
+                self.wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+                self.pipe = (r, w)
+            except (ValueError, OSError):           # Windows takes a socket: the handlers alone then
+                os.close(r)
+                os.close(w)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.getsignal(sig)
                 signal.signal(sig, self._handle)
-            threading.Thread(target=self._listen, args=(r,), name="nasty-signals", daemon=True).start()
+            if self.pipe is not None:
+                threading.Thread(target=self._listen, args=(r,), name="nasty-signals", daemon=True).start()
             _current = self
         return self
 

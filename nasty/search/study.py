@@ -387,6 +387,22 @@ class StudyLog:
         except Exception as e:  # noqa: BLE001 - a view; the truth is on disk already
             self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
+    def _empty(self, found: Inspected):
+        """Empty the file before it is rebuilt: its studies deleted in place when Optuna can open it (a
+        dashboard reading the file sees the new study), else the file removed (damaged, another
+        Optuna's schema: nasty wrote it, the records hold everything in it)."""
+        if found.kind == "ok":
+            import optuna
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    for name in found.studies:
+                        optuna.delete_study(study_name=name, storage=storage_url(self.path))
+                return
+            except Exception:  # noqa: BLE001 - not a study this Optuna can change: removed instead
+                pass
+        remove_file(self.path)
+
     def _asked(self, rec: TrialRecord, space):
         if space is None:
             return None
@@ -426,7 +442,7 @@ class StudyLog:
             if problem and not rebuild and winner is None:
                 note = f"(the Optuna study {self.path} was rebuilt from trials.jsonl: {problem})"
             self._study = None
-            remove_file(self.path)
+            self._empty(found)
         by_number = {}
         for line, rec in enumerate(records):
             if rec.status is Status.REJECTED or rec.trial is None:

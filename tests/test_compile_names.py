@@ -13,7 +13,6 @@ import random
 
 import pytest
 import torch
-from torch import nn
 
 import nasty
 from nasty.cli import main
@@ -86,7 +85,12 @@ def test_build_on_the_command_line(tmp_path, capsys):
 
 
 def test_the_list_of_module_attributes_is_that_of_the_torch_installed():
-    assert set(dir(nn.Module())) <= MODULE_ATTRS, sorted(set(dir(nn.Module())) - MODULE_ATTRS)
+    # in a fresh interpreter: torch.compile and export add attributes of their own to nn.Module once used
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", "import torch.nn as nn; print(' '.join(dir(nn.Module())))"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    assert "forward" in out and set(out) <= MODULE_ATTRS, sorted(set(out) - MODULE_ATTRS)
 
 
 def test_every_other_name_is_its_own_path_segment():

@@ -204,3 +204,21 @@ def test_the_explicit_genotype_is_legacy_explicit():
 def test_bad_paths_are_one_line_errors(argv, says, capsys):
     rc, _, err = upgrade(capsys, *argv)
     assert rc == 2 and says in err and err.count("\n") == 1
+
+
+def test_through_python_m_nasty_cli(tmp_path):
+    import os
+    import subprocess
+    import sys
+    root = Path(__file__).parent.parent
+    f = tmp_path / "dla.nasty"
+    f.write_text(DLA)
+
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "nasty.cli", "upgrade", str(f), *argv], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)})
+    r = run()
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("nasty: error: ") and "Traceback" not in r.stderr
+    r = run("--rule", "current")
+    assert r.returncode == 0 and r.stdout == DLA.replace("kids == 1   #", "kids == 1 else none   #")
+    assert "+7: " in r.stderr and "checked:" in r.stderr and f.read_text() == DLA

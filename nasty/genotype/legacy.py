@@ -1,4 +1,4 @@
-"""Reading genotype texts written before `if` needed `else`: the ones a run folder stores.
+"""Genotype texts written before `if` needed `else`: the ones a run folder stores, and files.
 
 Until `NODE = EXPR if COND else NAME` was required, a node skipped by its `if` stood for
 something implicit, by one of two rules (`legacy_else` gives both):
@@ -13,6 +13,10 @@ disagree (a guarded node read directly by a `cat`). `upgrade` does that and neve
 when the rules agree it needs no cost; when they disagree and the cost matches exactly one
 reading it takes that one; otherwise it returns None and the text stays as it was, so that
 every later use of it is refused with the explicit form, never built differently.
+
+A file has no record of what it built: `rewrite` (`nasty upgrade FILE`) writes the else of every
+guarded line at once, the past rules' where they agree and the one the user names where they
+differ, editing only those lines, and checks that the new text builds what that rule built.
 """
 from __future__ import annotations
 

@@ -240,12 +240,15 @@ def _elses(g: Genotype, rule, where, source):
     the two past rules differed anywhere). Where they agree, their else; where they differ, the
     one `rule` names; without a rule a NastyError lists those lines (`where(ci, ni)`) and both
     choices, since nothing in a file says which rule built it."""
-    out, differ, unsayable = {}, [], []
+    if rule not in (None,) + RULES:
+        raise ValueError(f"rule must be one of {RULES} or None, got {rule!r}")
+    out, differ, unsayable, differed = {}, [], [], False
     for ci, cell in enumerate(g.cells):
         for ni, node in enumerate(cell.nodes):
             if node.when is None or node.otherwise is not None:
                 continue
             now, before = legacy_else(cell, ni)
+            differed |= now != before
             if now == before:
                 out[ci, ni] = now
             elif rule == "before" or (rule == "current" and now is not None):
@@ -268,8 +271,7 @@ def _elses(g: Genotype, rule, where, source):
         raise NastyError(f"{prefix}by the rule since {CAT_RULE_SINCE}, {'; '.join(unsayable)}: no single else says "
                          f"that; give the cat a node of its own (`NODE = ... if COND else none`) by hand, or "
                          f"take --rule before")
-    return out, any(len(set(legacy_else(c, i))) > 1 for c in g.cells for i, n in enumerate(c.nodes)
-                    if n.when is not None and n.otherwise is None)
+    return out, differed
 
 
 def _with_else(line: str, alt: str, number: int = 1, source: str = "") -> str:

@@ -5,7 +5,8 @@ Building the parser imports every command module, so their top levels stay light
 `nasty --version` and `nasty --help` answer in a fraction of a second. An unknown option or
 value gets a did-you-mean from argparse's own list of options and choices.
 
-Every NastyError is printed as one line (`nasty: error: ...`) with exit code 2;
+Every NastyError is printed as one line (`nasty: error: ...`) with exit code 2, every
+NastyWarning as one line (`nasty: warning: ...`);
 no raw traceback reaches the user unless NASTY_DEBUG=1. When the reader of stdout goes away
 (`nasty show resnet50 | head -1`) the command stops quietly with exit code 141, as a
 command killed by SIGPIPE does.
@@ -103,7 +104,26 @@ def _quiet_stdout():
         pass
 
 
+def _show_warnings():
+    """Print nasty's own warnings as one line each (`nasty: warning: ...`), others as Python does."""
+    import warnings
+
+    from .errors import NastyWarning
+    shown = warnings.showwarning
+    if getattr(shown, "nasty", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, NastyWarning):
+            print(f"nasty: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+    show.nasty = True
+    warnings.showwarning = show
+
+
 def main(argv=None) -> int:
+    _show_warnings()
     parser = make_parser()
     args, extra = parser.parse_known_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if extra:                                # an unknown option: the subcommand's usage, not nasty's

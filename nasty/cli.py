@@ -14,6 +14,7 @@ command killed by SIGPIPE does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import os
@@ -104,26 +105,27 @@ def _quiet_stdout():
         pass
 
 
-def _show_warnings():
-    """Print nasty's own warnings as one line each (`nasty: warning: ...`), others as Python does."""
+@contextlib.contextmanager
+def _one_line_warnings():
+    """While a command runs, nasty's own warnings are printed as one line each (`nasty: warning:
+    ...`), every time (not once per place, as Python's default shows them); others as Python does."""
     import warnings
 
     from .errors import NastyWarning
-    shown = warnings.showwarning
-    if getattr(shown, "nasty", False):
-        return
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
 
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, NastyWarning):
-            print(f"nasty: warning: {message}", file=sys.stderr, flush=True)
-        else:
-            shown(message, category, filename, lineno, file, line)
-    show.nasty = True
-    warnings.showwarning = show
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, NastyWarning):
+                print(f"nasty: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+        warnings.showwarning = show
+        warnings.simplefilter("always", NastyWarning)
+        yield
 
 
 def main(argv=None) -> int:
-    _show_warnings()
     parser = make_parser()
     args, extra = parser.parse_known_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if extra:                                # an unknown option: the subcommand's usage, not nasty's
@@ -136,7 +138,8 @@ def main(argv=None) -> int:
             command = inner.choices[getattr(args, inner.dest)]
         command.error(command.unknown_options(extra))
     try:
-        rc = int(args.func(args) or 0)
+        with _one_line_warnings():
+            rc = int(args.func(args) or 0)
         sys.stdout.flush()                  # a closed pipe shows here, not at interpreter exit
         return rc
     except BrokenPipeError:

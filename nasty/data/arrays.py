@@ -284,7 +284,7 @@ def _read_torch_dataset(ds, what: str) -> tuple[np.ndarray, np.ndarray]:
     problem = memory_problem(f"{what}: {n:,} labels alone", 9 * n)          # 8 bytes a label, 1 at least an image
     if problem:
         raise DatasetError(problem)
-    images, labels = None, np.empty(n, dtype=np.int64)
+    images = labels = None
     for i in range(n):
         try:
             item = ds[i]
@@ -294,11 +294,11 @@ def _read_torch_dataset(ds, what: str) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise DatasetError(f"item {i} of {what} is a {type(item).__name__}, not an (image, label) pair")
         image = _item_image(item[0], f"image {i} of {what}")
-        if images is None:
+        if images is None:                              # the first item says the size of them all
             problem = memory_problem(f"{what}: {n:,} images of {format_shape(image.shape)}", n * (image.size + 8))
             if problem:
                 raise DatasetError(problem)
-            images = np.empty((n,) + image.shape, dtype=np.uint8)
+            images, labels = np.empty((n,) + image.shape, dtype=np.uint8), np.empty(n, dtype=np.int64)
         elif image.shape != images.shape[1:]:
             raise DatasetError(f"image {i} of {what} is {format_shape(image.shape)} but image 0 is "
                                f"{format_shape(images.shape[1:])}; resize them to one size (e.g. a Resize transform)")

@@ -197,13 +197,17 @@ def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
     the images (which for CIFAR would be over a gigabyte).
     """
     values = np.arange(256) / 255.0
-    # bincount widens to int64 (8x the pixels), so count a slice of at most 2**22 pixels at a time:
-    # 4096 images at a time would be 550 GB of int64 for 4096x4096 images
-    chunk = max(1, 2 ** 22 // max(1, x.shape[2] * x.shape[3]))
+    # bincount widens its input to int64 (8x the pixels), so it counts at most 2**22 pixels at a time
+    # (32 MB), however large the images: 4096 images at a time would be 550 GB for 4096x4096 ones
+    step = 2 ** 22
+    per = max(1, step // max(1, x.shape[2] * x.shape[3]))
     means, stds = [], []
     for c in range(x.shape[1]):
-        counts = sum(np.bincount(x[i:i + chunk, c].ravel(), minlength=256)
-                     for i in range(0, len(x), chunk))
+        counts = np.zeros(256, np.int64)
+        for i in range(0, len(x), per):
+            flat = x[i:i + per, c].reshape(-1)          # a uint8 copy at most, of one channel of `per` images
+            for j in range(0, flat.size, step):
+                counts += np.bincount(flat[j:j + step], minlength=256)
         n = max(counts.sum(), 1)
         mean = counts @ values / n
         means.append(float(mean))

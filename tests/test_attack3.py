@@ -468,6 +468,15 @@ def test_a_damaged_final_checkpoint_is_refused_and_left_as_it_is(checkpoint, tmp
     assert load_model(bad).info["epoch"] == 1
 
 
+def test_predict_refuses_a_meta_tensor_and_images_of_another_shape(checkpoint):
+    from nasty.deploy import load_model
+    model = load_model(checkpoint[0])
+    refused(model.predict, torch.empty(2, 1, 28, 28, device="meta"), says=("meta device",))
+    refused(model.predict, np.zeros((2, 3, 28, 28), np.uint8), says=("(N, 1, 28, 28)", "(2, 3, 28, 28)"))
+    refused(model.predict, [[1, 2], [3]], says=("cannot read the images",))
+    assert len(model.predict(np.zeros((2, 1, 28, 28), np.uint8))) == 2
+
+
 # ------------------------------------------------------------------ item 9: a damaged oneshot/supernet.pt
 def test_a_supernet_checkpoint_that_cannot_be_restored_is_named_before_ray(tmp_path):
     from nasty.search.oneshot import check_checkpoint, checkpoint_problem

@@ -194,7 +194,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
         if "time_budget" not in given:
             merged.time_budget = None
         ctrl_state = folder.controller_state()     # a corrupt file fails before any repair
-        check_room(folder.path, "the run folder")
+        check_room(folder.path, "the run folder", probe=False)     # its writability: folder.writable(), below
         return merged, folder, folder.records(), ctrl_state
     if not s.space and not (s.controller == "compound" and s.baseline):
         raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
@@ -216,7 +216,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
     return dataclasses.replace(s, name=name), folder, [], None
 
 
-def check_room(path: Path, what: str) -> None:
+def check_room(path: Path, what: str, probe: bool = True) -> None:
     """Before anything starts (Ray, the run folder): `path`, or the nearest folder above it that
     exists, takes new folders, and its file system has nasty.limits.MIN_FREE_BYTES free. A probe
     folder is made and removed at once: permissions alone do not say it (root, read-only mounts, /proc)."""
@@ -225,18 +225,19 @@ def check_room(path: Path, what: str) -> None:
     import tempfile
 
     from ..limits import DOCS, MIN_FREE_BYTES, human_bytes
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise RunError(f"{what} {path}: {probe} is a file, not a folder; give a folder for the run folders")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".nasty-probe-", dir=probe))
-    except OSError as e:
-        why = "no space left" if e.errno in (errno.ENOSPC, errno.EDQUOT) else e.strerror or str(e)
-        raise RunError(f"{what} {path}: cannot create folders in {probe} ({why}); give a folder you can write"
-                       ) from None
-    free = shutil.disk_usage(probe).free
+    where = path
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise RunError(f"{what} {path}: {where} is a file, not a folder; give a folder for the run folders")
+    if probe:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".nasty-probe-", dir=where))
+        except OSError as e:
+            why = "no space left" if e.errno in (errno.ENOSPC, errno.EDQUOT) else e.strerror or str(e)
+            raise RunError(f"{what} {path}: cannot create folders in {where} ({why}); give a folder you can "
+                           "write") from None
+    free = shutil.disk_usage(where).free
     if free < MIN_FREE_BYTES:
         raise RunError(f"{what} {path}: only {human_bytes(free)} free on its file system, and a search needs at "
                        f"least {human_bytes(MIN_FREE_BYTES)} (trial weights, study.db, plots; {DOCS}); free some "

@@ -529,6 +529,14 @@ def test_python_api_types_are_one_line_errors(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_nasty_train_from_python_refuses_values_of_the_wrong_type():
+    refused(nasty.train, 5, says=("not a int",))
+    refused(nasty.train, "lenet5", lr="0.1", says=("--lr must be a number",))
+    refused(nasty.train, "lenet5", epochs="3", says=("--epochs must be a whole number",))
+    refused(nasty.train, "lenet5", val_fraction=None, says=("--val-fraction must be a number",))
+    refused(nasty.train, "lenet5", data={"x": 1}, says=("got a dict",))
+
+
 def test_controller_options_as_a_dict_are_accepted(tmp_path):
     from nasty.controllers import format_options, parse_options
     s = _settings(tmp_path, controller="evolution", controller_options={"population": 4, "sample": 2}, trials=5)

@@ -118,6 +118,9 @@ def resolve_target(target: str, trial: int | None = None):
         if trial is not None:
             raise RunError("--trial needs a run folder")
         return None, target, target.name
+    if not isinstance(target, (str, Path)):
+        raise RunError(f"the network to train must be a run folder, a genotype file or zoo name, a Genotype or a "
+                       f"SearchResult, not a {type(target).__name__}")
     if Path(target).is_dir():
         return open_run(target, trial), None, None
     if trial is not None:
@@ -154,6 +157,11 @@ def _check_args(args):
             raise NastyError(f"{flag} must be at least {low}, got {v}")
     if threads_problem(args.threads):
         raise NastyError(threads_problem(args.threads))
+    for flag in ("--lr", "--momentum", "--weight-decay", "--label-smoothing", "--drop-path", "--aux-weight",
+                 "--grad-clip", "--val-fraction"):
+        v = getattr(args, flag[2:].replace("-", "_"))
+        if (v is not None or flag == "--val-fraction") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise NastyError(f"{flag} must be a number, got {type(v).__name__} {v!r:.40}")
     for flag, v in (("--lr", args.lr),):
         if v is not None and not (0 < v < float("inf")):
             raise NastyError(f"{flag} must be a positive number, got {v}")

@@ -30,7 +30,7 @@ from typing import Callable
 from ..errors import RunError
 from .budget import Costed
 from .folder import RunFolder, atomic_write
-from .record import Epoch, NetCost, Status, Timings, TrialRecord
+from .record import Epoch, NetCost, Status, Timings, TrialRecord, jsonable
 from .results import KEEP_WEIGHTS, best_of, ranked, write_results
 from .settings import Settings
 from .standalone import take_weights
@@ -228,7 +228,8 @@ class SearchLoop(TrialSource):
             if self.s.fit and self.budget:
                 # the width is the budget's: the largest value within it, up or down from the sample's
                 from .budget import fit_width
-                fitted = fit_width(self.space, values, self.budget, Costed(values, g, c.macs, c.params))
+                fitted = fit_width(self.space, values, self.budget,
+                                   Costed(values, g, c.macs, c.params, self.budget.latency(c)))
                 if fitted is not None:
                     if fitted.values != values:
                         fitted_from = values.get(self.space.width_decision)
@@ -237,9 +238,11 @@ class SearchLoop(TrialSource):
                     reason = None
             if reason:
                 self.rejected_in_a_row += 1
+                lat = self.budget.latency(c)
                 rec = TrialRecord(Status.REJECTED, None, sample=self.samples - 1, decisions=values, reason=reason,
-                                  target=NetCost(c.macs, c.params))
-                self._finish(rec, t, Result(None, Status.REJECTED, {"macs": c.macs, "params": c.params}))
+                                  target=NetCost(c.macs, c.params, latency_ms=lat))
+                self._finish(rec, t, Result(None, Status.REJECTED, {"macs": c.macs, "params": c.params,
+                                                                     **({"latency_ms": lat} if lat else {})}))
                 continue
             self.rejected_in_a_row = 0
             try:
@@ -252,7 +255,7 @@ class SearchLoop(TrialSource):
             self.next_trial += 1
             rec = TrialRecord(
                 Status.OK, n, sample=self.samples - 1, decisions=values, genotype=fmt(g), proxy_genotype=fmt(pg),
-                target=NetCost(c.macs, c.params, tuple(g.input), g.classes),
+                target=NetCost(c.macs, c.params, tuple(g.input), g.classes, self.budget.latency(c)),
                 proxy=NetCost(pc.macs, pc.params, self.data_shape, self.classes),
                 fitted=({self.space.width_decision: [fitted_from, values[self.space.width_decision]]}
                         if fitted_from is not None else None))
@@ -274,10 +277,11 @@ class SearchLoop(TrialSource):
         if self.progress:
             self.progress.started(n, f"#{n} starting")
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
-              "subset": None, "val_subset": None}
+              "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
+                "decisions": jsonable(proposal.record.decisions),      # Tune's params.json: what was tried
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
-                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+                "deadline": self.deadline}                # the time budget is hard (standalone.evaluate)
 
     # ------------------------------------------------------------ what trials report
     def epoch(self, key: str, result: dict):
@@ -300,19 +304,27 @@ class SearchLoop(TrialSource):
         if error is not None or result.get("failed"):
             rec = dataclasses.replace(rec, status=Status.FAILED, reason=error or result.get("reason"))
             res = Result(None, Status.FAILED, {"reason": rec.reason})
+        elif not r.epochs and result.get("timeout"):
+            # cut by the hard time budget before its first epoch: recorded, with no score
+            rec = dataclasses.replace(rec, status=Status.TIMEOUT, reason=result.get("reason"))
+            res = Result(None, Status.TIMEOUT, {"macs": rec.target.macs, "params": rec.target.params})
         elif not r.epochs:
-            return self._forget(r)        # stopped before its first epoch: nothing learnt, not counted
+            return self._forget(r)        # stopped before its first epoch (an interrupt): not counted
         else:
             accs = [e.val_acc for e in r.epochs]
+            reason = None
             if len(r.epochs) >= self.s.epochs:
                 status = Status.OK
             elif result.get("timeout") or (self.deadline is not None and now > self.deadline):
                 status = Status.TIMEOUT
+                reason = f"stopped at the time budget after {len(r.epochs)} of {self.s.epochs} epochs"
             else:
                 status = Status.STOPPED           # ASHA stopped it early
-            rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs))
+            rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs), reason=reason)
             res = Result(accs[-1], status, {"val_acc": accs[-1], "macs": rec.target.macs,
-                                            "params": rec.target.params, "epochs": len(r.epochs), "curve": accs})
+                                            "params": rec.target.params, "epochs": len(r.epochs), "curve": accs,
+                                            **({"latency_ms": rec.target.latency_ms}
+                                               if rec.target.latency_ms is not None else {})})
             if status is Status.OK and train_s and rec.proxy.macs and self.images_per_trial:
                 self.sec_per_unit.append(train_s / (rec.proxy.macs * self.images_per_trial))
         self._finish(rec, r.proposal.ctrl_trial, res)
@@ -406,6 +418,8 @@ class SearchLoop(TrialSource):
                 else:
                     res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc,
                                                            "curve": [e.val_acc for e in rec.epochs]})
+                if rec.target and rec.target.latency_ms is not None:
+                    res.metrics["latency_ms"] = rec.target.latency_ms
                 res.metrics["attrs"] = record_attrs(rec, line)
                 self.controller.tell(t, res)
             except Exception:  # noqa: BLE001

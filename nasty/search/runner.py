@@ -239,9 +239,20 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     summary_console = summary_console or console or Console(highlight=False)
     console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
 
-    def say(text):                               # start-up steps, for a person watching a terminal
-        if verbosity >= 1 and console.is_terminal or verbosity >= 2:
+    held: list[str] = []
+
+    def say(text):
+        """A start-up step: at once on a terminal (or with -v); piped output holds it until every check
+        has passed (a bad input stays a one-line error), then shows it before any trial ends."""
+        if verbosity >= 2 or verbosity >= 1 and console.is_terminal:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
+        elif verbosity >= 1:
+            held.append(text)
+
+    def release():
+        for text in held:
+            console.print(text, soft_wrap=True, highlight=False, markup=False)
+        held.clear()
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
     s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
     if resume and not folder.writable():
@@ -262,6 +273,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         f"{s.dataset if s.dataset != IN_MEMORY else 'the data given'}…")
     data, train_idx, val_idx = load_data(s, data)    # a missing dataset fails here, before any folder
     space = with_target(space, s, data)
+    from ..latency.search import attach, config_facts, finalists, keep_table
+    budget = attach(budget, space, say, clock=s.latency_clock, evaluator=s.evaluator)   # latency: the per-op predictor
     if not resume:
         preflight(space, budget, s.fit, s.seed)
     controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
@@ -281,15 +294,23 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                   target={"input": list(space.target.input), "classes": space.target.classes},
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   unseen_decisions=unseen_decisions(space, s.fit),
-                  flop_convention="one multiply-add = one FLOP")
+                  flop_convention="one multiply-add = one FLOP", **config_facts(budget))
+    from .guards import describe_counts, image_counts, small_validation
+    more = confirmation_indices(s, data, train_idx, val_idx)
+    config["images"] = image_counts(train_idx, val_idx, *more, data)      # what the trials really see
+    say(f"nasty search: {describe_counts(config['images'])}, {data.num_classes} classes")
+    if small_validation(config["images"]):
+        say(small_validation(config["images"]))
     from .standalone import make_payload
-    payload = make_payload(data, train_idx, val_idx, *confirmation_indices(s, data, train_idx, val_idx))
+    payload = make_payload(data, train_idx, val_idx, *more)
     started_ray = False
     if executor is None:
         from .ray_backend import TuneExecutor, start_ray
         say(f"nasty search: {'joining the Ray cluster at ' + s.address if s.address else 'starting Ray'} "
             "(a few seconds)…")
         started_ray, resources = start_ray(s, payload["x"].nbytes + payload["y"].nbytes)
+        say(f"nasty search: Ray {'joined' if s.address else 'started'}: {resources.get('CPU', 0):g} CPUs"
+            + (f", {resources.get('GPU', 0):g} GPUs" if resources.get("GPU") else ""))
     else:
         resources = {"CPU": float(os.cpu_count() or 1)}
     try:
@@ -298,11 +319,15 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         if resume:
             folder.repair()                          # every check has passed: mend a torn last record
             records = folder.records()
+            if folder.config().get("images") != config["images"]:         # a run made before they were kept
+                folder.write_json("config.json", {**folder.config(), "images": config["images"]})
         else:
             config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
             folder.create(config)
             hold.enter_context(folder.lock())
+            keep_table(folder, budget)
         controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
+        release()                                    # every check has passed: the held start-up lines
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
         title = (f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
@@ -355,9 +380,16 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             loop.write(plots=True)
         else:
             run_stage(loop, "tune")
+        if budget.latency_ms is not None:            # the finalists measured for real: the winner fits the budget
+            with progress:
+                fits = finalists(folder, ranked(loop.records, folder.confirmations()), budget, max(1, s.confirm),
+                                 progress)
+            loop.write(plots=True)
         if s.confirm:
             chosen = (loop.picks(s.confirm) if isinstance(loop, OneShotSource)      # DARTS's final pick first
                       else picks(ranked(loop.records), s.confirm))
+            if budget.latency_ms is not None:
+                chosen = fits
             stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
                                 fidelity(s, rows["confirm"]), deadline, progress)
             if stage.jobs:
@@ -366,7 +398,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                               f"validation images, {s.confirm_epochs} epoch(s)")
                 run_stage(stage, "tune-confirm")
         summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
-                           time.time() - t_start)
+                           time.time() - t_start, space=space)
     except KeyboardInterrupt:
         if folder.exists:
             console.print(
@@ -387,24 +419,24 @@ def keeps_study(controller) -> bool:
 
 
 def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked, ctrl_state, records):
-    """The controller (restored on resume) and the run's Optuna study. A controller that keeps an
-    Optuna study (tpe, nsga2) keeps it in the run's study.db, so resume reopens it; for the others
-    the StudyLog mirrors each record there. `checked`: the same controller, built (and its options
-    checked) before the run folder existed."""
+    """The controller (restored on resume) and the run's Optuna study (study.py's StudyLog, the view
+    of its trials). A controller that keeps an Optuna study of its own (tpe, nsga2) keeps it in the
+    run's sampler.db, so resume reopens it (in study.db for runs made before: study.old_layout).
+    `checked`: the same controller, built (and its options checked) before the run folder existed."""
     from ..controllers import make_controller
-    from .study import STUDY_FILE, StudyLog
-    path = folder.path / STUDY_FILE
-    writes = keeps_study(checked)
+    from .study import SAMPLER_FILE, STUDY_FILE, StudyLog, old_layout
+    old = old_layout(folder.path, s.controller)
     controller = checked                              # restored already, if resumed
-    if writes:
+    if keeps_study(checked):
         controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
-                                     **s.controller_kwargs(), storage=path, study_name=folder.path.name)
+                                     **s.controller_kwargs(), storage=folder.path / (STUDY_FILE if old else SAMPLER_FILE),
+                                     study_name=folder.path.name)
         if ctrl_state:
             controller.load_state_dict(ctrl_state["state"])
-    study = StudyLog(path, folder.path.name, s.objective == "pareto", budget, controller_writes=writes,
-                     names=getattr(controller, "names", None))
-    if not writes:
-        study.sync(records, space)              # records written before a crash, or by an older nasty
+    if old:
+        return controller, None
+    study = StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto", budget)
+    study.sync(records, space)                  # records written before a crash, or by an older nasty
     return controller, study
 
 
@@ -443,9 +475,71 @@ def score_winner(folder: RunFolder, records, data) -> dict:
     return info
 
 
-def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
+def mark_winner(folder: RunFolder, s: Settings, info: dict, space=None) -> str:
+    """Rebuild the run's Optuna study from trials.jsonl with the winner (best.json) marked; a note
+    when it cannot be (the study is a view)."""
+    from .study import STUDY_FILE, StudyLog, old_layout
+    if old_layout(folder.path, s.controller):
+        return ""
+    winner = ({"trial": info["trial"], "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
+               "test_acc": info.get("test_acc")} if info.get("trial") is not None else None)
+    try:
+        if space is None:
+            from ..space import load_space
+            space = load_space(s.space) if s.space and not str(s.space).startswith("python:") else None
+    except Exception:  # noqa: BLE001 - the trials go in without their params
+        space = None
+    try:
+        StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto",
+                 Budget(folder.config().get("budget_macs"), folder.config().get("budget_params"))
+                 ).sync(folder.records(), space, winner=winner, rebuild=True)
+    except Exception as e:  # noqa: BLE001
+        return f"(the Optuna study {folder.path / STUDY_FILE} could not be updated: {type(e).__name__}: {e})"
+    return ""
+
+
+TRAIN_HINT_EPOCHS = 10           # the closing hint's `nasty train RUN --epochs 10`
+
+
+def train_estimate(folder: RunFolder, s: Settings, records, data) -> dict | None:
+    """How long the closing hint's `nasty train RUN --epochs 10` should take here, on one thread:
+    seconds per (MAC x image) measured by the search's complete trials (training, precise BN and
+    validation over their images and epochs, as their train_s counts them), times the final
+    network's MACs per image (the winner rebuilt at the data's input, as `nasty train` builds it),
+    times 10 epochs over nasty train's images (the training set with its validation split).
+    None when it cannot be said (no complete trial, data or a space given from Python)."""
+    from ..cost import cost
+    from ..data import split_train_val
+    from ..final import final_genotype, open_run
+    images = (folder.config().get("images") or {}).get("search")
+    ok = [r for r in records if r.status is Status.OK and r.timings and r.timings.train_s and r.proxy
+          and r.proxy.macs]
+    if s.dataset == IN_MEMORY or not ok or not images:
+        return None
+    per_trial = s.epochs * (images["train"] + images["val"])
+    spmi = statistics.median(r.timings.train_s / (r.proxy.macs * per_trial) for r in ok)
+    try:
+        run = open_run(folder.path)
+        g, _ = final_genotype(run, run.values, data.shape, data.num_classes)
+        macs = cost(g).macs
+    except Exception:  # noqa: BLE001 - a hint; the search's results stand without it
+        return None
+    n = sum(len(i) for i in split_train_val(data, 0.1, seed=0))
+    return {"seconds": spmi * macs * TRAIN_HINT_EPOCHS * n, "epochs": TRAIN_HINT_EPOCHS, "images": n, "macs": macs,
+            "ns_per_mac_image": spmi * 1e9}
+
+
+def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None,
+             space=None) -> dict:
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
+    from .guards import warnings
     info = score_winner(folder, records, data)
+    mark_winner(folder, s, info, space)
+    if info.get("trial") is not None and "train_estimate" not in info:
+        est = train_estimate(folder, s, records, data)
+        if est is not None:
+            info["train_estimate"] = est
+            folder.write_json("best.json", info)
     best = best_of(records, folder.confirmations())
     every = folder.records()                          # rejected samples included
     n = counts(every)
@@ -456,7 +550,9 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
                                  "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
-               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
+               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None,
+               "images": folder.config().get("images"), "warnings": warnings(folder.config(), records),
+               "train_estimate": info.get("train_estimate")}
     for line in summary_lines(folder, every, info.get("test_acc"), budget.describe() if budget else None,
                               stop_reason, wall):
         console.print(line, soft_wrap=True, highlight=False, markup=False)

@@ -4,6 +4,8 @@ A page holds a marker comment and the hook replaces it with text computed at bui
 
     <!-- generated: cli -->   the command-line reference, from nasty's own argparse parser
     <!-- generated: ops -->   the op reference, from the op registry (nasty/genotype/opref.py)
+    <!-- generated: controllers -->  every controller's options and defaults (nasty.controllers)
+    <!-- generated: zoo -->   every zoo network's params and MACs, from the analytic cost model
 """
 from __future__ import annotations
 
@@ -58,7 +60,29 @@ def ops_reference() -> str:
     return reference_markdown()
 
 
-GENERATORS = {"cli": cli_reference, "ops": ops_reference}
+def controllers_reference() -> str:
+    from nasty.controllers import REGISTRY, user_options
+    rows = ["| `--controller` | what it is | `--controller-options` (defaults) |", "|---|---|---|"]
+    for name, cls in REGISTRY.items():
+        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        opts = ", ".join(f"`{k}={v}`" for k, v in user_options(name).items()) or "-"
+        rows.append(f"| `{name}` | {doc} | {opts} |")
+    return "\n".join(rows) + "\n"
+
+
+def zoo_reference() -> str:
+    import nasty
+    from nasty import zoo
+    rows = ["| network | input | params | MACs |", "|---|---|---|---|"]
+    for name in zoo.names():
+        g = zoo.get(name)
+        c = nasty.cost(g)
+        rows.append(f"| `{name}` | {'x'.join(map(str, g.input))} | {c.params:,} | {c.macs:,} |")
+    return "\n".join(rows) + "\n"
+
+
+GENERATORS = {"cli": cli_reference, "ops": ops_reference, "controllers": controllers_reference,
+              "zoo": zoo_reference}
 
 
 def on_page_markdown(markdown, page, config, files):

@@ -22,7 +22,8 @@ import sys
 
 from .errors import NastyError
 
-COMMANDS = ["show", "zoo", "build", "search", "train", "predict", "data", "report", "scale", "bench", "draw", "latency"]
+COMMANDS = ["show", "zoo", "build", "search", "train", "predict", "data", "report", "scale", "bench", "draw", "latency",
+            "upgrade"]
 EXIT_PIPE = 128 + 13      # what a shell reports for a command ended by SIGPIPE
 
 

@@ -31,6 +31,7 @@ def _lines(path: Path):
     return out
 
 
+@pytest.mark.slow
 def test_search_killed_mid_run_resumes_without_losing_or_rerunning_trials(sessions, tmp_path):
     folder = tmp_path / "crash"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -51,8 +52,11 @@ def test_search_killed_mid_run_resumes_without_losing_or_rerunning_trials(sessio
     before = [r for r in _lines(trials_file) if r.get("status") in ("ok", "failed")]
     assert 1 <= len(before) < TRIALS
     running = folder / "running.json"
-    cut = json.loads(running.read_text())["trials"] if running.is_file() else []
-    assert not {c["trial"] for c in cut} & {r["trial"] for r in before}
+    # running.json: what ran when the kill came (a trial recorded an instant before the kill may still
+    # be there: the resume knows it by its record and does not run it again)
+    recorded = {r.get("trial") for r in _lines(trials_file)}
+    cut = [c for c in (json.loads(running.read_text())["trials"] if running.is_file() else [])
+           if c["trial"] not in recorded]
 
     r = sessions(_nasty("search", "--resume", str(folder)), env=env)
     out, _ = r.communicate(timeout=300)

@@ -238,7 +238,7 @@ def train_final(args, data=None) -> dict:
     from .. import Genotype
     from ..search.folder import RunFolder
     with contextlib.ExitStack() as hold:
-        if not isinstance(args.target, Genotype) and Path(args.target).is_dir():
+        if isinstance(args.target, (str, Path)) and Path(args.target).is_dir():     # a Genotype, a run object: no folder
             hold.enter_context(RunFolder(args.target).lock("training"))
         return _train_final(args, data)
 

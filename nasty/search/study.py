@@ -163,7 +163,7 @@ class Inspected:
     """What an Optuna SQLite file holds, read without changing a byte (see `inspect`)."""
 
     def __init__(self, kind: str, why: str = "", studies: dict | None = None):
-        self.kind = kind              # ok, missing, folder, locked, damaged
+        self.kind = kind              # readable, missing, folder, locked, damaged
         self.why = why
         self.studies = studies or {}  # study name -> [(number, state, {user attr: value})] by number
 
@@ -220,7 +220,7 @@ def inspect(path: Path, write_lock: bool = False) -> Inspected:
                 attrs[key] = json.loads(value)
             except ValueError:
                 attrs[key] = None
-    return Inspected("ok", "", {n: [(k, *t[k]) for k in sorted(t)] for n, t in studies.items()})
+    return Inspected("readable", "", {n: [(k, *t[k]) for k in sorted(t)] for n, t in studies.items()})
 
 
 def _foreign(found: Inspected, name: str) -> str | None:
@@ -237,7 +237,7 @@ def view_problem(found: Inspected, name: str, records, waiting=()) -> str | None
     one study named `name` whose trial N is nasty's trial #N, with the record line and status of
     that trial's record (trials the records do not have yet are added, not a problem), and no
     placeholder where a trial `waiting` to run again will be."""
-    if found.kind != "ok":
+    if found.kind != "readable":
         return found.why
     why = _foreign(found, name)
     if why:
@@ -265,7 +265,7 @@ def sampler_problem(found: Inspected, name: str, records, told: int, legacy: boo
     records (by their record line and status); asks never told may be there too. A study of a run
     made before the records were filed in it (`legacy`: study.db of the old layout) only has to
     be there, by its name."""
-    if found.kind != "ok":
+    if found.kind != "readable":
         return found.why
     why = _foreign(found, name)
     if why or legacy:
@@ -391,7 +391,7 @@ class StudyLog:
         """Empty the file before it is rebuilt: its studies deleted in place when Optuna can open it (a
         dashboard reading the file sees the new study), else the file removed (damaged, another
         Optuna's schema: nasty wrote it, the records hold everything in it)."""
-        if found.kind == "ok":
+        if found.kind == "readable":
             import optuna
             try:
                 with warnings.catch_warnings():

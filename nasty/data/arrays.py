@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from nasty.errors import DatasetError
+from nasty.limits import DOCS, MAX_CLASSES, MAX_IMAGES, memory_problem, over
 
 from .dataset import TEST_FRACTION, Dataset, checked_dataset, format_shape, holdout_rng, stratified_holdout
 from .imagefolder import GREY_MODES
@@ -77,6 +78,7 @@ def from_torch_dataset(ds, test=None, *, val=None, name: str | None = None, clas
     for split, d in (("train", ds), ("val", val), ("test", test)):
         if d is not None:
             images[split], labels[split] = _read_torch_dataset(d, label if split == "train" else f"{split} dataset")
+    _check_class_list(classes)
     if classes is None:
         named = getattr(ds, "classes", None)
         top = max(int(y.max()) for y in labels.values() if len(y)) + 1
@@ -130,6 +132,9 @@ def _check_layout(layout):
 
 def _as_numpy(a, what: str) -> np.ndarray:
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor, perhaps on a GPU or needing grad
+        if getattr(getattr(a, "device", None), "type", None) == "meta" or getattr(a, "is_meta", False):
+            raise DatasetError(f"{what} is a tensor on the meta device: it has a shape but no values; "
+                               "pass the real images (a tensor on the CPU or a GPU, or a numpy array)")
         a = a.detach().cpu().numpy()
     try:
         return np.asarray(a)
@@ -220,6 +225,7 @@ def _labels_from_array(y, what: str, n: int) -> np.ndarray:
 
 def _class_labels(labels: dict, classes) -> tuple[tuple[str, ...], dict]:
     """(class names, int64 labels per split) from integer or string labels."""
+    _check_class_list(classes)
     kinds = {y.dtype.kind == "U" for y in labels.values()}
     if len(kinds) > 1:
         raise DatasetError("some labels are strings and some are numbers; use one kind for every split")
@@ -234,32 +240,65 @@ def _class_labels(labels: dict, classes) -> tuple[tuple[str, ...], dict]:
         return names, {s: np.array([index[v] for v in y.tolist()], dtype=np.int64) for s, y in labels.items()}
     top = max(int(y.max()) for y in labels.values() if len(y))
     if classes is None:
+        if top >= MAX_CLASSES:
+            raise DatasetError(f"label {top:,} would make {top + 1:,} classes, over the limit of {MAX_CLASSES:,} "
+                               f"({DOCS}); labels are class indices 0..K-1: renumber them, e.g. "
+                               "np.unique(y, return_inverse=True)[1], or pass class-name strings")
         return tuple(str(i) for i in range(top + 1)), labels
-    if isinstance(classes, str) or not hasattr(classes, "__len__"):
-        raise DatasetError(f"classes must be a list of class names, got {type(classes).__name__}")
     if top >= len(classes):
         raise DatasetError(f"label {top} is out of range for the {len(classes)} classes given (0..{len(classes) - 1})")
     return tuple(str(c) for c in classes), labels
 
 
+def _check_class_list(classes) -> None:
+    """``classes=`` is a sequence of names in label order (a dict's order is not its labels')."""
+    if classes is None:
+        return
+    if isinstance(classes, dict) or hasattr(classes, "keys"):
+        raise DatasetError("classes must be a list of names in label order, not a dict; for {label: name} "
+                           "pass [names[i] for i in sorted(names)]")
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__len__") or not hasattr(classes, "__iter__"):
+        raise DatasetError(f"classes must be a list of class names, got {type(classes).__name__}")
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(over("classes given:", len(classes), MAX_CLASSES))
+
+
 def _read_torch_dataset(ds, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Every item of a map-style dataset as uint8 (N, C, H, W) images and int64 labels."""
+    """Every item of a map-style dataset as uint8 (N, C, H, W) images and int64 labels; its length
+    and its first item's size are checked against the memory before anything is allocated."""
+    if isinstance(ds, dict) or hasattr(ds, "keys"):
+        raise DatasetError(f"{what} is a {type(ds).__name__}, not a dataset of (image, label) items; pass "
+                           "arrays as (x, y) (from_arrays) or a map-style torch Dataset")
     try:
         n = len(ds)
     except TypeError:
         raise DatasetError(f"{what} is not a map-style dataset (it needs __len__ and __getitem__); "
                            "an IterableDataset cannot be indexed, collect it into arrays and use "
                            "from_arrays") from None
+    except (ValueError, OverflowError) as e:
+        raise DatasetError(f"{what}: len() fails ({e}); a dataset's length is a whole number 0 or more") from None
     if not n:
         raise DatasetError(f"{what} is empty")
-    images, labels = None, np.empty(n, dtype=np.int64)
+    if n > MAX_IMAGES:
+        raise DatasetError(f"{what}: " + over("its length", n, MAX_IMAGES))
+    problem = memory_problem(f"{what}: {n:,} labels alone", 9 * n)          # 8 bytes a label, 1 at least an image
+    if problem:
+        raise DatasetError(problem)
+    images = labels = None
     for i in range(n):
-        item = ds[i]
+        try:
+            item = ds[i]
+        except Exception as e:  # noqa: BLE001 - the user's __getitem__ fails in its own ways
+            raise DatasetError(f"reading item {i} of {what} failed ({type(e).__name__}: "
+                               f"{' '.join(str(e).split())[:100]})") from None
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise DatasetError(f"item {i} of {what} is a {type(item).__name__}, not an (image, label) pair")
         image = _item_image(item[0], f"image {i} of {what}")
-        if images is None:
-            images = np.empty((n,) + image.shape, dtype=np.uint8)
+        if images is None:                              # the first item says the size of them all
+            problem = memory_problem(f"{what}: {n:,} images of {format_shape(image.shape)}", n * (image.size + 8))
+            if problem:
+                raise DatasetError(problem)
+            images, labels = np.empty((n,) + image.shape, dtype=np.uint8), np.empty(n, dtype=np.int64)
         elif image.shape != images.shape[1:]:
             raise DatasetError(f"image {i} of {what} is {format_shape(image.shape)} but image 0 is "
                                f"{format_shape(images.shape[1:])}; resize them to one size (e.g. a Resize transform)")

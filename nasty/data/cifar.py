@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from nasty.errors import DatasetError
+from nasty.limits import memory_problem
 
-from .dataset import Dataset, checked_dataset
+from .dataset import Dataset, checked_dataset, require_regular
 
 try:  # numpy >= 2 moved its internals to numpy._core
     from numpy._core import multiarray as _np_multiarray
@@ -35,6 +36,10 @@ def read_cifar_binary(path: str | Path, label_bytes: int) -> tuple[np.ndarray, n
     CIFAR-10 has one label byte; CIFAR-100 has two (coarse, fine) and we use the fine one.
     """
     path = Path(path)
+    require_regular(path)
+    problem = memory_problem(str(path), path.stat().st_size)
+    if problem:
+        raise DatasetError(problem)
     raw = np.fromfile(path, np.uint8)
     record = label_bytes + _CIFAR_PIXELS
     if raw.size == 0 or raw.size % record:
@@ -74,6 +79,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 def safe_unpickle(path: str | Path):
     """Unpickle a data file allowing only plain containers and numpy arrays."""
     path = Path(path)
+    require_regular(path)
     try:
         with path.open("rb") as f:
             # latin1 is how numpy arrays pickled by Python 2 (the CIFAR originals) decode.
@@ -88,13 +94,21 @@ def read_cifar_pickle(path: str | Path, label_key: str) -> tuple[np.ndarray, np.
     """Read a CIFAR python-version batch with the safe unpickler."""
     batch = safe_unpickle(path)
     data, labels = _field(batch, "data", path), _field(batch, label_key, path)
-    data = np.asarray(data)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _CIFAR_PIXELS:
-        raise DatasetError(f"{path}: 'data' is {data.dtype}{data.shape}, "
-                           f"expected uint8 (N, {_CIFAR_PIXELS})")
+    # a pickle can share one list many times over (its memo), so np.asarray of nested lists could
+    # build a far larger array than the file: the images must be an array already, as CIFAR's are,
+    # and the labels a flat list of numbers
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _CIFAR_PIXELS:
+        what = f"{data.dtype}{data.shape}" if isinstance(data, np.ndarray) else f"a {type(data).__name__}"
+        raise DatasetError(f"{path}: 'data' is {what}, expected a uint8 array (N, {_CIFAR_PIXELS})")
+    if isinstance(labels, np.ndarray):
+        ok = labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)
+    else:
+        ok = isinstance(labels, (list, tuple)) and all(type(v) is int for v in labels)
+    if not ok:
+        raise DatasetError(f"{path}: {label_key!r} is not a flat list of whole-number labels")
+    if len(labels) != len(data):
+        raise DatasetError(f"{path}: {len(data)} images but {len(labels)} labels")
     labels = np.asarray(labels, dtype=np.int64)
-    if labels.shape != (len(data),):
-        raise DatasetError(f"{path}: {len(data)} images but {labels.size} labels")
     return data.reshape(-1, 3, 32, 32), labels
 
 

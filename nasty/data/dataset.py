@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nasty.errors import DatasetError
+from nasty.errors import DatasetError, warn
+from nasty.limits import MAX_CLASSES, over
 
 if TYPE_CHECKING:
     import torch
@@ -102,10 +103,12 @@ def checked_dataset(name, classes, directory, train_x, train_y, test_x, test_y,
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DatasetError(f"{directory}: train images are {format_shape(train_x.shape[1:])} "
                            f"but test images are {format_shape(test_x.shape[1:])}")
+    check_classes(classes, directory)
     for split, y in (("train", train_y), ("test", test_y)):
         if y.size and (y.min() < 0 or y.max() >= len(classes)):
             raise DatasetError(f"{directory}: {split} labels span {y.min()}..{y.max()}, "
                                f"outside 0..{len(classes) - 1}")
+    _check_coverage(classes, directory, train_y, test_y, val_idx)
     # Images with no variation at all cannot be learned from; without this check the
     # failure would surface much later as a "diverged" loss blamed on the learning rate.
     lo, hi = train_x.min(axis=(0, 2, 3)), train_x.max(axis=(0, 2, 3))
@@ -115,6 +118,71 @@ def checked_dataset(name, classes, directory, train_x, train_y, test_x, test_y,
                            f"({value} in every pixel); there is nothing to learn, check the images")
     return Dataset(name, tuple(classes), train_x, train_y, test_x, test_y,
                    val_idx=val_idx, source=dict(source or {"kind": name, "source": str(directory)}))
+
+
+def check_classes(classes, where) -> None:
+    """Class names a classifier can be trained on: at least two, within MAX_CLASSES, distinct."""
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(f"{where}: " + over("the class count", len(classes), MAX_CLASSES)
+                           + "; labels are class indices 0..K-1")
+    if len(classes) < 2:
+        what = f"every image has the one class {str(classes[0])[:40]!r}" if classes else "there are no classes"
+        raise DatasetError(f"{where}: {what}; classification needs at least two classes")
+    index: dict = {}
+    for i, c in enumerate(classes):
+        if str(c) in index:
+            raise DatasetError(f"{where}: class name {str(c)[:40]!r} is given twice (classes {index[str(c)]} and "
+                               f"{i}); give each class its own name")
+        index[str(c)] = i
+
+
+def _check_coverage(classes, where, train_y, test_y, val_idx) -> None:
+    """Every class the test or validation images hold has training images (else no network can
+    learn it, and the test accuracy is capped without a word); classes without any image are
+    allowed (a class list larger than the labels) but said."""
+    training = train_y if val_idx is None else np.delete(train_y, np.asarray(val_idx, dtype=np.int64))
+    counts = np.bincount(training, minlength=len(classes))
+    for split, y in (("test", test_y), ("validation", None if val_idx is None else train_y[val_idx])):
+        if y is None or not len(y):
+            continue
+        unseen = np.flatnonzero((np.bincount(y, minlength=len(classes)) > 0) & (counts == 0))
+        if len(unseen):
+            c = int(unseen[0])
+            raise DatasetError(f"{where}: {split} label {c} ({str(classes[c])[:40]!r}) has no training images"
+                               + (f" (nor {len(unseen) - 1} more {split} classes)" if len(unseen) > 1 else "")
+                               + "; every class the network is scored on needs training images")
+    if np.count_nonzero(counts) < 2:
+        c = int(np.flatnonzero(counts)[0]) if counts.any() else 0
+        raise DatasetError(f"{where}: every training image has the one class {c} ({str(classes[c])[:40]!r}); "
+                           "classification needs images of at least two classes")
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        warn(f"{where}: {len(empty)} of the {len(classes)} classes have no training images (e.g. class "
+             f"{int(empty[0])}, {str(classes[int(empty[0])])[:40]!r}); the network still gets {len(classes)} outputs")
+
+
+def not_regular(path) -> str | None:
+    """What ``path`` is when it is not a regular file (links followed), or None. Every reader
+    opens regular files only: opening a FIFO blocks until a writer comes, and a device never ends."""
+    import os
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        return "a broken link" if os.path.islink(path) else f"unreadable ({e.strerror or e})"
+    if stat.S_ISREG(mode):
+        return None
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file")
+
+
+def require_regular(path) -> None:
+    """A one-line DatasetError unless ``path`` is a regular file (see not_regular)."""
+    kind = not_regular(path)
+    if kind is not None and kind.startswith("unreadable"):
+        raise DatasetError(f"cannot read {path}: {kind[len('unreadable ('):-1]}")
+    if kind is not None:
+        raise DatasetError(f"cannot read {path}: it is {kind}, not a regular file")
 
 
 def format_shape(shape) -> str:
@@ -129,11 +197,17 @@ def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
     the images (which for CIFAR would be over a gigabyte).
     """
     values = np.arange(256) / 255.0
-    chunk = 4096  # bincount widens to int64, so count a slice of images at a time
+    # bincount widens its input to int64 (8x the pixels), so it counts at most 2**22 pixels at a time
+    # (32 MB), however large the images: 4096 images at a time would be 550 GB for 4096x4096 ones
+    step = 2 ** 22
+    per = max(1, step // max(1, x.shape[2] * x.shape[3]))
     means, stds = [], []
     for c in range(x.shape[1]):
-        counts = sum(np.bincount(x[i:i + chunk, c].ravel(), minlength=256)
-                     for i in range(0, len(x), chunk))
+        counts = np.zeros(256, np.int64)
+        for i in range(0, len(x), per):
+            flat = x[i:i + per, c].reshape(-1)          # a uint8 copy at most, of one channel of `per` images
+            for j in range(0, flat.size, step):
+                counts += np.bincount(flat[j:j + step], minlength=256)
         n = max(counts.sum(), 1)
         mean = counts @ values / n
         means.append(float(mean))
@@ -156,7 +230,7 @@ def split_train_val(dataset: Dataset, val_fraction: float = 0.1,
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"validation fraction must be between 0 and 1, got {val_fraction}; "
                            "use e.g. 0.1")
-    if not isinstance(seed, numbers.Integral) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise DatasetError(f"the seed of the validation split (--seed) must be a whole number 0 or more, "
                            f"got {seed!r}")
     if dataset.val_idx is not None:
@@ -181,7 +255,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float,
 
 def holdout_rng(seed) -> np.random.Generator:
     """The random stream that draws a held-out test split (``seed``: --seed, checked)."""
-    if not isinstance(seed, numbers.Integral) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise DatasetError(f"the split seed must be a whole number 0 or more, got {seed!r}")
     # Its own stream, so the test split never mirrors the validation split of the same seed.
     return np.random.default_rng((int(seed), 0x7E57))

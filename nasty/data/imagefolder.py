@@ -8,15 +8,17 @@ names it.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from pathlib import Path
 
 import numpy as np
 
-from nasty.errors import DatasetError
+from nasty.errors import DatasetError, warn
+from nasty.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, memory_problem, over
 
-from .dataset import TEST_FRACTION, Dataset, checked_dataset, holdout_rng, stratified_holdout
+from .dataset import TEST_FRACTION, Dataset, checked_dataset, holdout_rng, not_regular, stratified_holdout
 
 # What torchvision's ImageFolder reads, and the Pillow formats they map to: a file is
 # decoded only as the format its extension names, so no other Pillow plugin ever parses it.
@@ -26,7 +28,6 @@ IMAGE_EXTENSIONS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP
 _SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 # Pillow modes that hold one grey channel (1: bilevel, I;16: 16-bit, LA: with alpha).
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
-_MAX_IMAGE_SIZE = 4096
 _IMAGEFOLDER_LAYOUT = ("an ImageFolder is one subfolder of images per class (DIR/cat/1.png, "
                        "DIR/dog/2.jpg), optionally under DIR/train, DIR/val and DIR/test")
 
@@ -42,7 +43,9 @@ def load_image_folder(root: str | Path, image_size: int | tuple[int, int] | None
     no ``test/``, or with class folders directly in ``root``, ``test_fraction`` of each
     class is held out as the test set (seeded by ``seed``; keep it fixed so that runs
     compare on the same test images). Class folders are read recursively; hidden files
-    and files of other types are skipped.
+    and files of other types are skipped, and so is anything that is not a regular file
+    (a FIFO or a device named like an image would block or never end), with a warning
+    naming it (the names are also in ``describe()["skipped"]``).
 
     Images are decoded once with Pillow and kept as uint8 (N, C, H, W). Colour: one
     channel when every file is greyscale (Pillow modes 1, L, LA, I, I;16), otherwise
@@ -61,11 +64,16 @@ def load_image_folder(root: str | Path, image_size: int | tuple[int, int] | None
         raise DatasetError(f"the test fraction must be between 0 and 1, got {test_fraction}")
     splits = _split_folders(root)
     train_dir = splits.get("train", root)
-    classes, files, labels = _scan_classes(train_dir)
+    skipped: list[Path] = []
+    classes, files, labels = _scan_classes(train_dir, skipped)
     parts = {"train": (files, labels)}
     for split in ("val", "test"):
         if split in splits:
-            parts[split] = _scan_split(splits[split], train_dir, classes)
+            parts[split] = _scan_split(splits[split], train_dir, classes, skipped)
+    if skipped:
+        names = ", ".join(str(p) for p in skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        warn(f"{root}: skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} named like images that "
+             f"{'are' if len(skipped) > 1 else 'is'} not a regular file (a FIFO, device, socket or broken link): {names}")
     if "test" not in parts:
         keep, held = stratified_holdout(labels, test_fraction, holdout_rng(seed))
         if not len(held):
@@ -91,6 +99,8 @@ def load_image_folder(root: str | Path, image_size: int | tuple[int, int] | None
               "splits": "folders" if splits else "held out", "image_size": list(size) if size else None}
     if "test" not in splits:
         source.update(test_fraction=test_fraction, split_seed=seed)
+    if skipped:
+        source["skipped"] = [str(p) for p in skipped[:20]]
     return checked_dataset("imagefolder", classes, root, train_x, train_y, *arrays["test"],
                            val_idx=val_idx, source=source)
 
@@ -103,11 +113,11 @@ def _image_size(image_size) -> tuple[int, int] | None:
     try:
         h, w = hw
         ok = all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
-                 and 1 <= d <= _MAX_IMAGE_SIZE for d in (h, w))
+                 and 1 <= d <= MAX_IMAGE_SIDE for d in (h, w))
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise DatasetError(f"--image-size must be a whole number of pixels from 1 to {_MAX_IMAGE_SIZE} "
+        raise DatasetError(f"--image-size must be a whole number of pixels from 1 to {MAX_IMAGE_SIDE} "
                            f"(or an (H, W) pair from Python), got {image_size!r}")
     return int(h), int(w)
 
@@ -149,8 +159,9 @@ def _visible(folder: Path) -> list[Path]:
         raise DatasetError(f"cannot read folder {folder}: {e.strerror or e}") from None
 
 
-def _scan_classes(folder: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
-    """Class names (sorted folder names) and every image file with its label."""
+def _scan_classes(folder: Path, skipped: list) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
+    """Class names (sorted folder names) and every image file with its label (files that are not
+    regular files are appended to ``skipped``)."""
     class_dirs = [p for p in _visible(folder) if p.is_dir()]
     if not class_dirs:
         loose = sum(1 for p in _visible(folder) if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -161,13 +172,14 @@ def _scan_classes(folder: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray
                            "classification needs at least two classes")
     files, labels = [], []
     for label, d in enumerate(class_dirs):
-        found = _image_files(d)
+        found = _image_files(d, skipped)
         files += found
         labels += [label] * len(found)
     return tuple(d.name for d in class_dirs), files, np.asarray(labels, dtype=np.int64)
 
 
-def _scan_split(folder: Path, train_dir: Path, classes: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
+def _scan_split(folder: Path, train_dir: Path, classes: tuple[str, ...],
+                skipped: list) -> tuple[list[Path], np.ndarray]:
     """The images of a val/ or test/ folder, labelled by the train/ classes."""
     index = {name: i for i, name in enumerate(classes)}
     files, labels = [], []
@@ -178,20 +190,24 @@ def _scan_split(folder: Path, train_dir: Path, classes: tuple[str, ...]) -> tupl
         if d.name not in index:
             raise DatasetError(f"{d} is a class that {train_dir} does not have; "
                                f"every class needs training images")
-        found = _image_files(d)
+        found = _image_files(d, skipped)
         files += found
         labels += [index[d.name]] * len(found)
     return files, np.asarray(labels, dtype=np.int64)
 
 
-def _image_files(class_dir: Path) -> list[Path]:
+def _image_files(class_dir: Path, skipped: list) -> list[Path]:
     """Every image file under ``class_dir`` (recursively, sorted), skipping hidden ones
-    (macOS leaves ._name.jpg files that are not images)."""
+    (macOS leaves ._name.jpg files that are not images) and appending to ``skipped`` those that
+    are not regular files: opening a FIFO blocks until a writer comes, a device never ends."""
     found = []
     for dirpath, dirnames, filenames in os.walk(class_dir, onerror=_raise_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames)
-                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+        for f in sorted(filenames):
+            if f.startswith(".") or Path(f).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = Path(dirpath) / f
+            (found if not_regular(path) is None else skipped).append(path)
     if not found:
         raise DatasetError(f"class folder {class_dir} has no images "
                            f"({', '.join(sorted(set(IMAGE_EXTENSIONS)))} files)")
@@ -215,7 +231,15 @@ def _decode_images(files: list[Path], size: tuple[int, int] | None, threads: int
             raise DatasetError(f"{common}; pass --image-size N (image_size= from Python) "
                                "to resize them all to N x N")
         size = common
-    out = np.empty((len(files), 1 if grey else 3) + size, dtype=np.uint8)
+        if max(size) > MAX_IMAGE_SIDE:
+            raise DatasetError(f"{files[0]}: the images are {size[1]}x{size[0]} (width x height), larger than "
+                               f"{MAX_IMAGE_SIDE} pixels a side, the most a dataset keeps; pass --image-size N "
+                               "(image_size= from Python) to resize them, e.g. --image-size 224")
+    shape = (len(files), 1 if grey else 3) + size
+    problem = memory_problem(f"{len(files):,} images of {shape[1]}x{size[0]}x{size[1]}", math.prod(shape))
+    if problem:
+        raise DatasetError(f"{problem}; pass a smaller --image-size or use fewer images")
+    out = np.empty(shape, dtype=np.uint8)
 
     def decode(start: int) -> None:
         for i in range(start, min(start + _DECODE_CHUNK, len(files))):
@@ -247,12 +271,21 @@ def _survey(files: list[Path]) -> tuple[tuple[int, int] | str, bool]:
     for f in files:
         with _open_image(f) as im:
             hw, grey = _upright_size(im), grey and im.mode in GREY_MODES
+        _check_pixels(f, hw)
         if first is None:
             first = (f, hw)
         elif hw != first[1] and mismatch is None:
             mismatch = (f"images differ in size: {first[0]} is {first[1][1]}x{first[1][0]} but "
                         f"{f} is {hw[1]}x{hw[0]} (width x height)")
     return mismatch or first[1], grey
+
+
+def _check_pixels(path: Path, hw: tuple[int, int]) -> None:
+    """Refuse, from its header alone, a file too large to decode (one decode holds it whole, and
+    several threads decode at once)."""
+    if hw[0] * hw[1] > MAX_IMAGE_PIXELS:
+        raise DatasetError(f"{path} is {hw[1]}x{hw[0]}: " + over("its pixel count", hw[0] * hw[1], MAX_IMAGE_PIXELS)
+                           + "; shrink it first")
 
 
 def _open_image(path: Path):
@@ -301,8 +334,11 @@ def load_image(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DatasetError(f"{path} is not an image file nasty reads ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise DatasetError(f"no image file {path}")
+    kind = not_regular(path)
+    if kind is not None:
+        raise DatasetError(f"{path} is {kind}, not an image file; give a regular file")
     im = _decode_image(path, (h, w), grey=c == 1)
     return im[None] if im.ndim == 2 else im.transpose(2, 0, 1)
 
@@ -312,6 +348,7 @@ def _decode_image(path: Path, size: tuple[int, int], grey: bool) -> np.ndarray:
     every image viewer does), resized to ``size`` (H, W)."""
     from PIL import Image, ImageOps
     with _open_image(path) as im:
+        _check_pixels(path, (im.height, im.width))
         try:
             orientation = _orientation(im)
             if _upright_size(im) != size:       # JPEG: decode at a reduced scale when shrinking
@@ -338,9 +375,10 @@ def _to_grey8(im, path: Path):
     if im.mode in ("1", "L", "LA", "La"):
         return im.convert("L")
     # 16-bit (I;16*) and 32-bit integer (I, how older Pillow opens 16-bit PNGs) greys:
-    # Pillow's own convert("L") would clip at 255 rather than scale, so scale here.
-    a = np.asarray(im).astype(np.int64)
+    # Pillow's own convert("L") would clip at 255 rather than scale, so scale here
+    # (in uint32: 65535 * 255 fits, and it is half the memory of an int64 copy).
+    a = np.asarray(im)
     if a.min() < 0 or a.max() > 65535:
         raise DatasetError(f"{path}: {im.mode} pixel values span {a.min()}..{a.max()}, "
                            "not 16-bit greys; save it as an 8-bit or 16-bit image")
-    return Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8))
+    return Image.fromarray(((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))

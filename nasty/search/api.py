@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RunError
 from .record import TrialRecord
-from .settings import Settings
+from .settings import Settings, check_types
 
 PYTHON_SPACE = "python:"        # Settings.space of a Space object with no file to load it from
 
@@ -129,6 +130,13 @@ def search(space=None, budget: str | None = None, data=None, controller: str = "
         hint = difflib.get_close_matches(unknown[0], known, 1)
         raise RunError(f"nasty.search got an unknown setting {unknown[0]!r}"
                        + (f"; did you mean {hint[0]!r}?" if hint else f"; settings: {', '.join(sorted(known))}"))
+    if data is not None and ("dataset" in settings or "data_dir" in settings):
+        given = "dataset=" if "dataset" in settings else "data_dir="
+        raise RunError(f"nasty.search got both data= and {given}: give the images one way, data= (arrays, a "
+                       "Dataset) or dataset=/data_dir= (files read by name)")
+    for k, v in settings.items():                      # folders as Paths, like the command line's text
+        if isinstance(v, os.PathLike):
+            settings[k] = os.fspath(v)
     space_obj = None
     if space is not None:
         settings["space"], space_obj = _space_setting(space)
@@ -136,6 +144,8 @@ def search(space=None, budget: str | None = None, data=None, controller: str = "
         settings["budget"] = str(budget)
     if controller != "random" or not resume:
         settings["controller"] = controller
-    summary = run(Settings(**settings), resume=str(resume) if resume else None, console=console, live=live,
+    s = Settings(**settings)
+    check_types(s, source="python")
+    summary = run(s, resume=str(resume) if resume else None, console=console, live=live,
                   data=data, space=space_obj)
     return SearchResult(Path(summary["run"]), summary)

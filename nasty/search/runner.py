@@ -41,6 +41,9 @@ def as_dataset(data):
     from ..data import Dataset, from_arrays, from_torch_dataset
     if isinstance(data, Dataset):
         return data
+    if isinstance(data, dict) or hasattr(data, "keys"):
+        raise RunError(f"data must be a nasty Dataset, (x, y) or (x, y, test_x, test_y) arrays, or a torch "
+                       f"Dataset; got a {type(data).__name__} (for arrays in a dict, pass (d['x'], d['y']))")
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
         return from_arrays(*data)
     if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
@@ -191,6 +194,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
         if "time_budget" not in given:
             merged.time_budget = None
         ctrl_state = folder.controller_state()     # a corrupt file fails before any repair
+        check_room(folder.path, "the run folder", probe=False)     # its writability: folder.writable(), below
         return merged, folder, folder.records(), ctrl_state
     if not s.space and not (s.controller == "compound" and s.baseline):
         raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
@@ -199,6 +203,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
         check_name(s.name)
     if Path(s.runs_dir).exists() and not Path(s.runs_dir).is_dir():
         raise RunError(f"--runs-dir {s.runs_dir} is a file, not a folder; give a folder for the run folders")
+    check_room(Path(s.runs_dir), "--runs-dir")
     if s.space and str(s.space).endswith(".py"):          # a user's file: found again on resume from anywhere
         s = dataclasses.replace(s, space=str(Path(s.space).resolve()))
     stem = Path(s.space).stem if s.space else f"compound-{Path(s.baseline).stem}"
@@ -211,6 +216,43 @@ def _fresh_or_resume(s: Settings, resume: str | None):
     return dataclasses.replace(s, name=name), folder, [], None
 
 
+def check_room(path: Path, what: str, probe: bool = True) -> None:
+    """Before anything starts (Ray, the run folder): `path`, or the nearest folder above it that
+    exists, takes new folders, and its file system has nasty.limits.MIN_FREE_BYTES free. A probe
+    folder is made and removed at once: permissions alone do not say it (root, read-only mounts, /proc)."""
+    import errno
+    import shutil
+    import tempfile
+
+    from ..limits import DOCS, MIN_FREE_BYTES, human_bytes
+    where = path
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise RunError(f"{what} {path}: {where} is a file, not a folder; give a folder for the run folders")
+    if probe:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".nasty-probe-", dir=where))
+        except OSError as e:
+            why = "no space left" if e.errno in (errno.ENOSPC, errno.EDQUOT) else e.strerror or str(e)
+            raise RunError(f"{what} {path}: cannot create folders in {where} ({why}); give a folder you can "
+                           "write") from None
+    free = shutil.disk_usage(where).free
+    if free < MIN_FREE_BYTES:
+        raise RunError(f"{what} {path}: only {human_bytes(free)} free on its file system, and a search needs at "
+                       f"least {human_bytes(MIN_FREE_BYTES)} (trial weights, study.db, plots; {DOCS}); free some "
+                       "space or give another --runs-dir")
+
+
+def disk_full(e: BaseException) -> bool:
+    """Is `e` a write that failed for want of space (OSError ENOSPC/EDQUOT/EFBIG, or SQLite's
+    'database or disk is full' as Optuna's SQLAlchemy reports it)?"""
+    import errno
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    return "database or disk is full" in str(e) or "No space left on device" in str(e)
+
+
 def search(s: Settings, resume: str | None = None, console=None, live: bool | None = None,
            executor: Executor | None = None, data=None, space=None, verbosity: int = 1,
            summary_console=None) -> dict:
@@ -221,10 +263,15 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
     folder is locked for the whole search: a second process on it is refused. `data`: images
     given from Python instead of --dataset (see `as_dataset`)."""
     with contextlib.ExitStack() as hold:
+        from .settings import check_types
+        check_types(s)
         s.check()
         if resume:
             hold.enter_context(RunFolder(resume).lock())     # before anything is read: one writer
         if data is not None:
+            if s.data_dir is not None or s.dataset not in (Settings.dataset, IN_MEMORY):
+                raise RunError(f"a search was given images (data=) and also --dataset {s.dataset}"
+                               + (f" --data-dir {s.data_dir}" if s.data_dir else "") + "; give the images one way")
             s = dataclasses.replace(s, dataset=IN_MEMORY, data_dir=None)
         return _search(s, resume, console, live, executor, hold, data, space, verbosity, summary_console)
 
@@ -405,6 +452,14 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                 f"interrupted: finished trials are saved in {folder}; continue with "
                 f"`nasty search --resume {folder}`", soft_wrap=True, highlight=False, markup=False)
         raise
+    except Exception as e:
+        if not disk_full(e):
+            raise
+        name = getattr(e, "filename", None)
+        what = Path(name).name if name else "study.db" if "database or disk is full" in str(e) else "its files"
+        then = (f"free some space, then `nasty search --resume {folder}` continues (finished trials are kept in "
+                "trials.jsonl)" if folder.exists else f"free some space, remove {folder} and start again")
+        raise RunError(f"no space left on the device of {folder} while writing {what}; {then}") from None
     finally:
         if started_ray:
             from .ray_backend import stop_ray

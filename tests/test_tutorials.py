@@ -84,6 +84,17 @@ def test_every_page_marks_its_blocks_and_is_in_the_navigation():
             assert re.match(r"[ \t]*\n *```", text[m.end():]), f"{page}: marker {m.group(0)!r} is not followed by a fence"
 
 
+def test_write_a_space_shows_the_repository_space_as_it_is():
+    """The page explains two_op_cell.py line by line from a copy; the copy is the file's code
+    (searchspaces/two_op_cell.py after its docstring), so the two cannot drift apart."""
+    saved = [code for _, code, action, arg in blocks("tutorials/write-a-space.md")
+             if action == "save" and arg == "two_op_cell.py"]
+    assert len(saved) == 1
+    source = (ROOT / "searchspaces" / "two_op_cell.py").read_text()
+    code = source[source.index('"""', 3) + 3:].lstrip("\n")           # after the module docstring
+    assert saved[0].strip() == code.strip()
+
+
 class CpuMeter:
     """CPU seconds of every process in the sessions it watches, sampled from /proc/PID/stat."""
 

@@ -202,6 +202,12 @@ def check_getting_started(folder: Path, outputs):
     assert c.macs <= 600_000_000 and f"{c.macs:,}" in out                         # nasty show printed it
     trial = _json(run / "best.json")["trial"]
     assert re.search(rf"^\s+1\s+#{trial}\s", out, re.M)                          # nasty report: rank 1 is the winner
+    # step 7: one static page, pictures embedded, its parts in the order the page lists them
+    html = (run / "report.html").read_text()
+    assert "<script" not in html and "data:image" in html
+    heads = re.findall(r"<h[12][^>]*>(.*?)</h[12]>", html)
+    parts = ["Leaderboard", "Plots", "Summary", "The run", "The winner's genotype", "The winner's cells"]
+    assert [h for h in heads if h in parts] == parts, heads
 
 
 def check_own_images(folder: Path, outputs):

@@ -302,9 +302,14 @@ def check_latency_budget(folder: Path, outputs):
             assert r["target"]["latency_ms"] <= 1.0
         elif r["status"] == "rejected":
             assert r["target"]["latency_ms"] > 1.0 and "ms predicted > 1 ms" in r["reason"]
+    assert "pred. ms" in out and "measured ms" in out                              # the leaderboard's columns
+    if "no winner: all" in out:
+        # a busy machine can push every finalist over 1 ms: the page says the run then names none
+        assert not any(m["within_budget"] for m in measured.values()), measured
+        return
     best = _json(run / "best.json")
     assert best["latency"]["within_budget"] and best["latency"]["measured_ms"] <= 1.0
-    assert "pred. ms" in out and "measured ms" in out                              # the leaderboard's columns
+    assert measured[str(best["trial"])]["within_budget"]                           # the winner was measured here
 
 
 CHECKS = {"getting-started.md": check_getting_started, "tutorials/own-images.md": check_own_images,

@@ -544,19 +544,3 @@ def differences(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif json.dumps(x, sort_keys=True, default=str) != json.dumps(y, sort_keys=True, default=str):
             out.append(prefix + k)
     return out
-
-
-# ------------------------------------------------------------------ from Python
-def train(target, data=None, **options):
-    """`nasty.train(result_or_run, data=None, **options)`: train the final network as `nasty train`
-    does (printing its progress; checkpointed in runs/NAME/final/ for a run) and return it as a
-    nasty.deploy.Classifier in eval mode, its normalisation and class names known.
-
-    `target`: a SearchResult, a run folder, a genotype file or zoo name, or a Genotype.
-    `data`: None to read the run's dataset by name as the command line does, or data as
-    nasty.search takes it (a Dataset, (x, y) or (x, y, test_x, test_y) arrays, a torch Dataset):
-    a run searched on arrays needs it. `**options`: `nasty train`'s options by name (epochs=1,
-    subset=2000, threads=1, set={"N": 2, "F": 16}, budget="50MFLOPs", save=..., export=...)."""
-    from .commands.train import options_for, train_final
-    run = getattr(target, "run", target)                # a SearchResult: its run folder
-    return train_final(options_for(run if not isinstance(run, Path) else str(run), options), data=data)["model"]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .genotype.ops import swin_shift
+from .genotype.windows import swin_shift
 
 
 def _pair(v):

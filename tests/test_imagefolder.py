@@ -333,7 +333,7 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     import re
     from pathlib import Path
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    start = readme.index("## Your own images and arrays")
+    start = readme.index("## Your own images")
     block = re.compile(r"```python\n(.*?)```", re.S).search(readme, start).group(1)
     monkeypatch.chdir(tmp_path)
     make_folder(tmp_path / "pets", n=5, size=(40, 30), classes=("cat", "dog"))

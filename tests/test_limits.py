@@ -3,7 +3,7 @@
 Absurd sizes are refused before any work (no hang, no allocator failure), nesting is bounded
 (no RecursionError), binary files, non-finite numbers and genotypes without a head are named
 as such, and `nasty ... | head -1` ends quietly. The limits live in nasty/genotype/limits.py
-and are listed in the README, which a test here keeps in step.
+and are listed in docs/language.md, which a test here keeps in step.
 """
 import io
 import os
@@ -412,10 +412,10 @@ def test_piping_into_head_prints_no_error(argv):
     assert p.returncode in (0, EXIT_PIPE)
 
 
-# ------------------------------------------------------------------ the README lists these limits
-def test_the_readme_lists_every_limit():
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("### Limits"):]
+# ------------------------------------------------------------------ the language's page lists these limits
+def test_the_language_page_lists_every_limit():
+    page = (Path(__file__).parent.parent / "docs" / "language.md").read_text()
+    section = page[page.index("## Limits"):]
     section = section[:section.index("\n#")]
     names = [n for n in dir(L) if n.startswith("MAX_")]
     assert len(names) == 15

@@ -15,7 +15,7 @@ from rich.console import Console
 
 import nasty.search.runner as runner
 from nasty.search.folder import RunFolder
-from nasty.search.guards import above_chance, image_counts, standard_error
+from nasty.search.guards import above_chance, image_counts, recipe_for_steps, standard_error
 from nasty.search.loop import SerialExecutor
 from nasty.search.settings import Settings
 from nasty.search.standalone import evaluate, make_payload
@@ -148,3 +148,28 @@ def test_image_counts_are_the_rows_a_trial_and_a_confirmation_use():
     c = image_counts(np.arange(20), np.arange(40, 50), np.arange(20, 30), np.arange(30, 35), data)
     assert c == {"search": {"train": 20, "val": 10}, "confirm": {"train": 30, "val": 15}, "test": 7, "classes": 2,
                  "chance": 1.0}                     # rows 40-49 are all class 1: always guessing 1 scores 100 %
+
+
+def test_the_step_floor_shrinks_the_batch_before_it_adds_epochs():
+    assert recipe_for_steps(2, 64, 6000, 50) == (2, 64)            # Fashion-MNIST's default: 93 steps an epoch
+    assert recipe_for_steps(2, 64, 129, 50) == (7, 16)             # 129 images: 8 steps of 16, 7 epochs
+    assert recipe_for_steps(2, 64, 1000, 50) == (2, 40)            # 25 steps of 40, twice
+    assert recipe_for_steps(2, 64, 129, 50, batch_fixed=True) == (25, 64)   # --batch-size 64 kept: 2 steps an epoch
+    assert recipe_for_steps(2, 64, 10, 50) == (50, 16)             # fewer images than a batch: one step an epoch
+    assert recipe_for_steps(2, 64, 129, 0) == (2, 64)              # --min-steps 0: off
+
+
+def test_a_small_data_set_gets_enough_steps_when_epochs_is_left_to_its_default(shapes_dir, monkeypatch):
+    out = io.StringIO()
+    s = Settings(space=str(shapes_dir / "deep.py"), trials=1, dataset="imagefolder",
+                 data_dir=str(shapes_dir / "shapes"), val_fraction=0.25, seed=0, runs_dir=str(shapes_dir / "runs"),
+                 name="floor", confirm=0, min_steps=30, time_budget=600)
+    runner.search(s, console=Console(file=out), live=False, executor=in_process(monkeypatch))
+    said = " ".join(out.getvalue().split())
+    # 108 training images make 1 step of 64 an epoch, 2 a trial: the batch shrinks to 16 (6 steps), epochs 2 -> 5
+    assert ("108 training images make 2 SGD steps in a trial, too few to learn from: --batch-size 64 -> 16, "
+            "--epochs 2 -> 5 (30 steps; --min-steps 30;") in said, said
+    cfg = json.loads((shapes_dir / "runs" / "floor" / "config.json").read_text())
+    assert (cfg["epochs"], cfg["batch_size"], cfg["min_steps"]) == (5, 16, 30)
+    rec = [r for r in RunFolder(shapes_dir / "runs" / "floor").records() if r.status.counted]
+    assert len(rec) == 1 and len(rec[0].epochs) == 5        # the trial trained the raised epochs

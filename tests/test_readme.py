@@ -7,12 +7,15 @@ import pytest
 import nasty
 from nasty.space import FixedTrial, RandomTrial, load_space
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
 
 
-def _block(after: str, lang: str) -> str:
-    start = README.index(after)
-    m = re.compile(rf"```{lang}\n(.*?)```", re.S).search(README, start)
+def _block(after: str, lang: str, page: str = "README.md") -> str:
+    """The first ```lang block after the heading `after` of a page (the README, or docs/...)."""
+    text = README if page == "README.md" else (ROOT / page).read_text()
+    start = text.index(after)
+    m = re.compile(rf"```{lang}\n(.*?)```", re.S).search(text, start)
     return m.group(1)
 
 
@@ -25,7 +28,7 @@ def test_readme_genotype_is_the_zoo_resnet50():
 def test_readme_custom_space_runs(tmp_path):
     import random
     f = tmp_path / "myspace.py"
-    f.write_text(_block("## Writing a search space", "python"))
+    f.write_text(_block("# Writing a search space", "python", "docs/write-a-space.md"))
     sp = load_space(str(f))
     assert sp.name == "tiny_mbconv" and sp.width_decision == "width"
     rng = random.Random(0)
@@ -45,9 +48,9 @@ def test_readme_custom_space_runs(tmp_path):
 
 @pytest.mark.slow
 def test_readme_search_example_runs(tmp_path, monkeypatch):
-    """The "Searching" section's Python example, as written, from an empty folder: it uses only
+    """The "Search from Python" example, as written, from an empty folder: it uses only
     what an installed nasty ships (a built-in space), no file of this checkout."""
-    code = _block("## Searching: the run, your tools, your budget", "python")
+    code = _block("## Search from Python", "python")
     assert "tests/" not in code
     monkeypatch.chdir(tmp_path)
     scope = {}

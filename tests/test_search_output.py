@@ -31,7 +31,7 @@ def test_a_search_where_nothing_trains_ends_with_the_reason_and_the_readme_examp
     shutil.copy(TINY, tmp_path / "tests" / "spaces" / "tiny.py")
     monkeypatch.chdir(tmp_path)
     scope = {}
-    code = _block("## Searching: the run, your tools, your budget", "python")
+    code = _block("## Search from Python", "python")
     exec(compile(code, "README.md", "exec"), scope)          # the README's own code, not user input
     result = scope["result"]
     out, err = capsys.readouterr()

@@ -26,7 +26,7 @@ def run(args) -> int:
 
     from ..deploy import load_model, read_images
     from ..errors import NastyError
-    from ..train import resolve_device
+    from ..trainer import resolve_device
     if args.top < 1:
         raise NastyError(f"--top must be at least 1, got {args.top}")
     model = load_model(args.source, device=str(resolve_device(args.device)))

@@ -173,7 +173,7 @@ def _check_args(args):
 
 def _recipe(args, dataset: str, shape):
     from ..errors import NastyError
-    from ..train import Recipe
+    from ..trainer import Recipe
     aux = args.aux_weight
     if aux is not None and args.aux is False:
         raise NastyError("--no-aux and --aux-weight contradict each other; give one")
@@ -253,7 +253,7 @@ def train_final(args, data=None) -> dict:
     )
     from ..deploy import Classifier, check_export_path, export
     from ..search.budget import Budget
-    from ..train import evaluate_test_set, resolve_device, train
+    from ..trainer import evaluate_test_set, resolve_device, train
 
     _check_args(args)
     if args.threads:

@@ -34,7 +34,7 @@ def add_parser(sub):
 def run(args) -> int:
     from pathlib import Path
 
-    from .. import read_text
+    from ..lookup import read_text
     from ..errors import NastyError
     from ..genotype.legacy import CAT_RULE_SINCE, rewrite, rewrite_json
     path = Path(args.file)

@@ -102,7 +102,7 @@ def scale_genotype(g, alpha: float, beta: float, gamma: float, phi: float = 1, i
 
 def resolve_baseline(baseline):
     """A baseline Genotype from a Genotype, a zoo name, a genotype file, or a run folder's winner."""
-    from .. import resolve
+    from ..lookup import resolve
     from ..genotype import Genotype
     if isinstance(baseline, Genotype):
         return baseline

@@ -129,7 +129,7 @@ def draw_cells(genotype, out_dir, cells=None, formats=("png", "svg")) -> list[Pa
     """
     from matplotlib import rc_context
 
-    from .. import resolve
+    from ..lookup import resolve
     g = resolve(genotype)
     formats = [formats] if isinstance(formats, str) else list(formats)
     bad = [f for f in formats if f not in FORMATS]

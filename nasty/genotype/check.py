@@ -15,7 +15,7 @@ from . import ops as V
 from .errors import GenotypeError
 from .expr import FUNCTIONS, KEYWORDS, OPERATOR_WORDS, Bin, Call, Neg, Not, Sym, is_literal, scale_problem
 from .ir import NONE, Apply, CellCall, Combine, Genotype, Op, Ref
-from .legacy import missing_else
+from .else_rules import missing_else
 from .limits import (MAX_CELL_DEPTH, MAX_CELLS, MAX_EXPR_DEPTH, MAX_INT, MAX_LETS, MAX_NODES, MAX_PARAMS,
                      MAX_VALUE_DEPTH, README, classes_problem, input_problem, over)
 
@@ -238,7 +238,7 @@ def check(g: Genotype, legacy: bool = False) -> Genotype:
             elif node.when is not None and not legacy:
                 found = missing_else(cell)
                 if found and cell.nodes[found[0]] is node:
-                    from .text import format_node
+                    from .printer import format_node
                     fail(where, found[1](f"{node.name} = {format_node(node)}"))
             for ch in _chains(node.expr):
                 check_chain(ch, where, scope, in_cell=True)

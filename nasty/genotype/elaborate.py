@@ -351,7 +351,7 @@ class _Elaborator:
         for node, v in built:
             if v in live or node.name == "out":
                 continue
-            from .legacy import read_as
+            from .else_rules import read_as
             why = []
             for n in cell.nodes:
                 reads = any(True for _ in read_as(n.expr, node.name))

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .windows import ceil_to, swin_shift
+
 _REQ = REQUIRED = object()   # marker: an attribute with no default, which must be given
 
 
@@ -978,14 +980,10 @@ def _token_shape(ctx, a, shape):
     return {"i": i}, (C, G, 1)
 
 
-def _ceil_to(v, s):
-    return -(-v // s) * s
-
-
 def _window_shape(ctx, a, shape):
     C, H, W = shape
     s, shift = a["s"], a["shift"]
-    hp, wp = _ceil_to(H, s), _ceil_to(W, s)
+    hp, wp = ceil_to(H, s), ceil_to(W, s)
     if shift >= s:
         ctx.fail(f"window s={s} shift={shift}: the shift must be smaller than the window")
     return {"s": s, "shift": shift, "h": H, "w": W}, (C, (hp // s) * (wp // s), s * s)
@@ -994,7 +992,7 @@ def _window_shape(ctx, a, shape):
 def _unwindow_shape(ctx, a, shape):
     C, G, n = shape
     s, h, w = a["s"], a["h"], a["w"]
-    want = (_ceil_to(h, s) // s) * (_ceil_to(w, s) // s)
+    want = (ceil_to(h, s) // s) * (ceil_to(w, s) // s)
     if n != s * s or G != want:
         ctx.fail(f"unwindow s={s} h={h} w={w} needs {want} windows of {s * s} tokens, got {fmt_shape(shape)}")
     return {"s": s, "shift": a["shift"], "h": h, "w": w}, (C, h, w)
@@ -1042,7 +1040,7 @@ def _position_terms(kind):
             ctx.fail(f"{kind} s={s} needs rows of {s}x{s}={s * s} tokens, got {fmt_shape(shape)}")
         attrs = {k: a[k] for k in a}
         if kind == "shift_mask":
-            want = (_ceil_to(a["h"], s) // s) * (_ceil_to(a["w"], s) // s)
+            want = (ceil_to(a["h"], s) // s) * (ceil_to(a["w"], s) // s)
             if G != want:
                 ctx.fail(f"shift_mask s={s} h={a['h']} w={a['w']} needs {want} windows, got {G}")
         return attrs, (G * heads, n, n)
@@ -1184,13 +1182,6 @@ def _attention_lower(ctx, a, h, name):
     if grid:
         return ctx.apply("ungrid", {"s": grid, "h": H, "w": W}, o, name + ".ungrid")
     return ctx.apply("untokens", {"h": H}, o, name + ".untokens") if H > 1 else o
-
-
-def swin_shift(s, shift, h, w):
-    """The cyclic shift of Swin's windows per axis at an h x w map: none along an axis that one
-    window covers once padded (torchvision's rule)."""
-    hp, wp = _ceil_to(h, s), _ceil_to(w, s)
-    return (0 if s >= hp else shift), (0 if s >= wp else shift)
 
 
 def _module(cls_name, *keys):

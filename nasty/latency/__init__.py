@@ -55,7 +55,7 @@ def latency(name_or_genotype, input=None, batch: int = 1, device: str = "cpu", t
     `predict=True`, predicted from the per-op lookup table instead (a `Prediction`, per layer;
     configurations the table lacks are timed now and kept). `clock`: "wall" (elapsed time) or
     "cpu" (the measuring thread's CPU time: steadier on a machine other processes load)."""
-    from .. import resolve
+    from ..lookup import resolve
     from ..genotype import elaborate
     g = resolve(name_or_genotype)
     if predict:

@@ -103,7 +103,7 @@ def _steps(what):
     if hasattr(what, "genotype") and isinstance(what.genotype, Genotype):
         return [st for st, _ in cost(what.genotype).per_step]
     if isinstance(what, str):
-        from .. import resolve
+        from ..lookup import resolve
         return [st for st, _ in cost(resolve(what)).per_step]
     raise TypeError(f"cannot predict the latency of a {type(what).__name__}")
 
@@ -162,7 +162,7 @@ class Predictor:
             raise LatencyError(f"the latency table has no timing for {len(missing)} layer configuration(s) of this "
                                f"network (e.g. {describe_config(k)}); calibrate them: `nasty latency calibrate "
                                "--space SPACE` or `nasty latency calibrate NETWORK`")
-        from .calibrate import time_configs
+        from .op_timing import time_configs
         n, _ = time_configs(self.table, missing, self.batch, self.device, self.threads, save=False)
         self.timed_now += n
 

@@ -63,10 +63,10 @@ def build_table(out_dir, recipe: dict | None = None, limit: int | None = None,
     import numpy as np
     import torch
 
-    from .. import cost
+    from ..cost import cost
     from ..compile import compile_genotype
     from ..data import load_dataset, split_train_val, to_device_tensors
-    from ..train import TrainConfig, evaluate, train
+    from ..trainer import TrainConfig, evaluate, train
 
     recipe = {**RECIPE, **(recipe or {})}
     out = Path(out_dir)

@@ -32,6 +32,42 @@ def image_counts(train_idx, val_idx, more_train, more_val, data) -> dict:
             "chance": chance}
 
 
+MIN_SMALL_BATCH = 16     # the smallest batch the step floor shrinks to (BatchNorm needs a few images)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """SGD steps of one epoch: the trainer drops the ragged last batch (at least one step)."""
+    return max(1, n_train // max(1, batch_size))
+
+
+def recipe_for_steps(epochs: int, batch_size: int, n_train: int, min_steps: int,
+                     epochs_fixed: bool = False, batch_fixed: bool = False) -> tuple[int, int]:
+    """(epochs, batch size) that give a proxy at least `min_steps` SGD steps on `n_train` images:
+    first a smaller batch (down to MIN_SMALL_BATCH; more updates for the same images, so no dearer),
+    then more epochs. A value the user gave (`*_fixed`) is kept; `min_steps` 0 changes nothing."""
+    if not min_steps or epochs * steps_per_epoch(n_train, batch_size) >= min_steps:
+        return epochs, batch_size
+    if not batch_fixed:
+        fits = n_train * epochs // min_steps               # the largest batch that still makes min_steps
+        batch_size = max(min(batch_size, fits), min(batch_size, MIN_SMALL_BATCH))
+    if not epochs_fixed and epochs * steps_per_epoch(n_train, batch_size) < min_steps:
+        epochs = -(-min_steps // steps_per_epoch(n_train, batch_size))
+    return epochs, batch_size
+
+
+def step_floor_line(n_train: int, old: tuple[int, int], new: tuple[int, int], min_steps: int) -> str:
+    """What the search says when recipe_for_steps changed the defaults: old/new (epochs, batch)."""
+    changed = []
+    if new[1] != old[1]:
+        changed.append(f"--batch-size {old[1]} -> {new[1]}")
+    if new[0] != old[0]:
+        changed.append(f"--epochs {old[0]} -> {new[0]}")
+    steps = new[0] * steps_per_epoch(n_train, new[1])
+    return (f"nasty search: {n_train:,} training images make {old[0] * steps_per_epoch(n_train, old[1])} SGD steps "
+            f"in a trial, too few to learn from: {', '.join(changed)} ({steps} steps; --min-steps {min_steps}; "
+            f"give --epochs/--batch-size to keep yours, --min-steps 0 to turn this off)")
+
+
 def standard_error(p: float, n: int) -> float:
     """The standard error of an accuracy p measured on n images (binomial)."""
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("inf")

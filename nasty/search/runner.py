@@ -312,6 +312,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         raise RunError(f"unknown --controller {s.controller!r}; choose one of {', '.join(sorted(REGISTRY))}")
     import torch
     gpu = torch.cuda.is_available() if s.gpus_per_trial is None else bool(s.gpus_per_trial)
+    given = {k for k in ("epochs", "batch_size", "confirm_epochs") if getattr(s, k) is not None}
     s = s.resolved(gpu)
     if s.gpus_per_trial and not torch.cuda.is_available() and not s.address:
         check_gpus(s)
@@ -342,12 +343,23 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   unseen_decisions=unseen_decisions(space, s.fit),
                   flop_convention="one multiply-add = one FLOP", **config_facts(budget))
-    from .guards import describe_counts, image_counts, small_validation
+    from .guards import describe_counts, image_counts, recipe_for_steps, small_validation, step_floor_line
     more = confirmation_indices(s, data, train_idx, val_idx)
     config["images"] = image_counts(train_idx, val_idx, *more, data)      # what the trials really see
     say(f"nasty search: {describe_counts(config['images'])}, {data.num_classes} classes")
     if small_validation(config["images"]):
         say(small_validation(config["images"]))
+    if s.min_steps and "epochs" not in given and not resume:   # --epochs given: the recipe is the user's;
+        n = config["images"]["search"]["train"]                 # a resume keeps the one its config holds
+        epochs, batch = recipe_for_steps(s.epochs, s.batch_size, n, s.min_steps, batch_fixed="batch_size" in given)
+        if (epochs, batch) != (s.epochs, s.batch_size):
+            say(step_floor_line(n, (s.epochs, s.batch_size), (epochs, batch), s.min_steps))
+            confirm = s.confirm_epochs
+            if "confirm_epochs" not in given:            # a confirmation: the search's recipe, more images
+                confirm, _ = recipe_for_steps(s.confirm_epochs, batch, config["images"]["confirm"]["train"],
+                                              s.min_steps, batch_fixed=True)
+            s = dataclasses.replace(s, epochs=epochs, batch_size=batch, confirm_epochs=confirm)
+            config.update(epochs=s.epochs, batch_size=s.batch_size, confirm_epochs=s.confirm_epochs)
     from .standalone import make_payload
     payload = make_payload(data, train_idx, val_idx, *more)
     started_ray = False
@@ -515,7 +527,7 @@ def score_winner(folder: RunFolder, records, data) -> dict:
 
         from .. import parse
         from ..compile import compile_genotype
-        from ..train import evaluate_test_set
+        from ..trainer import evaluate_test_set
         accs = []
         for f in files:
             model = compile_genotype(parse(best.proxy_genotype), input=data.shape, classes=data.num_classes)

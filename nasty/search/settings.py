@@ -63,6 +63,10 @@ class Settings:
     val_subset: int | None = setting(None, "validation images per trial", cpu=2000, gpu=5000)
     val_fraction: float = setting(0.1, "share of the training set held out for validation")
     batch_size: int | None = setting(None, "proxy batch size", cpu=64, gpu=256)
+    min_steps: int | None = setting(
+        None, "unless --epochs is given, a trial takes at least N SGD steps: on a small data set of one's own (a "
+              "few steps an epoch, too few to learn anything) the batch size shrinks, to 16 at the least (unless "
+              "--batch-size is given), then the epochs grow; 0: off", cpu=50, gpu=100, metavar="N")
     lr: float | None = setting(None, "peak learning rate (one-cycle SGD)", cpu=0.05, gpu=0.1)
     precise_bn: int = setting(
         1024, "before every validation, recompute the proxies' BatchNorm statistics on N training images "

@@ -55,7 +55,7 @@ def evaluate(config: dict, data: dict, report) -> None:
         torch.set_num_threads(threads)
         from .. import parse
         from ..compile import compile_genotype
-        from ..train import DeadlineReached, TrainConfig, train
+        from ..trainer import DeadlineReached, TrainConfig, train
         ds, train_idx, val_idx = _dataset_from_payload(data, config.get("rows"))
         g = parse(config["proxy"])
         from ..genotype.check import require_head

@@ -179,7 +179,7 @@ class Supernet:
         import torch
 
         from ..data import to_device_tensors
-        from ..train import resolve_device
+        from ..trainer import resolve_device
         if bn not in ("batch", "recompute"):
             raise ValueError(f"bn must be 'batch' or 'recompute', got {bn!r}")
         self.torch = torch
@@ -301,7 +301,7 @@ class Supernet:
         bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         with torch.no_grad():
             if self.bn == "recompute":               # the same training images for every child
-                from ..train import recalibrate_bn
+                from ..trainer import recalibrate_bn
                 recalibrate_bn(model, self.x, self.batch_size, images=self.bn_batches * self.batch_size, seed=12345)
                 model.eval()
             else:

@@ -86,3 +86,22 @@ def test_the_time_budget_stops_a_running_trial_mid_epoch_and_records_it(tmp_path
     assert all(len(r.epochs) < 500 for r in recs)
     assert summary["stop_reason"] == "the time budget is spent" or len(recs) == 2
     assert cut[0].timings.completed <= cut[0].timings.dispatched + 4 + 5    # the deadline, plus one step
+
+
+def test_a_winner_without_kept_weights_says_why_it_has_no_test_accuracy(tmp_path):
+    """Under a latency budget the finalists measured over it drop out at the end, and the winner can
+    be a trial whose proxy weights were pruned: best.json and the summary say so, never silently."""
+    from nasty.search.results import write_pictures
+    from nasty.search.runner import score_winner
+    run(tmp_path, "w", seed=4)
+    folder = RunFolder(tmp_path / "w")
+    info = json.loads((folder.path / "best.json").read_text())
+    for f in [*folder.path.rglob("*.pt")]:
+        f.unlink()                                   # the weights gone, as pruning leaves a lower-ranked winner
+    info.pop("test_acc", None)
+    folder.write_json("best.json", info)
+    out = score_winner(folder, folder.records(), data=None)
+    assert "test_acc" not in out and f"weights of trial #{info['trial']} were not kept" in out["test_acc_error"]
+    assert "nasty train" in json.loads((folder.path / "best.json").read_text())["test_acc_error"]
+    write_pictures(folder, folder.records(), folder.config(), None, 1.0)
+    assert "test accuracy not measured: the weights of trial" in (folder.path / "report.html").read_text()

@@ -424,7 +424,10 @@ class SearchLoop(TrialSource):
             "state": self.controller.state_dict()})
 
     def _weights_to_keep(self) -> set[int]:
-        return {r.trial for r in ranked(self.records)[:KEEP_WEIGHTS]} | {r.proposal.trial for r in self.running.values()}
+        # Under a latency budget the finalists measured over it drop out of the ranking at the end,
+        # so the weights of as many more are kept: the winner then still has its own to be tested.
+        keep = KEEP_WEIGHTS + ((self.s.confirm or 0) if getattr(self.budget, "latency_ms", None) else 0)
+        return {r.trial for r in ranked(self.records)[:keep]} | {r.proposal.trial for r in self.running.values()}
 
     def write(self, plots=True):
         if plots:

@@ -317,6 +317,8 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
         if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev \
                 and prev.get("confirmed") == info.get("confirmed"):
             info["test_acc"] = prev["test_acc"]
+        elif isinstance(prev, dict) and prev.get("trial") == b.trial and isinstance(prev.get("test_acc_error"), str):
+            info["test_acc_error"] = prev["test_acc_error"]       # why it has none: kept until it has one
         if isinstance(prev, dict) and prev.get("trial") == b.trial and isinstance(prev.get("train_estimate"), dict):
             info["train_estimate"] = prev["train_estimate"]
         folder.write_json("best.json", info)
@@ -502,6 +504,8 @@ def write_pictures(folder: RunFolder, records, cfg: dict, stop_reason=None, wall
     budget = Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
     summary = summary_lines(folder, records, test_acc, budget.describe() if budget else None, stop_reason,
                             wall) + notes
+    if test_acc is None and isinstance(info, dict) and isinstance(info.get("test_acc_error"), str):
+        summary.append(f"test accuracy not measured: {info['test_acc_error']}")
     note = write_report_html(folder, records, summary, cells)
     return Pictures(cells, None if note else folder.path / "report.html", notes + ([note] if note else []))
 

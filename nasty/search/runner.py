@@ -27,7 +27,7 @@ from .loop import Executor, SearchLoop
 from .oneshot import OneShotSource, prepare as prepare_oneshot
 from .record import Status
 from .confirm import ConfirmLoop, cost_ratio, fidelity, picks, reserve_seconds
-from .results import best_of, counts, ranked, summary_lines
+from .results import KEEP_WEIGHTS, best_of, counts, ranked, summary_lines
 from .settings import Settings
 from .signals import Interrupted
 from .study import run_identity
@@ -614,7 +614,11 @@ def score_winner(folder: RunFolder, records, data) -> dict:
     seeds = sorted({c.seed for c in confirmations if c.trial == best.trial and c.status is Status.OK})
     files = [confirm_weights(folder, best.trial, k) for k in seeds] or [folder.weights(best.trial)]
     files = [f for f in files if f.is_file()]
-    if not files:
+    if not files:                    # weights pruned (only the best trials' are kept): said, never silent
+        info["test_acc_error"] = (f"the weights of trial #{best.trial} were not kept (a search keeps those of its "
+                                  f"best {KEEP_WEIGHTS} trials and of the confirmed ones); `nasty train "
+                                  f"{folder.path}` trains the winner and reports its test accuracy")
+        folder.write_json("best.json", info)
         return info
     try:
         import torch

@@ -356,7 +356,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         raise RunError(f"unknown --controller {s.controller!r}; choose one of {', '.join(sorted(REGISTRY))}")
     import torch
     gpu = torch.cuda.is_available() if s.gpus_per_trial is None else bool(s.gpus_per_trial)
-    given = {k for k in ("epochs", "batch_size", "confirm_epochs") if getattr(s, k) is not None}
+    flags = {k for k in ("epochs", "batch_size", "confirm_epochs") if getattr(s, k) is not None}
     s = s.resolved(gpu)
     if s.gpus_per_trial and not torch.cuda.is_available() and not s.address:
         check_gpus(s)
@@ -395,13 +395,13 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     say(f"nasty search: {describe_counts(config['images'])}, {data.num_classes} classes")
     if small_validation(config["images"]):
         say(small_validation(config["images"]))
-    if s.min_steps and "epochs" not in given and not resume:   # --epochs given: the recipe is the user's;
+    if s.min_steps and "epochs" not in flags and not resume:   # --epochs given: the recipe is the user's;
         n = config["images"]["search"]["train"]                 # a resume keeps the one its config holds
-        epochs, batch = recipe_for_steps(s.epochs, s.batch_size, n, s.min_steps, batch_fixed="batch_size" in given)
+        epochs, batch = recipe_for_steps(s.epochs, s.batch_size, n, s.min_steps, batch_fixed="batch_size" in flags)
         if (epochs, batch) != (s.epochs, s.batch_size):
             say(step_floor_line(n, (s.epochs, s.batch_size), (epochs, batch), s.min_steps))
             confirm = s.confirm_epochs
-            if "confirm_epochs" not in given:            # a confirmation: the search's recipe, more images
+            if "confirm_epochs" not in flags:            # a confirmation: the search's recipe, more images
                 confirm, _ = recipe_for_steps(s.confirm_epochs, batch, config["images"]["confirm"]["train"],
                                               s.min_steps, batch_fixed=True)
             s = dataclasses.replace(s, epochs=epochs, batch_size=batch, confirm_epochs=confirm)

@@ -101,6 +101,11 @@ class Controller(abc.ABC):
         its target macs and params). Trials are told in the order they finish, which
         is not the order they were asked in. Default: nothing to learn."""
 
+    def discard(self, trial: Trial) -> None:
+        """Forget a trial this controller asked for that will never be evaluated: a screen
+        (zero-cost scores, `nasty bench run --screen`) proposed it among K candidates and kept
+        another. It is neither a result nor a failure. Default: nothing to undo."""
+
     def state_dict(self) -> dict:
         """Everything needed to continue the search, as JSON-able data. Called after every
         `tell` (the run folder's controller.json); subclasses extend this dict."""

@@ -9,6 +9,8 @@
   dropped.
 - Each told trial joins the population; when it grows beyond `population`, the
   OLDEST member dies (aging, the "regularized" part), whatever its reward.
+- A trial a screen discards (`discard`) does not count as asked, so with a screen the
+  random start is `population` kept trials, each the best-scored of its candidates.
 
 Trials may be told in any order and in any number at once, as parallel
 workers finish. A trial told with reward None (failed, or rejected as over
@@ -86,6 +88,14 @@ class EvolutionController(Controller):
                                 "mutable": mutable_names(trial)})
         while len(self.population) > self.P:
             self.population.pop(0)
+
+    def discard(self, trial: Trial) -> None:
+        """A screened-out trial is not counted as asked, so the first `population` trials a
+        screen keeps are the random start: with a screen that discards each loser as soon as
+        a better candidate comes (nasty/nasbench/simulate.py), the population starts from
+        members that are each the best-scored of K random candidates (zero-cost warm-up), and
+        children are screened the same way."""
+        self.asked = max(0, self.asked - 1)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "asked": self.asked, "population_size": self.P, "sample": self.S,

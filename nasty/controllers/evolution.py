@@ -90,11 +90,12 @@ class EvolutionController(Controller):
             self.population.pop(0)
 
     def discard(self, trial: Trial) -> None:
-        """A screened-out trial is not counted as asked, so the first `population` trials a
-        screen keeps are the random start: with a screen that discards each loser as soon as
-        a better candidate comes (nasty/nasbench/simulate.py), the population starts from
-        members that are each the best-scored of K random candidates (zero-cost warm-up), and
-        children are screened the same way."""
+        """A screened-out trial is not counted as asked, so the random start is made of the
+        trials a screen keeps: with a screen that discards each loser as soon as a better
+        candidate comes (nasty/nasbench/simulate.py), the first population - 1 members are each
+        the best-scored of K random candidates (zero-cost warm-up; the last round of the start
+        mixes one random candidate with mutants, as the round's best so far is still
+        outstanding), and children are screened the same way."""
         self.asked = max(0, self.asked - 1)
 
     def state_dict(self) -> dict:

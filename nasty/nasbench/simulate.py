@@ -57,8 +57,8 @@ def simulate(table: dict, controller: str, trials: int = 100, seed: int = 0, wor
     `workers` trials are asked before their results are told (in reverse order,
     to exercise asynchronous tells). With `screen` ('params' or 'macs') and `k` > 1,
     each trial is the best of `k` proposals by that score (ties: the first proposed);
-    a proposal that loses is discarded at once, so every proposal of a round sees the
-    same controller state. With `dedupe`, a cell proposed again is told its known
+    a proposal that loses is discarded at once (Controller.discard), so only the round's
+    best so far is outstanding while the next is asked. With `dedupe`, a cell proposed again is told its known
     result at once and does not count as a trial (what a run that caches results by
     decisions would do); at most 5 * `trials` proposals are made, after which repeats
     count. Returns per-trial lists of the evaluated cells' validation and test

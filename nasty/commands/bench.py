@@ -1,7 +1,7 @@
 """`nasty bench build|run`: our own NAS benchmark and NAS-Bench-201's (see nasty/nasbench/)."""
 from __future__ import annotations
 
-NB201_K = 10          # the screen's K by default (docs/benchmarks-nb201.md: the K sweep behind it)
+NB201_K = 5           # the screen's K by default (docs/benchmarks-nb201.md: the K sweep behind it)
 
 
 def add_parser(sub):

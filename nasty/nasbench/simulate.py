@@ -234,11 +234,12 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
     best_test = max(r["test_acc"] for r in rows)
     out = Path(out_dir or DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"table": table["path"], "space": table.get("name", "nb201mini"), "trials": trials, "seeds": seeds,
+    results = {"table": Path(table["path"]).name, "space": table.get("name", "nb201mini"), "trials": trials, "seeds": seeds,
                "workers": workers, "dedupe": dedupe, "optimum_val": opt_val, "optimum_test": opt_test,
                "best_test_in_table": best_test, "at": at,
                "random_exact": {str(a): expected_random_regret(table, a) for a in at},
-               "screen": {"score": screen, "K": int(k)} if screen else None, "controllers": {}}
+               "screen": {"score": screen, "K": int(k)} if screen else None, "run": _provenance(jobs),
+               "controllers": {}}
     t0 = time.perf_counter()
     variants = [(spec, None) for spec in controllers] + ([(spec, screen) for spec in controllers] if screen else [])
     table_ref = table_path if table_path is not None else None
@@ -261,6 +262,7 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
         log(f"bench run: {key}: {seeds} seeds x {trials} trials in {time.perf_counter() - t1:.1f}s; "
             + ", ".join(f"regret@{a} {rm[a - 1]:.3f}pp" for a in at))
     results["seconds"] = round(time.perf_counter() - t0, 1)
+    results["run"]["load_end"] = _load()
     results["verdict"] = verdict(results)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.md").write_text(results_markdown(results, at))
@@ -268,6 +270,30 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
     log(f"bench run: wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'regret.png'} (and .svg)")
     print(results_markdown(results, at))
     return results
+
+
+def _load():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _provenance(jobs: int) -> dict:
+    """When, where and with what a benchmark ran (the machine's load matters for its seconds)."""
+    import platform
+    from datetime import datetime, timezone
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .table import _machine
+    versions = {}
+    for pkg in ("optuna", "torch", "numpy"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
+            "python": platform.python_version(), **versions, "jobs": jobs, "load_start": _load()}
 
 
 def _at(entry, a, key="regret"):

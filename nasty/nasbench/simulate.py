@@ -216,9 +216,9 @@ def _runs(table, table_ref, spec, trials, seeds, workers, dedupe, screen, k, job
 def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforce", "tpe"),
                   trials: int = 100, seeds: int = 20, out_dir=None, at=(25, 50, 100), workers: int = 1,
                   dedupe: bool = False, screen: str | None = None, k: int = 10, jobs: int = 1,
-                  log=print) -> dict:
+                  plain: bool = True, log=print) -> dict:
     """Simulate each controller `seeds` times (and, with `screen`, each again behind the screen,
-    K = `k`); write results.json, results.md and regret.png/.svg."""
+    K = `k`; `plain=False`: only behind it); write results.json, results.md and regret.png/.svg."""
     _check_controllers(controllers)
     if screen is not None and screen not in SCREENS:
         raise NastyError(f"unknown screen {screen!r}; a table simulation screens by {' or '.join(SCREENS)}")
@@ -241,7 +241,8 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
                "screen": {"score": screen, "K": int(k)} if screen else None, "run": _provenance(jobs),
                "controllers": {}}
     t0 = time.perf_counter()
-    variants = [(spec, None) for spec in controllers] + ([(spec, screen) for spec in controllers] if screen else [])
+    variants = ([(spec, None) for spec in controllers] if plain or not screen else []) \
+        + ([(spec, screen) for spec in controllers] if screen else [])
     table_ref = table_path if table_path is not None else None
     for spec, scr in variants:
         key = spec if scr is None else f"{spec} +screen"

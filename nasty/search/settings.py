@@ -32,7 +32,7 @@ def flag_of(name: str) -> str:
 class Settings:
     """A search, as `nasty search` flags or `nasty.search(...)` keywords give it."""
     space: str | None = setting(
-        None, "built-in space (nasnet, mbconv, resnet, darts, nb201mini) or a .py file with one @space")
+        None, "built-in space (nasnet, mbconv, resnet, darts, nb201mini, nb201) or a .py file with one @space")
     budget: str | None = setting(
         None, "multiply-adds at the target (one multiply-add = one FLOP), e.g. 600MFLOPs, 600M, 1.2GMACs, "
               "600MMAdds", metavar="FLOPS")

@@ -184,10 +184,12 @@ def _check_controllers(controllers):
             raise NastyError(f"controller {name!r} has no option {', '.join(map(repr, bad))}; "
                              f"its options: {', '.join(known) or 'none'}")
         check_option_types(name, opts)
-        if name in ("compound", "darts"):
-            raise NastyError(f"controller {name!r} " + ("scales a baseline network" if name == "compound" else
-                                                        "is a one-shot search (--evaluator supernet)")
-                             + " and cannot be simulated on the table; leave it out of --controllers")
+        if name == "compound":
+            raise NastyError("controller 'compound' scales a baseline network and cannot search the bench "
+                             "cell space; leave it out of --controllers")
+        if name == "darts":
+            raise NastyError("controller 'darts' is a one-shot search: simulate it with --evaluator supernet "
+                             "(nb201mini), and leave it out of --controllers here")
 
 
 def _seed_runs(args):

@@ -73,14 +73,15 @@ def _read_text(p: Path) -> str:
         size = p.stat().st_size
         if size > MAX_BYTES:
             raise NastyError(f"NAS-Bench-201 table {str(p)!r} is {size:,} bytes, more than a table of "
-                             f"{CELLS:,} cells can be ({MAX_BYTES:,}); pass the CSV nasty/nasbench/nb201_PROVENANCE.md describes")
+                             f"{CELLS:,} cells can be ({MAX_BYTES:,}); pass the CSV that "
+                             "nasty/nasbench/nb201_PROVENANCE.md describes")
         raw = p.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
                 raw = f.read(MAX_BYTES + 1)
             if len(raw) > MAX_BYTES:
                 raise NastyError(f"NAS-Bench-201 table {str(p)!r} unpacks to more than {MAX_BYTES:,} bytes; "
-                                 "pass the CSV nasty/nasbench/nb201_PROVENANCE.md describes")
+                                 "pass the CSV that nasty/nasbench/nb201_PROVENANCE.md describes")
         return raw.decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError) as e:
         raise NastyError(f"NAS-Bench-201 table {str(p)!r} is unreadable ({type(e).__name__}: "

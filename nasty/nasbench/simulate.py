@@ -236,8 +236,8 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
     best_test = max(r["test_acc"] for r in rows)
     out = Path(out_dir or DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"table": Path(table["path"]).name, "space": table.get("name", "nb201mini"), "trials": trials, "seeds": seeds,
-               "workers": workers, "dedupe": dedupe, "optimum_val": opt_val, "optimum_test": opt_test,
+    results = {"table": Path(table["path"]).name, "space": table.get("name", "nb201mini"), "trials": trials,
+               "seeds": seeds, "workers": workers, "dedupe": dedupe, "optimum_val": opt_val, "optimum_test": opt_test,
                "best_test_in_table": best_test, "at": at,
                "random_exact": {str(a): expected_random_regret(table, a) for a in at},
                "screen": {"score": screen, "K": int(k)} if screen else None, "run": _provenance(jobs),
@@ -364,7 +364,8 @@ def results_markdown(results: dict, at) -> str:
                   + ", ".join(f"{float(v):.3f} pp at {a}" for a, v in exact.items()) + "."]
     v = results.get("verdict") or {}
     if v:
-        lines += ["", f"Goals at {v['at']} trials (random: {v['random']['regret']:.3f} +- {v['random']['ci95']:.3f} pp):"]
+        lines += ["", f"Goals at {v['at']} trials (random: {v['random']['regret']:.3f} +- "
+                  f"{v['random']['ci95']:.3f} pp):"]
         for key, b in v["vs_random"].items():
             lines.append(f"- {key}: {b['regret']:.3f} +- {b['ci95']:.3f} pp: "
                          + ("beats random (intervals do not overlap)" if b["beats_random"] else

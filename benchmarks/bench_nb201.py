@@ -11,7 +11,7 @@ settings is kept):
   and NSGA-II with their defaults, each plain and behind the screen (best of K=5 by params),
   300 evaluations, regret and the pick's test accuracy at 25, 50, 100 and 300;
 - k: the screen's K for random search and evolution (K = 2, 3, 5, 10, 20, 50), the sweep the
-  default K=5 was chosen from;
+  default K=5 was chosen from (k_sweep.png/.svg);
 - variants: controller settings at 100 evaluations (the goal's budget): evolution's population
   and tournament (NAS-Bench-201's P=10 S=3, ours P=20 S=5, P=20 S=10, P=50 S=25, Real et al.'s
   P=100 S=25), TPE's start-up trials and univariate TPE, REINFORCE's learning rate.
@@ -63,6 +63,34 @@ def part(out: Path, name: str, seeds: int, force: bool, **kw) -> dict:
     res = run_benchmark("nb201", seeds=seeds, out_dir=folder, log=lambda s: print(s, flush=True), **kw)
     print(f"bench_nb201: {name}: {time.perf_counter() - t0:.0f} s", flush=True)
     return res
+
+
+def k_plot(main: dict | None, ks: dict, path: Path) -> None:
+    """Regret at 50, 100 and 300 evaluations against the screen's K (K=1: no screen), PNG and SVG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, name in zip(axes, ("random", "evolution")):
+        for a, color in ((50, "tab:red"), (100, "tab:blue"), (300, "tab:green")):
+            pts = [(1, main["controllers"][name])] if main else []
+            pts += [(k, res["controllers"][f"{name} +screen"]) for k, res in sorted(ks.items())]
+            x = [k for k, _ in pts]
+            m = [e["regret_mean"][a - 1] for _, e in pts]
+            ci = [e["regret_ci95"][a - 1] for _, e in pts]
+            ax.errorbar(x, m, yerr=ci, marker="o", capsize=3, color=color, label=f"after {a} evaluations")
+        ax.set_xscale("log")
+        ax.set_xticks([1, *sorted(ks)], [str(k) for k in [1, *sorted(ks)]])
+        ax.set_xlabel("K (best of K proposals by params; 1 = no screen)")
+        seeds = next(iter(ks.values()))["seeds"] if ks else main["seeds"]
+        ax.set_title(f"{name}: regret vs the screen's K ({seeds} seeds, 95% CI)", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("regret (validation, pp)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    fig.savefig(path.with_suffix(".svg"))
+    plt.close(fig)
 
 
 def _cell(e, a, key="regret", d=3):
@@ -139,6 +167,10 @@ def main(argv=None) -> int:
         parts["k"] = {k: part(out, f"k{k}", args.seeds, args.force, controllers=["random", "evolution"], trials=300,
                               at=[25, 50, 100, 300], screen="params", k=k, plain=False, jobs=args.jobs)
                       for k in KS}
+        for k in KS:                        # one plot of the sweep instead of one per K
+            for f in ("regret.png", "regret.svg"):
+                (out / f"k{k}" / f).unlink(missing_ok=True)
+        k_plot(parts.get("main"), parts["k"], out / "k_sweep.png")
     if "variants" in only:
         parts["variants"] = part(out, "variants", args.seeds, args.force, controllers=VARIANTS, trials=100,
                                  at=[25, 50, 100], jobs=args.jobs)

@@ -6,6 +6,7 @@
     c = nasty.cost("resnet50")               # params, MACs, FLOPs, memory, per-layer table
     nasty.port_weights(torchvision_model, model)
     result = nasty.search("nasnet", budget="600MFLOPs", trials=10)   # a search, as `nasty search`
+    nasty.score("resnet50", (x, y), which="naswot")  # a zero-cost score on one batch (nasty.scores)
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .genotype import Genotype, GenotypeError, ParseError, format, parse, valida
 from .cost import cost as _cost
 
 __all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format",
-           "load", "parse", "port_weights", "resolve", "search", "validate", "zoo", "__version__"]
+           "load", "parse", "port_weights", "resolve", "score", "search", "validate", "zoo", "__version__"]
 
 
 def _version() -> str:
@@ -80,6 +81,14 @@ def build(name_or_genotype, num_classes: int | None = None, input=None):
 def cost(name_or_genotype, input=None, batch: int = 1, num_classes: int | None = None):
     """Analytic cost (params, MACs, FLOPs, memory, layers) without building torch modules."""
     return _cost(resolve(name_or_genotype), input=input, batch=batch, classes=num_classes)
+
+
+def score(genotype, data, which=None, *, images: int = 64, seed: int = 0):
+    """Zero-cost score(s) of a genotype (or zoo name, or file) on one batch of `data`, untrained:
+    naswot, synflow, snip, grad_norm, jacob_cov, params, macs (see nasty.scores). `which`: one
+    name (returns a float, NaN when it came out non-finite), several, or None for all ({name: float})."""
+    from .scores import score as _score
+    return _score(genotype, data, which, images=images, seed=seed)
 
 
 def port_weights(src, dst, input_shape=None) -> int:

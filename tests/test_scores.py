@@ -156,10 +156,11 @@ def test_a_network_whose_output_ignores_its_input_ranks_last_with_a_note():
 
 def test_ranks_put_missing_and_non_finite_values_last():
     assert ranks([3.0, None, 5.0, float("nan"), 3.0, float("inf")]) == [2.5, 5.0, 1.0, 5.0, 2.5, 5.0]   # places 4-6
-    scored = [Scored({"a": 1.0, "b": 2.0}), Scored({"a": 3.0, "b": 1.0}), Scored({"a": None, "b": 9.0})]
-    assert order(scored, "a") == [1, 0, 2]
-    assert order(scored, "b") == [2, 0, 1]
-    assert order(scored, "a,b") == [0, 1, 2]          # ranks (2, 1) and (1, 2) tie; the missing one last
+    scored = [Scored({"snip": 1.0, "params": 2.0}), Scored({"snip": 3.0, "params": 1.0}),
+              Scored({"snip": None, "params": 9.0})]
+    assert order(scored, "snip") == [1, 0, 2]
+    assert order(scored, "params") == [2, 0, 1]
+    assert order(scored, "snip,params") == [0, 1, 2]    # ranks (2, 2) and (1, 3) tie; the missing one last
 
 
 def test_batch_of_a_dataset_is_seeded_training_images():

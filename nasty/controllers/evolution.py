@@ -10,6 +10,9 @@
 - Each told trial joins the population; when it grows beyond `population`, the
   OLDEST member dies (aging, the "regularized" part), whatever its reward.
 
+With a screen (`--screen`), the first population is the best-scored `population` of the
+first screened round (a zero-cost warm-up), and each round's children are screened.
+
 Trials may be told in any order and in any number at once, as parallel
 workers finish. A trial told with reward None (failed, or rejected as over
 budget before training) does not join the population: it has no fitness, and
@@ -78,6 +81,11 @@ class EvolutionController(Controller):
         parent = self.population[max(pool, key=lambda i: (self.population[i]["reward"], -i))]
         target = self.rng.choice(parent["mutable"]) if parent["mutable"] else None
         return MutantTrial(parent["values"], target, self.rng)
+
+    def screen_keep(self) -> int:
+        """Screened (nasty/search/screen.py): the first round's best-scored `population` candidates
+        are all trained, so that evolution starts from the best-scored population (zero-cost warm-up)."""
+        return self.P if self.asked == 0 else 0
 
     def tell(self, trial: Trial, result: Result) -> None:
         if result.reward is None:

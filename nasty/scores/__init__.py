@@ -186,6 +186,15 @@ def _score_one(g, batch: Batch, which, seed: int) -> Scored:
             s.values[name] = None
         s.notes.append(f"cannot build the network at {'x'.join(map(str, batch.input))}: {_one_line(e)}")
         return s
+    if any(SCORES[w].needs_data for w in which):
+        t0 = time.perf_counter()
+        try:
+            c.network()                      # built once (timed on its own); each score gets a copy
+        except Exception as e:  # noqa: BLE001
+            s.notes.append(f"cannot build the network: {_one_line(e)}")
+            s.values.update({w: None for w in which if SCORES[w].needs_data})
+            which = [w for w in which if not SCORES[w].needs_data]
+        s.seconds["build"] = time.perf_counter() - t0
     for name in which:
         t0 = time.perf_counter()
         try:

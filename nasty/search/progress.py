@@ -32,7 +32,7 @@ class Progress:
         self.console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
         self.title, self.total, self.verbosity = title, total, verbosity
         self.start = time.time()
-        self.done = self.failed = self.rejected = self.stopped = 0
+        self.done = self.failed = self.rejected = self.stopped = self.screened = 0
         for r in records:
             self._count(r)
         self.running: dict[int, str] = {}
@@ -80,13 +80,15 @@ class Progress:
             self.failed += 1
         elif record.status is Status.REJECTED:
             self.rejected += 1
+        elif record.status is Status.SCREENED:
+            self.screened += 1
         else:
             self.stopped += 1
 
     def finished(self, record: TrialRecord, best: TrialRecord | None):
         self.running.pop(record.trial, None)
         self._count(record)
-        if record.status is Status.REJECTED:
+        if record.status in (Status.REJECTED, Status.SCREENED):
             return
         self.best = best
         if self.verbosity >= 1:
@@ -126,7 +128,8 @@ class Progress:
         grid.add_row("trials", f"{self.done + self.failed + self.stopped}/{self.total} finished "
                      f"({self.done} trained, {self.failed} failed"
                      + (f", {self.stopped} stopped early" if self.stopped else "")
-                     + f") · {len(self.running)} running · {self.rejected} over budget")
+                     + f") · {len(self.running)} running · {self.rejected} over budget"
+                     + (f" · {self.screened} screened out" if self.screened else ""))
         if self.best:
             t = self.best.target
             grid.add_row("best", f"#{self.best.trial}  val acc {self.best.val_acc:.4f}  "

@@ -89,6 +89,8 @@ def leaderboard_rows(records, confirmations=()) -> list[dict]:
 PLOTS = {                      # plots/<name>.png and .svg, rewritten from the records, and their captions
     "accuracy_vs_macs": "validation accuracy vs target MACs and params, with the over-budget samples' costs",
     "best_so_far": "validation accuracy of each trial, and the best so far",
+    "screen": "the screen: each score against the trained accuracy of the candidates it let through, and "
+              "the scores of those it screened out (runs that screened)",
 }
 
 
@@ -255,6 +257,8 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
         info = {k: d.get(k) for k in ("trial", "val_acc", "best_val_acc", "status", "target", "proxy",
                                       "decisions", "epochs")}
         info.update(confirmation_info(b.trial, confirmations))
+        from .audit import audit_info
+        info.update(audit_info(folder, b.trial))
         if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev \
                 and prev.get("confirmed") == info.get("confirmed"):
             info["test_acc"] = prev["test_acc"]
@@ -268,14 +272,16 @@ def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None)
     params budget, the over-budget samples (a caller such as the search loop keeps only trials)
     and the canonical members of its space (or `canonical`: a space given from Python is not
     in config.json)."""
+    from .screen import write_screen_plot
     cfg = _config(folder)
     trials = [r for r in trials if r.status.counted]
     try:
-        rejected = [r for r in folder.records() if r.status is Status.REJECTED]
-    except RunError:            # a damaged line: the plots go without the over-budget samples
-        rejected = []
+        every = folder.records()
+    except RunError:            # a damaged line: the plots go without the over-budget and screened samples
+        every = trials
+    rejected = [r for r in every if r.status is Status.REJECTED]
     return write_plots(folder, trials + rejected, budget_macs, cfg.get("budget_params"),
-                       space_canonical(cfg) if canonical is None else canonical)
+                       space_canonical(cfg) if canonical is None else canonical) + write_screen_plot(folder, every)
 
 
 def _config(folder: RunFolder) -> dict:
@@ -505,10 +511,16 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
             d = (", ".join(f"{k}={v}" for k, v in short.items()) + ", " if short else "") + \
                 f"{len(best.decisions)} decisions in best.json"
         lines.append(f"  decisions: {d}")
+    from .audit import audit_info, audit_line
+    from .screen import screened_summary
+    for extra in (audit_line(audit_info(folder, best.trial if best else None)), screened_summary(records)):
+        if extra:
+            lines.append(extra)
     oneshot = folder.config().get("evaluator") == "supernet"
     lines.append(f"trials: {n[Status.OK]} {'scored on shared weights' if oneshot else 'trained'}, "
                  f"{n[Status.FAILED]} failed, "
                  f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
+                 + (f", {n[Status.SCREENED]} screened out (scored, never trained)" if n[Status.SCREENED] else "")
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
     if best is not None:

@@ -10,12 +10,16 @@ trials.jsonl, so Optuna's own tools open any run:
   samples gets its own parameter `name@<hash>`, as Optuna refuses changing distributions);
 - value: the validation accuracy (two values, accuracy and target MACs, for --objective pareto);
 - user attributes: the nasty trial number, the record's line in trials.jsonl, the status, the
-  target and proxy costs, the failure reason;
+  target and proxy costs, the failure reason, and the screen's scores and rank (`score_naswot`,
+  `screen_rank`, ...: every candidate the screen scored, trained or not);
 - constraints (Optuna's feasibility, <= 0 feasible): target MACs / budget - 1 (and params).
   An over-budget sample is an infeasible COMPLETE trial: its value is a placeholder 0.0 that
   Optuna's best_trial, plots and dashboard leave out as infeasible; the constraint-aware
   samplers need it to learn where the budget ends. A failed trial is FAIL; a trial a scheduler
   stopped early (ASHA, Hyperband) is PRUNED with its per-epoch accuracies as intermediate values.
+  The candidates the screen scored but did not train (status screened) are study user attributes,
+  one list per screen round (`screen_round_0001`: record line, sample, rank, scores); with TPE
+  they are also its own FAIL trials (it asked for them; its sampler ignores FAIL trials).
 
 trials.jsonl stays the truth: the study is a view, written as records are appended, and
 brought up to date from trials.jsonl on resume and by `nasty report`.
@@ -114,6 +118,9 @@ def record_attrs(rec: TrialRecord, line: int) -> dict:
         attrs.update(proxy_macs=rec.proxy.macs, proxy_params=rec.proxy.params)
     if rec.reason:
         attrs["reason"] = rec.reason[:500]
+    if rec.screen:                                  # the screen's verdict and scores (screen.py)
+        attrs.update({f"screen_{k}": rec.screen[k] for k in ("round", "rank", "of", "by") if k in rec.screen})
+        attrs.update({f"score_{k}": v for k, v in (rec.screen.get("scores") or {}).items()})
     return attrs
 
 
@@ -176,8 +183,8 @@ class StudyLog:
     def record(self, rec: TrialRecord, line: int, asked=None):
         """A record was just appended: mirror it (a failure to write the study never stops a search:
         the study is rebuilt from trials.jsonl on resume and by `nasty report`)."""
-        if self.controller_writes:
-            return
+        if self.controller_writes or rec.status is Status.SCREENED:
+            return                                  # screened candidates: one attribute per round (screened)
         try:
             self.add(rec, line, asked)
         except Exception as e:  # noqa: BLE001 - a view; the truth is on disk already
@@ -188,8 +195,11 @@ class StudyLog:
         from ..controllers.values import ReplayTrial
         have = {t.user_attrs.get("record") for t in self.study.get_trials(deepcopy=False)}
         added = 0
+        screened = [(line, rec) for line, rec in enumerate(records) if rec.status is Status.SCREENED]
+        if screened:
+            self.screened(screened, strict=True)
         for line, rec in enumerate(records):
-            if line in have:
+            if line in have or rec.status is Status.SCREENED:
                 continue
             asked = None
             if space is not None:
@@ -203,6 +213,31 @@ class StudyLog:
             added += 1
         self.error = None
         return added
+
+
+    def screened(self, lines_and_records, strict: bool = False):
+        """The candidates the screen scored and did not train, as study user attributes, one per
+        screen round: `screen_round_0003` = [{record, sample, rank, of, scores}, ...] (an Optuna trial
+        each would cost ~50 ms apiece in SQLite: more than scoring them). A failure is kept in
+        `error` (raised when `strict`), never stops a search."""
+        rounds: dict[int, list] = {}
+        for line, rec in lines_and_records:
+            v = rec.screen or {}
+            rounds.setdefault(int(v.get("round", 0)), []).append(
+                {"record": line, "sample": rec.sample, **{k: v[k] for k in ("rank", "of", "duplicate") if k in v},
+                 "scores": v.get("scores") or {}})
+        try:
+            for r, entries in rounds.items():
+                key = f"screen_round_{r:04d}"
+                old = self.study.user_attrs.get(key) or []
+                have = {e.get("record") for e in old}
+                new = old + [e for e in entries if e["record"] not in have]
+                if len(new) != len(old):
+                    self.study.set_user_attr(key, new)
+        except Exception as e:  # noqa: BLE001 - a view; the truth is trials.jsonl
+            if strict:
+                raise
+            self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
 def study_summary(path: Path) -> str:

@@ -15,6 +15,9 @@ few rank averages of 2-3 of them, computed on one batch of 64 Fashion-MNIST trai
   search's trials, replayed here (the same proposals in the same order; checked against the N
   recorded in proxy.json). The scores see each one's PROXY network, what the screen scores.
 
+On the nasnet set, each data score is computed a second time with another batch and initialisation
+(seed 1): on 20 networks, how far a score agrees with itself bounds what its rho means.
+
 For each: Spearman rho and Kendall tau (tau-b) with 90% bootstrap intervals over the networks,
 the paired bootstrap interval of rho(score) - rho(params) (one resample serves every score), and
 the seconds per candidate (building the network, then each score, one thread). A score whose
@@ -174,6 +177,11 @@ def main(argv=None):
     scored_n = evaluate(pgs, batch, which, progress=True)
     keys_n = {w: key_of(scored_n, (w,)) for w in which}
     keys_n.update({k: key_of(scored_n, v) for k, v in COMBOS.items()})
+    # the scores' own noise on this small set: another batch and another initialisation (seed 1)
+    batch1 = batch_of(data, args.images, seed=1, rows=split_train_val(data, 0.1, seed=0)[0])
+    data_scores = tuple(w for w in which if SCORES[w].needs_data)
+    scored_n1 = evaluate(pgs, batch1, data_scores, seed=1, progress=True)
+    keys_n.update({f"{w}, seed 1": key_of(scored_n1, (w,)) for w in data_scores})
     keys_n["trained proxy (search)"] = list(proxy["scores"]["default"])
     doc["sets"]["nasnet"] = {
         "networks": len(pgs), "trials": proxy["trials"], "seconds": seconds_per(scored_n),

@@ -27,9 +27,15 @@ def _check_study_matches_records(folder: Path):
     import optuna
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{folder / 'study.db'}")
     assert study.study_name == folder.name
-    recs = RunFolder(folder).records()
+    every = RunFolder(folder).records()
     trials = sorted(study.get_trials(), key=lambda t: t.user_attrs["record"])
-    assert len(trials) == len(recs) and [t.user_attrs["record"] for t in trials] == list(range(len(recs)))
+    # a candidate the screen did not train is a trial only of a controller that asked Optuna for it
+    # (tpe); else it is in the study's user attribute of its screen round
+    lines = [t.user_attrs["record"] for t in trials]
+    in_rounds = {e["record"] for k, v in study.user_attrs.items() if k.startswith("screen_round_") for e in v}
+    assert sorted(set(lines) | in_rounds) == list(range(len(every))) and len(set(lines)) == len(lines)
+    assert all(every[i].status == "screened" for i in in_rounds)
+    recs = [every[i] for i in lines]
     for t, r in zip(trials, recs):
         assert t.user_attrs["status"] == r.status.value and t.user_attrs["nasty_trial"] == r.trial
         if r.status in ("stopped", "timeout"):
@@ -40,6 +46,8 @@ def _check_study_matches_records(folder: Path):
             assert set(t.params) >= {"width", "kernel"}         # the decisions are the params
         elif r.status == "rejected":
             assert t.user_attrs["target_macs"] == r.target.macs > 20_000_000
+        elif r.status == "screened":
+            assert t.state == optuna.trial.TrialState.FAIL and "screen_round" in t.user_attrs
         else:
             assert t.state == optuna.trial.TrialState.FAIL
     ok = [r for r in recs if r.status == "ok"]

@@ -93,7 +93,9 @@ class AuditLoop(TrialSource):
     """The members' trainings as something an Executor runs (the TrialSource protocol)."""
 
     def __init__(self, s, folder: RunFolder, members: list[Member], done: list[AuditRecord], rows: dict,
-                 fidelity: dict, deadline: float | None, progress=None):
+                 fidelity: dict, deadline: float | None, progress=None, seconds: list | None = None):
+        """`seconds`: the confirmation's list of measured durations, shared, so that the audit stops
+        when a training of the same recipe would end after the time budget (as the confirmation does)."""
         self.s, self.folder, self.rows, self.fidelity = s, folder, rows, fidelity
         self.deadline, self.progress = deadline, progress
         finished = {(a.member, a.seed) for a in done if a.status in (Status.OK, Status.FAILED)}
@@ -106,7 +108,7 @@ class AuditLoop(TrialSource):
         self.exhausted = False
         self.stop_reason = None
         self.fatal = None
-        self.seconds: list[float] = []
+        self.seconds: list[float] = seconds if seconds is not None else []
 
     def propose(self):
         if self.fatal or self.stop_reason:
@@ -248,7 +250,7 @@ class Together(TrialSource):
 
 
 def audit_stage(s, folder: RunFolder, space, budget, data_shape, classes, rows: dict, fidelity: dict,
-                deadline, progress=None) -> AuditLoop | None:
+                deadline, progress=None, seconds: list | None = None) -> AuditLoop | None:
     """The audit's TrialSource for a run (None when --audit is 0 or no member can be drawn)."""
     if not s.audit or not s.confirm:
         return None
@@ -257,7 +259,7 @@ def audit_stage(s, folder: RunFolder, space, budget, data_shape, classes, rows: 
         if progress:
             progress.note("audit: no random in-budget member could be drawn; the run is not audited")
         return None
-    return AuditLoop(s, folder, members, folder.audits(), rows, fidelity, deadline, progress)
+    return AuditLoop(s, folder, members, folder.audits(), rows, fidelity, deadline, progress, seconds)
 
 
 # ------------------------------------------------------------------ what the audit says

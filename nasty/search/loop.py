@@ -224,12 +224,13 @@ class SearchLoop(TrialSource):
             return True
         return False
 
-    def sample(self):
+    def sample(self, defer_fit: bool = False):
         """Ask the controller for one sample: (a Proposal with no trial number yet, its proxy
         Genotype), or None when it was over budget or could not be built (then it is recorded and
-        told to the controller here)."""
+        told to the controller here). `defer_fit` (the screen): when --fit sets a width the proxy
+        does not see, only check that some width fits, and leave the fitting (a bisection of target
+        builds) to `fit_deferred`, for the samples chosen to train."""
         from ..cost import cost
-        from ..genotype import format as fmt
         from ..controllers import Result
         t = self.controller.ask()
         self.samples += 1
@@ -240,17 +241,22 @@ class SearchLoop(TrialSource):
             self._failed_sample(t, getattr(t, "values", {}), e)
             return None
         values = dict(values)
-        fitted_from = None
+        fitted_from, unfitted = None, None
         reason = self.budget.check(c)
-        if self.s.fit and self.budget:
+        if self.s.fit and self.budget and defer_fit and self.space.width_decision in self.space.proxy_ignores:
+            fits = Costed(values, g, c.macs, c.params) if reason is None else self._narrowest(t, values)
+            if fits is not None:
+                if fits.values != values:
+                    fitted_from = values.get(self.space.width_decision)
+                unfitted, values, g, c, reason = values, fits.values, fits.genotype, fits, None
+        elif self.s.fit and self.budget:
             # the width is the budget's: the largest value within it, up or down from the sample's
             from .budget import fit_width
             fitted = fit_width(self.space, values, self.budget, Costed(values, g, c.macs, c.params))
             if fitted is not None:
                 if fitted.values != values:
                     fitted_from = values.get(self.space.width_decision)
-                values, g = fitted.values, fitted.genotype
-                c = cost(g)
+                values, g, c = fitted.values, fitted.genotype, fitted
                 reason = None
         if reason:
             self.rejected_in_a_row += 1
@@ -265,13 +271,48 @@ class SearchLoop(TrialSource):
         except (Exception, SystemExit) as e:  # noqa: BLE001
             self._failed_sample(t, values, e)
             return None
-        rec = TrialRecord(
+        p = Proposal(self._record(values, g, c, fitted_from, proxy=(pg, pc)), t)
+        p.unfitted = unfitted
+        return p, pg
+
+    def _record(self, values, g, c, fitted_from, proxy) -> TrialRecord:
+        from ..genotype import format as fmt
+        pg, pc = proxy
+        return TrialRecord(
             Status.OK, None, sample=self.samples - 1, decisions=values, genotype=fmt(g), proxy_genotype=fmt(pg),
             target=NetCost(c.macs, c.params, tuple(g.input), g.classes),
             proxy=NetCost(pc.macs, pc.params, self.data_shape, self.classes),
             fitted=({self.space.width_decision: [fitted_from, values[self.space.width_decision]]}
                     if fitted_from is not None else None))
-        return Proposal(rec, t), pg
+
+    def _narrowest(self, t, values: dict):
+        """The sample at its narrowest width (Costed) when that is within budget, else None."""
+        from .budget import target_cost
+        name = self.space.width_decision
+        d = next((x for x in getattr(t, "asked", ()) if x.name == name), None)
+        if d is None:
+            return None
+        c = target_cost(self.space, {**values, name: d.low if d.kind == "float" else min(d.options())})
+        return c if self.budget.check(c) is None else None
+
+    def fit_deferred(self, p: Proposal) -> Proposal:
+        """A sample whose width fitting `sample(defer_fit=True)` left out, fitted now (it will train;
+        its proxy does not see the width, so only its target changes)."""
+        unfitted = getattr(p, "unfitted", None)
+        if unfitted is None:
+            return p
+        from ..genotype import format as fmt
+        from .budget import fit_width
+        p.unfitted = None
+        fitted = fit_width(self.space, unfitted, self.budget)
+        if fitted is None:                            # cannot happen for a monotone width; keep the narrowest
+            return p
+        name, g = self.space.width_decision, fitted.genotype
+        p.record = dataclasses.replace(
+            p.record, decisions=fitted.values, genotype=fmt(g),
+            target=NetCost(fitted.macs, fitted.params, tuple(g.input), g.classes),
+            fitted=({name: [unfitted.get(name), fitted.values[name]]} if fitted.values != unfitted else None))
+        return p
 
     def number(self, p: Proposal) -> Proposal:
         """Give a proposal about to train its trial number."""

@@ -365,7 +365,7 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                                 fidelity(s, rows["confirm"]), deadline, progress)
             from .audit import Together, audit_stage
             audit = audit_stage(s, folder, space, budget, data.shape, data.num_classes, rows["confirm"],
-                                stage.fidelity, deadline, progress)
+                                stage.fidelity, deadline, progress, seconds=stage.seconds)
             if stage.jobs or (audit and audit.jobs):
                 progress.note(f"confirming the top {len(chosen)}: {s.confirm_seeds} seed(s) each, "
                               f"{stage.fidelity['train_images']} training and {stage.fidelity['val_images']} "

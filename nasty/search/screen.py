@@ -21,6 +21,10 @@ only - the screen's choices, not a sample of the policy, which biases its gradie
 the screen likes. No controller learns from the scores themselves.
 
 A candidate whose proxy network was trained already (or is queued) is screened out as a duplicate.
+Where --fit sets a width the proxy does not see (nasnet's F), a candidate is screened at the width it
+was sampled with, or the narrowest one within budget when that was over it (so it is known to fit),
+and only the candidates chosen to train are fitted: the fitting is a bisection of target builds,
+most of the cost of a candidate. Screened-out records carry that width (`fitted` says so).
 The screen's time is bounded: at most SHARE of --time-budget goes to screening; K is cut to what
 the measured seconds per candidate leave of that share.
 """
@@ -58,7 +62,7 @@ class Screen:
                 self.flush(loop, "chosen by the screen, but the search ended before it trained")
                 return None
             if self.queue:
-                return loop.number(self.queue.pop(0))
+                return loop.number(loop.fit_deferred(self.queue.pop(0)))
             if not self.round(loop):
                 loop.stop_reason = loop.stop_reason or ("every candidate of a screen round had been trained "
                                                         "already: the space looks exhausted")
@@ -94,7 +98,7 @@ class Screen:
         while len(cands) < k and not (loop.stop_reason or loop.fatal or getattr(loop.controller, "finished", False)):
             if loop.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS or (loop.deadline and time.time() > loop.deadline):
                 break
-            got = loop.sample()
+            got = loop.sample(defer_fit=True)
             if got is not None:
                 cands.append(got)
             if progress and len(cands) % 10 == 0:

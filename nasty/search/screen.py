@@ -20,7 +20,8 @@ what was trained; REINFORCE skips it (no reward), so its policy is updated on th
 only - the screen's choices, not a sample of the policy, which biases its gradient towards what
 the screen likes. No controller learns from the scores themselves.
 
-A candidate whose proxy network was trained already (or is queued) is screened out as a duplicate.
+A candidate whose proxy network was trained already (or chosen to train), or that repeats another
+of its round, is screened out as a duplicate; one screened out before may be chosen in a later round.
 Where --fit sets a width the proxy does not see (nasnet's F), a candidate is screened at the width it
 was sampled with, or the narrowest one within budget when that was over it (so it is known to fit),
 and only the candidates chosen to train are fitted: the fitting is a bisection of target builds,
@@ -52,7 +53,7 @@ class Screen:
         self.seconds = 0.0                    # spent screening, rounds' wall time
         self.scored = 0                       # candidates scored in this process
         self.rounds = 0
-        self.seen: set[str] = {t for t in trained if t}     # proxy genotypes trained or queued
+        self.seen: set[str] = {t for t in trained if t}     # proxy genotypes trained or chosen to train
 
     # ------------------------------------------------------------ what the loop calls
     def propose(self, loop):
@@ -103,11 +104,11 @@ class Screen:
                 cands.append(got)
             if progress and len(cands) % 10 == 0:
                 progress.started(-1, f"screen round {self.rounds}: {len(cands)}/{k} in-budget candidates")
-        fresh, dups = [], []
+        fresh, dups, here = [], [], set()
         for p, g in cands:
             key = p.record.proxy_genotype
-            (dups if key in self.seen else fresh).append((p, g))
-            self.seen.add(key)
+            (dups if key in self.seen or key in here else fresh).append((p, g))
+            here.add(key)
         scored = evaluate([g for _, g in fresh], self.batch, self.which, seed=self.seed, threads=1,
                           on_each=(lambda i, s: progress.started(-1, f"screen round {self.rounds}: scored "
                                                                      f"{i + 1}/{len(fresh)}")) if progress else None)
@@ -123,6 +124,7 @@ class Screen:
             p.record = dataclasses.replace(p.record, screen=verdict)
             if rank <= keep:
                 self.queue.append(p)
+                self.seen.add(p.record.proxy_genotype)
             else:
                 out.append(self._screen_out(loop, p, f"screened out: rank {rank} of {len(fresh)} by {by}"))
         for p, _ in dups:

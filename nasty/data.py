@@ -1,9 +1,11 @@
 """Real image-classification datasets, read from local files only.
 
-nasty never downloads: a search must be reproducible offline, and a missing file
+Loading never downloads: a search must be reproducible offline, and a missing file
 should be a clear one-line error, not a hang on the network. Fashion-MNIST comes
-from Debian's ``dataset-fashion-mnist`` package; MNIST and CIFAR are read from a
-directory the user fills (``--data-dir``).
+from Debian's ``dataset-fashion-mnist`` package or from ``nasty data fetch
+fashion-mnist`` (nasty/data_fetch.py: the one module that downloads, into a cache
+folder searched after Debian's); MNIST and CIFAR are read from a directory the user
+fills (``--data-dir``).
 
 Images stay uint8 numpy arrays (N, C, H, W) until the trainer moves them to the
 device; that keeps a loaded CIFAR-10 at 150 MB instead of 600 MB of floats.
@@ -50,8 +52,9 @@ _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 
 # How to get each dataset; appended to every error about it.
 _HOW_TO_GET = {
-    "fashion-mnist": "install it with `apt-get install dataset-fashion-mnist`, "
-                     "or pass --data-dir with the four Fashion-MNIST IDX files",
+    "fashion-mnist": "run `nasty data fetch fashion-mnist` (downloads the official files, 30 MB), "
+                     "`apt-get install dataset-fashion-mnist`, or pass --data-dir with the four Fashion-MNIST IDX "
+                     "files",
     "mnist": "put " + ", ".join(f + ".gz" for f in _IDX_FILES)
              + " (gzipped or not) in --data-dir",
     "cifar10": "put the extracted CIFAR-10 binary version (data_batch_1.bin .. data_batch_5.bin, "
@@ -134,7 +137,8 @@ class Dataset:
 def load_dataset(name: str, data_dir: str | Path | None = None, *,
                  image_size: int | tuple[int, int] | None = None, seed: int = 0,
                  test_fraction: float | None = None) -> Dataset:
-    """Load a dataset by name from ``data_dir`` (default: /usr/share/datasets/<name>).
+    """Load a dataset by name from ``data_dir`` (default: /usr/share/datasets/<name>, then
+    nasty's cache, where ``nasty data fetch`` puts it: nasty.data_fetch.candidate_dirs).
 
     ``imagefolder`` reads ``data_dir`` as torchvision's ImageFolder layout (see
     ``load_image_folder``, which also explains ``image_size``, ``seed`` and
@@ -151,7 +155,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *,
     if image_size is not None:
         raise DatasetError(f"--image-size applies to --dataset imagefolder only; {name} images "
                            "are used at their own size")
-    directory = Path(data_dir) if data_dir is not None else DEFAULT_DIRS[name]
+    if data_dir is None:
+        from nasty.data_fetch import candidate_dirs, default_dir
+        directory = default_dir(name) or candidate_dirs(name)[0]
+        if not directory.is_dir():
+            raise DatasetError(f"{name} is not in {' nor '.join(str(d) for d in candidate_dirs(name))}; "
+                               f"{_HOW_TO_GET[name]}")
+    else:
+        directory = Path(data_dir)
     try:
         if not directory.is_dir():
             raise DatasetError(f"{name} directory {directory} does not exist")
@@ -630,6 +641,22 @@ def _orientation(im) -> int:
 def _upright_size(im) -> tuple[int, int]:
     """(H, W) as a viewer shows the image: EXIF's orientation applied (phone photos are stored sideways)."""
     return (im.width, im.height) if _orientation(im) in _TURNED else (im.height, im.width)
+
+
+def load_image(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """One image file as uint8 (C, H, W) at ``shape``, read as ``load_image_folder`` reads each
+    of its files (upright, grey for C=1 or RGB for C=3, resized bilinearly): what ``nasty predict``
+    feeds a network trained on any dataset of that shape."""
+    c, h, w = shape
+    if c not in (1, 3):
+        raise DatasetError(f"images are read as grey (1 channel) or RGB (3), not {c} channels")
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DatasetError(f"{path} is not an image file nasty reads ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    if not path.is_file():
+        raise DatasetError(f"no image file {path}")
+    im = _decode_image(path, (h, w), grey=c == 1)
+    return im[None] if im.ndim == 2 else im.transpose(2, 0, 1)
 
 
 def _decode_image(path: Path, size: tuple[int, int], grey: bool) -> np.ndarray:

@@ -164,7 +164,7 @@ class _CellGraph:
         for node in cell.nodes:
             first = len(self.vertices)
             top = self._expr(node.expr)
-            guard = self._guard(node.when)
+            guard = self._guard(node.when, node.otherwise)
             if top >= first:
                 if guard:
                     for v in self.vertices[first:]:
@@ -180,14 +180,15 @@ class _CellGraph:
         self.vertices.append(_Vertex(kind, label, family, **kw))
         return len(self.vertices) - 1
 
-    def _guard(self, when) -> str:
+    def _guard(self, when, otherwise=None) -> str:
         if when is None:
             return ""
+        cond = f"if {format_value(when)}" + (f" else {otherwise}" if otherwise else "")
         try:
             on = evaluate(when, self.env)
         except GenotypeError:  # depends on the cell's parameters: holds in some uses
-            return f"if {format_value(when)}"
-        return "" if on else f"if {format_value(when)} (off here)"
+            return cond
+        return "" if on else f"{cond} (off here)"
 
     def _ref(self, name: str) -> int:
         if name not in self.names:  # `prev` read by a one-input cell: the checker allows it
@@ -218,7 +219,7 @@ class _CellGraph:
                 # NASNet and DARTS figures draw as a box; a residual skip is a plain arrow
                 v = self._chain_to(v, "identity", "identity")
             args.append(v)
-        symbol = {"add": "+", "mul": "×", "cat": "concat"}[e.kind]
+        symbol = {"add": "+", "sub": "−", "mul": "×", "cat": "concat", "upsample": "resize"}.get(e.kind, e.kind)
         c = self._vertex("combine", symbol, e.kind)
         self.edges += [(v, c) for v in args]
         return c

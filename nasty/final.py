@@ -55,6 +55,7 @@ class RunWinner:
 def open_run(path, trial: int | None = None) -> RunWinner:
     """The winner (or trial `trial`) of the run folder `path`, with the space it searched."""
     from . import parse
+    from .genotype.legacy import parse_stored
     from .search.folder import RunFolder
     from .search.runner import open_space
     from .search.settings import Settings
@@ -73,7 +74,8 @@ def open_run(path, trial: int | None = None) -> RunWinner:
                            f"`nasty report {folder.path}` shows its trials")
         values, number = best["decisions"], best.get("trial", -1)
         proxy_file = folder.path / "best_proxy.nasty"
-        proxy = parse(proxy_file.read_text(), str(proxy_file)) if proxy_file.is_file() else None
+        proxy = parse_stored(proxy_file.read_text(), str(proxy_file), best.get("proxy")) \
+            if proxy_file.is_file() else None
     else:
         recs = [r for r in folder.records() if r.trial == trial and r.decisions]
         if not recs:
@@ -381,6 +383,39 @@ def load_checkpoint(path) -> dict:
                          ) from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise FinalError(f"{path} is not a checkpoint of `nasty train` (format {CHECKPOINT_FORMAT})")
+    return _explicit_genotype(ck, path)
+
+
+def _explicit_genotype(ck: dict, path) -> dict:
+    """A checkpoint saved before `if` needed `else` holds its genotype in the old form: made
+    explicit by the rule that built it (genotype/legacy.py); where the two past rules differ,
+    by the one reading whose network takes the checkpoint's weights. Left as it is where that
+    cannot be known, so that its use is refused with the explicit form, never built otherwise."""
+    from .genotype.legacy import needs_else, readings
+    text = ck.get("genotype")
+    if not isinstance(text, str) or not needs_else(text):
+        return ck
+    try:
+        options = readings(text, f"{path}: genotype")
+    except NastyError:
+        return ck
+    if len(options) > 1:
+        from .compile import compile_genotype
+        fits = []
+        for g in options:
+            try:
+                compile_genotype(g, input=tuple(ck["input"]), classes=ck["classes"]).load_state_dict(ck["model"])
+                fits.append(g)
+            except Exception:  # noqa: BLE001 - a reading whose network does not take the weights
+                pass
+        options = fits
+    if len(options) != 1:
+        return ck
+    from . import format
+    new = format(options[0])
+    ck = dict(ck, genotype=new)
+    if isinstance(ck.get("identity"), dict) and ck["identity"].get("genotype") == text:
+        ck["identity"] = dict(ck["identity"], genotype=new)
     return ck
 
 
@@ -430,3 +465,19 @@ def differences(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif json.dumps(x, sort_keys=True, default=str) != json.dumps(y, sort_keys=True, default=str):
             out.append(prefix + k)
     return out
+
+
+# ------------------------------------------------------------------ from Python
+def train(target, data=None, **options):
+    """`nasty.train(result_or_run, data=None, **options)`: train the final network as `nasty train`
+    does (printing its progress; checkpointed in runs/NAME/final/ for a run) and return it as a
+    nasty.deploy.Classifier in eval mode, its normalisation and class names known.
+
+    `target`: a SearchResult, a run folder, a genotype file or zoo name, or a Genotype.
+    `data`: None to read the run's dataset by name as the command line does, or data as
+    nasty.search takes it (a Dataset, (x, y) or (x, y, test_x, test_y) arrays, a torch Dataset):
+    a run searched on arrays needs it. `**options`: `nasty train`'s options by name (epochs=1,
+    subset=2000, threads=1, set={"N": 2, "F": 16}, budget="50MFLOPs", save=..., export=...)."""
+    from .commands.train import options_for, train_final
+    run = getattr(target, "run", target)                # a SearchResult: its run folder
+    return train_final(options_for(run if not isinstance(run, Path) else str(run), options), data=data)["model"]

@@ -61,7 +61,7 @@ def test_ops_labels_and_guards():
     # a residual skip is an arrow, not an identity box (that is for NAS cells' identity op)
     assert "identity" not in _ops(_graph("mobilenet_v2", "ir"))
     ir = _graph("mobilenet_v2", "ir")
-    assert {v.note for v in ir.vertices if v.note} == {"if ne(t, 1)", "if eq(stride, 1) * eq(c, cin)"}
+    assert {v.note for v in ir.vertices if v.note} == {"if ne(t, 1) else in", "if eq(stride, 1) * eq(c, cin) else p"}
     assert any(v.dashed for v in ir.vertices)
     assert _ops(_graph("resnext50_32x4d", "bottleneck"))["conv 3x3 g32 /stride"] == 1  # let constants
     assert _ops(_graph("darts_v2", "darts_v2_normal"))["dil sep 3x3"] == 1

@@ -122,8 +122,8 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
                 raise ParseError(f"{where}: each node is [name, expression]")
             _ident(n[0], where)
             p, cur = line_parser(n[1], f"{where} node {n[0]}")
-            e, when = p._node_body(cur)
-            nodes.append(Node(n[0], e, when))
+            e, when, otherwise = p._node_body(cur)
+            nodes.append(Node(n[0], e, when, otherwise))
         inputs = c.get("inputs", 1)
         if type(inputs) is not int or inputs not in (1, 2):        # true is not 1 here
             raise ParseError(f"{where}: 'inputs' must be 1 or 2")

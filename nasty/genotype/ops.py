@@ -900,7 +900,8 @@ register(OpSpec(
     cost_doc=_ONE_PER_ELEMENT, aliases=("multiply", "prod", "times"),
     examples=("mul(a, b)", "mul(a, gap <- b)", "mul(gap <- b, a)")))
 register(OpSpec(
-    "cat", "concatenation along channels (equal H x W); an operand skipped by its `if` is left out",
+    "cat", "concatenation along channels (equal H x W); an operand that is none (`else none`) is left out, "
+           "as from add and mul",
     join=_cat_shape, cost=_free, torch=_cat_torch, overwritable=True, compiles_to="torch.cat(..., 1)",
     aliases=("concat", "concatenate", "stack"), examples=("cat(a, b)", "cat(a, b, in)")))
 

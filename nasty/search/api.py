@@ -60,6 +60,13 @@ class SearchResult:
     def test_acc(self) -> float | None:
         return self.summary.get("test_acc")
 
+    def model(self, device: str = "cpu"):
+        """The run's trained FINAL network (after `nasty train RUN` or nasty.train(result)) as a
+        nasty.deploy.Classifier in eval mode: input float pixels in [0, 1], normalisation inside,
+        `classes` and `predict(images)`. A run with no final training: a one-line NastyError."""
+        from ..deploy import load_model
+        return load_model(self.run, device=device)
+
     def study(self):
         """The run as an Optuna study (runs/<name>/study.db)."""
         import optuna

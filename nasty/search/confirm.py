@@ -93,7 +93,7 @@ class ConfirmLoop(TrialSource):
         # another seed than the search's (s.seed + trial), and another per confirmation
         seed = self.s.seed + job.trial + 100_003 * (job.seed + 1)
         tc = {"epochs": self.fidelity["epochs"], "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": seed,
-              "subset": None, "val_subset": None}
+              "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": job.trial, "seed": seed, "proxy": job.record.proxy_genotype, "train": tc,
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
                 "deadline": (self.deadline + 20.0) if self.deadline is not None else None}

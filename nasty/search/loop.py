@@ -244,7 +244,8 @@ class SearchLoop(TrialSource):
         fitted_from, unfitted = None, None
         reason = self.budget.check(c)
         if self.s.fit and self.budget and defer_fit and self.space.width_decision in self.space.proxy_ignores:
-            fits = Costed(values, g, c.macs, c.params) if reason is None else self._narrowest(t, values)
+            fits = (Costed(values, g, c.macs, c.params, self.budget.latency(c)) if reason is None
+                    else self._narrowest(t, values))
             if fits is not None:
                 if fits.values != values:
                     fitted_from = values.get(self.space.width_decision)
@@ -252,7 +253,8 @@ class SearchLoop(TrialSource):
         elif self.s.fit and self.budget:
             # the width is the budget's: the largest value within it, up or down from the sample's
             from .budget import fit_width
-            fitted = fit_width(self.space, values, self.budget, Costed(values, g, c.macs, c.params))
+            fitted = fit_width(self.space, values, self.budget,
+                               Costed(values, g, c.macs, c.params, self.budget.latency(c)))
             if fitted is not None:
                 if fitted.values != values:
                     fitted_from = values.get(self.space.width_decision)
@@ -260,9 +262,11 @@ class SearchLoop(TrialSource):
                 reason = None
         if reason:
             self.rejected_in_a_row += 1
+            lat = self.budget.latency(c)
             rec = TrialRecord(Status.REJECTED, None, sample=self.samples - 1, decisions=values, reason=reason,
-                              target=NetCost(c.macs, c.params))
-            self._finish(rec, t, Result(None, Status.REJECTED, {"macs": c.macs, "params": c.params}))
+                              target=NetCost(c.macs, c.params, latency_ms=lat))
+            self._finish(rec, t, Result(None, Status.REJECTED, {"macs": c.macs, "params": c.params,
+                                                                 **({"latency_ms": lat} if lat else {})}))
             return None
         self.rejected_in_a_row = 0
         try:
@@ -280,7 +284,7 @@ class SearchLoop(TrialSource):
         pg, pc = proxy
         return TrialRecord(
             Status.OK, None, sample=self.samples - 1, decisions=values, genotype=fmt(g), proxy_genotype=fmt(pg),
-            target=NetCost(c.macs, c.params, tuple(g.input), g.classes),
+            target=NetCost(c.macs, c.params, tuple(g.input), g.classes, self.budget.latency(c)),
             proxy=NetCost(pc.macs, pc.params, self.data_shape, self.classes),
             fitted=({self.space.width_decision: [fitted_from, values[self.space.width_decision]]}
                     if fitted_from is not None else None))
@@ -292,7 +296,7 @@ class SearchLoop(TrialSource):
         d = next((x for x in getattr(t, "asked", ()) if x.name == name), None)
         if d is None:
             return None
-        c = target_cost(self.space, {**values, name: d.low if d.kind == "float" else min(d.options())})
+        c = target_cost(self.space, {**values, name: d.low if d.kind == "float" else min(d.options())}, self.budget)
         return c if self.budget.check(c) is None else None
 
     def fit_deferred(self, p: Proposal) -> Proposal:
@@ -310,7 +314,7 @@ class SearchLoop(TrialSource):
         name, g = self.space.width_decision, fitted.genotype
         p.record = dataclasses.replace(
             p.record, decisions=fitted.values, genotype=fmt(g),
-            target=NetCost(fitted.macs, fitted.params, tuple(g.input), g.classes),
+            target=NetCost(fitted.macs, fitted.params, tuple(g.input), g.classes, fitted.latency_ms),
             fitted=({name: [unfitted.get(name), fitted.values[name]]} if fitted.values != unfitted else None))
         return p
 
@@ -336,7 +340,7 @@ class SearchLoop(TrialSource):
         if self.progress:
             self.progress.started(n, f"#{n} starting")
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
-              "subset": None, "val_subset": None}
+              "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
                 "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
@@ -374,7 +378,9 @@ class SearchLoop(TrialSource):
                 status = Status.STOPPED           # ASHA stopped it early
             rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs))
             res = Result(accs[-1], status, {"val_acc": accs[-1], "macs": rec.target.macs,
-                                            "params": rec.target.params, "epochs": len(r.epochs), "curve": accs})
+                                            "params": rec.target.params, "epochs": len(r.epochs), "curve": accs,
+                                            **({"latency_ms": rec.target.latency_ms}
+                                               if rec.target.latency_ms is not None else {})})
             if status is Status.OK and train_s and rec.proxy.macs and self.images_per_trial:
                 self.sec_per_unit.append(train_s / (rec.proxy.macs * self.images_per_trial))
         self._finish(rec, r.proposal.ctrl_trial, res)
@@ -470,6 +476,8 @@ class SearchLoop(TrialSource):
                 else:
                     res = Result(rec.val_acc, rec.status, {"val_acc": rec.val_acc,
                                                            "curve": [e.val_acc for e in rec.epochs]})
+                if rec.target and rec.target.latency_ms is not None:
+                    res.metrics["latency_ms"] = rec.target.latency_ms
                 res.metrics["attrs"] = record_attrs(rec, line)
                 self.controller.tell(t, res)
             except Exception:  # noqa: BLE001

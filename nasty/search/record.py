@@ -64,6 +64,7 @@ class NetCost:
     params: int
     input: tuple[int, ...] | None = None
     classes: int | None = None
+    latency_ms: float | None = None          # predicted per op under a latency budget (nasty/latency/)
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,8 @@ class TrialRecord:
             sample=_opt(d, "sample", int),
             decisions=_dict(d, "decisions"),
             reason=_opt(d, "reason", str),
-            genotype=_opt(d, "genotype", str),
-            proxy_genotype=_opt(d, "proxy_genotype", str),
+            genotype=_explicit(_opt(d, "genotype", str), _cost(d, "target")),
+            proxy_genotype=_explicit(_opt(d, "proxy_genotype", str), _cost(d, "proxy")),
             target=_cost(d, "target"),
             proxy=_cost(d, "proxy"),
             fitted=_dict(d, "fitted") or None,
@@ -346,6 +347,19 @@ def _part(cls, d, where: str):
             v = float(v)
         kw[f.name] = v
     return cls(**kw)
+
+
+def _explicit(text: str | None, cost: NetCost | None) -> str | None:
+    """A genotype text stored before `if` needed `else`, made explicit by the rule that built it
+    (its recorded cost decides where the past rules differ: genotype/legacy.py); left as it is
+    where that cannot be known, so that every use of it is refused with the explicit form,
+    never built otherwise."""
+    if text is None:
+        return None
+    from ..genotype.legacy import needs_else, upgrade
+    if not needs_else(text):
+        return text
+    return upgrade(text, cost) or text
 
 
 def _cost(d: dict, key: str) -> NetCost | None:

@@ -20,10 +20,12 @@ KEEP_WEIGHTS = 3                   # proxy weights kept for the best trials (the
 def ranked(records, confirmations=()) -> list[TrialRecord]:
     """Trials with a validation accuracy, best first: those the confirmation stage trained again
     first, by their mean confirmed accuracy; then the others by the search's score (complete ones
-    before stopped ones)."""
+    before stopped ones). A finalist measured over a latency budget (a `rejected` confirmation,
+    nasty/latency/search.py) is left out."""
     from .confirm import confirmed
     conf = confirmed(confirmations)
-    rs = [r for r in records if r.status.scored and r.val_acc is not None]
+    refused = {c.trial for c in confirmations if c.status is Status.REJECTED}   # measured over a latency budget
+    rs = [r for r in records if r.status.scored and r.val_acc is not None and r.trial not in refused]
     return sorted(rs, key=lambda r: (r.trial not in conf, -conf[r.trial].mean if r.trial in conf else 0.0,
                                      r.status is not Status.OK, -r.val_acc, r.target.macs, r.trial))
 
@@ -53,11 +55,14 @@ def pareto(records, cost=lambda r: r.target.macs) -> list[TrialRecord]:
     return front
 
 
-def leaderboard_text(records, top: int | None = 20, confirmations=()) -> str:
-    """The ranked trials as a table, then the counts by status and the first failures."""
+def leaderboard_text(records, top: int | None = 20, confirmations=(), latency=None) -> str:
+    """The ranked trials as a table, then the counts by status and the first failures. `latency`:
+    the finalists' measurements ({trial: ...}, nasty/latency/search.py) for the latency columns."""
+    from ..latency.search import columns
     from .confirm import confirmed
     conf = confirmed(confirmations)
     rk = ranked(records, confirmations)
+    lat_head, lat_row = columns(records, latency)
 
     def shown(r):
         c = conf.get(r.trial)
@@ -65,9 +70,10 @@ def leaderboard_text(records, top: int | None = 20, confirmations=()) -> str:
 
     rows = [(i, f"#{r.trial}", f"{r.val_acc:.4f}", shown(r), human(r.target.macs), human(r.target.params),
              human(r.proxy.macs if r.proxy else 0), len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}")
-            for i, r in enumerate(rk[:top] if top else rk, 1)]
+            + lat_row(r) for i, r in enumerate(rk[:top] if top else rk, 1)]
     lines = [text_table(("rank", "trial", "val acc", "confirmed", "target MACs", "params", "proxy MACs", "epochs",
-                         "status", "train s"), rows, align=["right"] * 8 + ["left", "right"]), ""]
+                         "status", "train s") + lat_head, rows,
+                        align=["right"] * 8 + ["left", "right"] + ["right"] * len(lat_head)), ""]
     n = counts(records)
     lines.append("trials: " + ", ".join(f"{v} {k}" for k, v in sorted(n.items()) if v))
     for r in [r for r in records if r.status is Status.FAILED][:10]:
@@ -91,6 +97,8 @@ PLOTS = {                      # plots/<name>.png and .svg, rewritten from the r
     "best_so_far": "validation accuracy of each trial, and the best so far",
     "screen": "the screen: each score against the trained accuracy of the candidates it let through, and "
               "the scores of those it screened out (runs that screened)",
+    "accuracy_vs_latency": "validation accuracy vs predicted target latency (runs with a latency budget), with "
+                           "the front, the budget and the finalists as measured",
 }
 
 
@@ -242,8 +250,10 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
     known members (name -> decisions) to label in the plots (default: reloaded from config.json)."""
     records = [r for r in records if r.status.counted]
     confirmations = folder.confirmations()
+    from ..latency.search import best_info, measured
+    latency = measured(folder)
     folder.write_json("leaderboard.json", leaderboard_rows(records, confirmations))
-    folder.write_text("leaderboard.txt", leaderboard_text(records, None, confirmations) + "\n")
+    folder.write_text("leaderboard.txt", leaderboard_text(records, None, confirmations, latency) + "\n")
     b = best_of(records, confirmations)
     if b is not None:
         head = (f"# best of run {folder.path.name}: trial #{b.trial}, proxy val acc {b.val_acc:.4f}, "
@@ -257,6 +267,10 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
         info = {k: d.get(k) for k in ("trial", "val_acc", "best_val_acc", "status", "target", "proxy",
                                       "decisions", "epochs")}
         info.update(confirmation_info(b.trial, confirmations))
+        from .guards import warnings
+        cfg = _config(folder)
+        info.update(images=cfg.get("images"), warnings=warnings(cfg, records))
+        info.update(best_info(folder, b.trial))
         from .audit import audit_info
         info.update(audit_info(folder, b.trial))
         if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev \
@@ -272,7 +286,6 @@ def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None)
     params budget, the over-budget samples (a caller such as the search loop keeps only trials)
     and the canonical members of its space (or `canonical`: a space given from Python is not
     in config.json)."""
-    from .screen import write_screen_plot
     cfg = _config(folder)
     trials = [r for r in trials if r.status.counted]
     try:
@@ -280,8 +293,14 @@ def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None)
     except RunError:            # a damaged line: the plots go without the over-budget and screened samples
         every = trials
     rejected = [r for r in every if r.status is Status.REJECTED]
-    return write_plots(folder, trials + rejected, budget_macs, cfg.get("budget_params"),
-                       space_canonical(cfg) if canonical is None else canonical) + write_screen_plot(folder, every)
+    paths = write_plots(folder, trials + rejected, budget_macs, cfg.get("budget_params"),
+                        space_canonical(cfg) if canonical is None else canonical)
+    from ..latency.search import PLOT, latency_figure
+    fig = latency_figure(folder, trials + rejected, cfg)                # None for a run without latency
+    paths += _save_fig(fig, folder.path / "plots" / PLOT) if fig is not None else []
+    from .screen import PLOT as SCREEN_PLOT, screen_figure
+    fig = screen_figure(every)                                          # None for a run that did not screen
+    return paths + (_save_fig(fig, folder.path / "plots" / SCREEN_PLOT) if fig is not None else [])
 
 
 def _config(folder: RunFolder) -> dict:
@@ -371,6 +390,8 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         from .confirm import confirmed
         conf = confirmed(confirmations)
         rk = ranked(counted, confirmations)
+        from ..latency.search import columns, measured
+        lat_head, lat_row = columns(counted, measured(folder))
         rows = []
         for i, r in enumerate(rk, 1):
             name = canonical_name(r, canonical)        # the space's canonical member it is (nasnet_a), if any
@@ -380,9 +401,9 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
                          "" if c is None else f"{c.mean:.4f}" + (f" ±{c.spread:.4f}" if len(c.accs) > 1 else ""),
                          human(r.target.macs), human(r.target.params), human(r.proxy.macs if r.proxy else 0),
                          len(r.epochs), r.status.value, f"{r.train_s or 0:.1f}",
-                         f"{test_acc:.4f}" if winner and isinstance(test_acc, float) else ""))
+                         f"{test_acc:.4f}" if winner and isinstance(test_acc, float) else "") + lat_row(r))
         board = page.Table(("rank", "trial", "val acc", "confirmed", "target MACs", "target params", "proxy MACs",
-                            "epochs", "status", "train s", "test acc"), rows, text_columns=frozenset({1, 8}),
+                            "epochs", "status", "train s", "test acc") + lat_head, rows, text_columns=frozenset({1, 8}),
                            highlight_first=True)
         failed = page.Table(("trial", "reason"), [(f"#{r.trial}", r.reason or "") for r in counted
                                                    if r.status is Status.FAILED],
@@ -445,6 +466,7 @@ def _run_facts(folder: RunFolder, cfg: dict, records) -> list[tuple[str, str]]:
     """report.html's header: the run's settings (config.json) and dates."""
     import time
 
+    from .guards import describe_counts
     done = [r.timings.completed for r in records if r.timings and r.timings.completed]
     facts = [("run", folder.path.name),
              ("space", cfg.get("space_name") or cfg.get("space") or cfg.get("baseline")),
@@ -454,9 +476,10 @@ def _run_facts(folder: RunFolder, cfg: dict, records) -> list[tuple[str, str]]:
              ("controller", cfg.get("controller")),
              ("objective", cfg.get("objective") or "accuracy"),
              ("dataset", cfg.get("dataset")),
-             ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each on {cfg.get('subset')} "
-                        f"training images, {cfg.get('val_subset')} validation images"
+             ("trials", f"{cfg['trials']} asked, {cfg.get('epochs')} epochs each"
               if cfg.get("trials") is not None else None),
+             ("images", describe_counts(cfg.get("images"))
+              or f"at most {cfg.get('subset')} training and {cfg.get('val_subset')} validation images per trial"),
              ("target network", _net(cfg.get("target"))),
              ("proxy network (trained)", _net(cfg.get("proxy"))),
              ("started", cfg.get("created")),
@@ -494,7 +517,8 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
     n = counts(records)
     lines = [""]
     if best is None:
-        lines.append(f"no trial finished training; see {folder.path / 'trials.jsonl'}")
+        from ..latency.search import no_winner_line
+        lines.append(no_winner_line(folder) or f"no trial finished training; see {folder.path / 'trials.jsonl'}")
     else:
         t = best.target
         c = confirmation_info(best.trial, confirmations).get("confirmed")
@@ -511,18 +535,25 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
             d = (", ".join(f"{k}={v}" for k, v in short.items()) + ", " if short else "") + \
                 f"{len(best.decisions)} decisions in best.json"
         lines.append(f"  decisions: {d}")
+        from ..latency.search import summary_lines as latency_lines
+        lines += latency_lines(folder, best)
     from .audit import audit_info, audit_line
     from .screen import screened_summary
     for extra in (audit_line(audit_info(folder, best.trial if best else None)), screened_summary(records)):
         if extra:
             lines.append(extra)
-    oneshot = folder.config().get("evaluator") == "supernet"
+    cfg = _config(folder)
+    oneshot = cfg.get("evaluator") == "supernet"
     lines.append(f"trials: {n[Status.OK]} {'scored on shared weights' if oneshot else 'trained'}, "
                  f"{n[Status.FAILED]} failed, "
                  f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
                  + (f", {n[Status.SCREENED]} screened out (scored, never trained)" if n[Status.SCREENED] else "")
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
+    from .guards import describe_counts, warnings
+    if describe_counts(cfg.get("images")):
+        lines.append(f"data: {describe_counts(cfg.get('images'))}")
+    lines += warnings(cfg, records)
     if best is not None:
         lines.append(f"files: {folder}/report.html, best.nasty (target genotype), best_proxy.nasty, best.json, "
                      f"leaderboard.txt, trials.jsonl, study.db (Optuna), plots/")
@@ -583,7 +614,8 @@ def report(run_dir, console=None, top: int = 20) -> str:
             if "in use" not in str(e):
                 raise
             note = f"\n(not rewriting the run's files: {e})"
-    text = leaderboard_text(records, top=top)
+    from ..latency.search import measured
+    text = leaderboard_text(records, top=top, latency=measured(folder))
     head = (f"run {folder.path}: space {cfg.get('space_name', cfg.get('space'))}, budget "
             f"{cfg.get('budget') or '-'}{' / ' + str(cfg['params']) + ' params' if cfg.get('params') else ''}, "
             f"controller {cfg.get('controller')}, dataset {cfg.get('dataset')}")

@@ -263,6 +263,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         f"{s.dataset if s.dataset != IN_MEMORY else 'the data given'}…")
     data, train_idx, val_idx = load_data(s, data)    # a missing dataset fails here, before any folder
     space = with_target(space, s, data)
+    from ..latency.search import attach, config_facts, finalists, keep_table
+    budget = attach(budget, space, say, clock=s.latency_clock, evaluator=s.evaluator)   # latency: the per-op predictor
     if not resume:
         preflight(space, budget, s.fit, s.seed)
     controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
@@ -282,9 +284,15 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                   target={"input": list(space.target.input), "classes": space.target.classes},
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   unseen_decisions=unseen_decisions(space, s.fit),
-                  flop_convention="one multiply-add = one FLOP")
+                  flop_convention="one multiply-add = one FLOP", **config_facts(budget))
+    from .guards import describe_counts, image_counts, small_validation
+    more = confirmation_indices(s, data, train_idx, val_idx)
+    config["images"] = image_counts(train_idx, val_idx, *more, data)      # what the trials really see
+    say(f"nasty search: {describe_counts(config['images'])}, {data.num_classes} classes")
+    if verbosity >= 1 and small_validation(config["images"]):
+        console.print(small_validation(config["images"]), soft_wrap=True, highlight=False, markup=False)
     from .standalone import make_payload
-    payload = make_payload(data, train_idx, val_idx, *confirmation_indices(s, data, train_idx, val_idx))
+    payload = make_payload(data, train_idx, val_idx, *more)
     started_ray = False
     if executor is None:
         from .ray_backend import TuneExecutor, start_ray
@@ -299,10 +307,13 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         if resume:
             folder.repair()                          # every check has passed: mend a torn last record
             records = folder.records()
+            if folder.config().get("images") != config["images"]:         # a run made before they were kept
+                folder.write_json("config.json", {**folder.config(), "images": config["images"]})
         else:
             config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
             folder.create(config)
             hold.enter_context(folder.lock())
+            keep_table(folder, budget)
         controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
@@ -358,9 +369,16 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             loop.write(plots=True)
         else:
             run_stage(loop, "tune")
+        if budget.latency_ms is not None:            # the finalists measured for real: the winner fits the budget
+            with progress:
+                fits = finalists(folder, ranked(loop.records, folder.confirmations()), budget, max(1, s.confirm),
+                                 progress)
+            loop.write(plots=True)
         if s.confirm:
             chosen = (loop.picks(s.confirm) if isinstance(loop, OneShotSource)      # DARTS's final pick first
                       else picks(ranked(loop.records), s.confirm))
+            if budget.latency_ms is not None:
+                chosen = fits
             stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
                                 fidelity(s, rows["confirm"]), deadline, progress)
             from .audit import Together, audit_stage
@@ -453,6 +471,7 @@ def score_winner(folder: RunFolder, records, data) -> dict:
 
 def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
+    from .guards import warnings
     info = score_winner(folder, records, data)
     best = best_of(records, folder.confirmations())
     every = folder.records()                          # rejected samples included
@@ -464,7 +483,8 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
                                  "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
-               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
+               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None,
+               "images": folder.config().get("images"), "warnings": warnings(folder.config(), records)}
     for line in summary_lines(folder, every, info.get("test_acc"), budget.describe() if budget else None,
                               stop_reason, wall):
         console.print(line, soft_wrap=True, highlight=False, markup=False)

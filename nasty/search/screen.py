@@ -180,18 +180,17 @@ def screened_summary(records) -> str | None:
 PLOT = "screen"                 # plots/screen.png and .svg
 
 
-def write_screen_plot(folder, records) -> list:
-    """plots/screen: each screen score against the trained accuracy of the trials it let through
-    (with their Spearman rho), over a strip of the scores of the candidates it screened out.
-    Nothing when the run was not screened."""
+def screen_figure(records):
+    """The figure of plots/screen (results.write_run_plots saves it): each screen score against the
+    trained accuracy of the trials it let through (with their Spearman rho), over a strip of the
+    scores of the candidates it screened out. None when the run was not screened."""
     from matplotlib.figure import Figure
 
     from ..nasbench.simulate import rank_agreement
-    from .results import _save_fig
     trained = [r for r in records if r.status.scored and r.val_acc is not None and r.screen and r.screen.get("scores")]
     out = [r for r in records if r.status is Status.SCREENED and r.screen and r.screen.get("scores")]
     if not trained and not out:
-        return []
+        return None
     by = next(((r.screen.get("by") or "").split(",") for r in trained + out if r.screen.get("by")), [])
     by = [w for w in by if w] or sorted((trained + out)[0].screen["scores"])
     fig = Figure(figsize=(4.2 * len(by) + 0.6, 4.6), dpi=110)
@@ -220,4 +219,4 @@ def write_screen_plot(folder, records) -> list:
             strip.set_ylabel("screened\nout", rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"the screen: its scores against trained accuracy ({len(trained)} trained, {len(out)} screened "
                  "out, never trained)", fontsize=10, y=0.975)
-    return _save_fig(fig, folder.path / "plots" / PLOT)
+    return fig

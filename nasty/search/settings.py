@@ -35,8 +35,12 @@ class Settings:
         None, "built-in space (nasnet, mbconv, resnet, darts, nb201mini) or a .py file with one @space")
     budget: str | None = setting(
         None, "multiply-adds at the target (one multiply-add = one FLOP), e.g. 600MFLOPs, 600M, 1.2GMACs, "
-              "600MMAdds", metavar="FLOPS")
+              "600MMAdds; a time unit makes it a latency budget, predicted per op on this machine's CPU at batch 1 "
+              "and measured for the finalists: 15ms, or both: 600MFLOPs,15ms", metavar="FLOPS")
     params: str | None = setting(None, "parameters at the target, e.g. 5M", metavar="N")
+    latency_clock: str = setting(
+        "wall", "with a latency budget: the clock it is predicted and measured on: wall (elapsed time) or cpu (the "
+                "measuring thread's CPU time, steadier on a machine other processes load)", choices=("wall", "cpu"))
     fit: bool | None = setting(None, "set each sample's width decision (F, width multiplier) by the budget: the "
                                      "largest value within it (default: on when the space's proxy does not see "
                                      "the width, as for nasnet's F and darts's C; --no-fit turns it off)")
@@ -46,8 +50,9 @@ class Settings:
         None, "the controller's own options as key=value pairs, e.g. population=6,sample=3 (evolution), "
               "n_startup_trials=5 (tpe); an unknown key's error lists the controller's options", metavar="K=V,...")
     objective: str | None = setting(
-        None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs; tpe, nsga2) "
-              "or soft (MnasNet's ACC*(MACs/T)^w; reinforce)")
+        None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs, or vs latency "
+              "under a latency budget; tpe, nsga2) or soft (MnasNet's ACC*(MACs/T)^w, ACC*(LAT/T)^w under a latency "
+              "budget; reinforce)")
     baseline: str | None = setting(
         None, "with --controller compound: the network whose depth/width/resolution scaling is searched "
               "(e.g. efficientnet_b0), instead of --space", metavar="NAME")
@@ -59,6 +64,10 @@ class Settings:
     val_fraction: float = setting(0.1, "share of the training set held out for validation")
     batch_size: int | None = setting(None, "proxy batch size", cpu=64, gpu=256)
     lr: float | None = setting(None, "peak learning rate (one-cycle SGD)", cpu=0.05, gpu=0.1)
+    precise_bn: int = setting(
+        1024, "before every validation, recompute the proxies' BatchNorm statistics on N training images "
+              "(0: off): after a few steps the running averages are far from the weights' own, and a proxy "
+              "scored with them can sit at chance", metavar="N")
     evaluator: str | None = setting(
         None, "how a sample is scored: standalone (its proxy trained on its own; the default) or supernet "
               "(one-shot: children share one pool of weights and train a few steps each, thousands per search; "
@@ -163,6 +172,8 @@ class Settings:
         if self.controller_options is not None:
             from ..controllers import check_options
             check_options(self.controller, self.controller_kwargs())
+        if self.latency_clock not in ("wall", "cpu"):
+            raise RunError(f"--latency-clock must be wall or cpu, got {self.latency_clock!r}")
         if self.scheduler not in ("fifo", "asha", "hyperband"):
             raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo, asha or hyperband")
         if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or not 0 <= self.confirm <= 100:
@@ -184,6 +195,8 @@ class Settings:
                 raise RunError(f"--{_flag(k)} must be a whole number, got {v!r}")
             if v is not None and v < 1:
                 raise RunError(f"--{_flag(k)} must be at least 1, got {v}")
+        if isinstance(self.precise_bn, bool) or not isinstance(self.precise_bn, int) or self.precise_bn < 0:
+            raise RunError(f"--precise-bn must be a whole number of images, 0 or more, got {self.precise_bn!r}")
         for k in ("cpus_per_trial", "gpus_per_trial", "time_budget", "lr"):
             v = getattr(self, k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
@@ -277,7 +290,7 @@ def add_arguments(parser: argparse.ArgumentParser):
 
 # Keys of a run's config.json that are not settings but facts the run derived (ignored by --config)
 DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created",
-           "unseen_decisions"}
+           "unseen_decisions", "images", "budget_latency_ms", "latency"}
 
 
 def read_config(path) -> dict:

@@ -151,8 +151,22 @@ def test_the_screens_share_of_the_time_budget_caps_each_round():
 
 
 def test_the_audit_trains_random_in_budget_members_and_reports_them(tmp_path):
-    summary, folder, text = run(tmp_path, "a", confirm=2, audit=2, confirm_seeds=2, confirm_epochs=1,
+    configs = []
+
+    def keep(config, report):
+        configs.append(config)
+        fake_evaluate(config, report)
+    summary, folder, text = run(tmp_path, "a", evaluate=keep, confirm=2, audit=2, confirm_seeds=2, confirm_epochs=1,
                                 confirm_subset=600)
+    # the members train with the confirmation's recipe and images (only the seed differs)
+    confirm_cfgs = [c for c in configs if c["rows"]["train"][1] > 300 and not c.get("audit")]
+    audit_cfgs = [c for c in configs if c.get("audit")]
+    assert confirm_cfgs and len(audit_cfgs) == 4
+    for c in audit_cfgs:
+        same = confirm_cfgs[0]
+        assert {k: v for k, v in c["train"].items() if k != "seed"} == \
+            {k: v for k, v in same["train"].items() if k != "seed"}
+        assert c["rows"] == same["rows"] and c["threads"] == same["threads"]
     audits = folder.audits()
     assert sorted((a.member, a.seed) for a in audits) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     budget = Budget.parse("20MFLOPs")

@@ -129,7 +129,7 @@ class AuditLoop(TrialSource):
             self.progress.started(-100 - m.index, f"random member {m.index + 1} (seed {job.seed + 1})")
         seed = self.s.seed + SEED_BASE + m.index + 100_003 * (job.seed + 1)
         tc = {"epochs": self.fidelity["epochs"], "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": seed,
-              "subset": None, "val_subset": None}
+              "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}     # the confirmation's recipe
         return {"trial": m.index, "audit": True, "seed": seed, "proxy": m.proxy_genotype, "train": tc,
                 "threads": self.s.cpus_per_trial, "keep_weights": False, "rows": self.rows,
                 "deadline": (self.deadline + 20.0) if self.deadline is not None else None}

@@ -192,3 +192,33 @@ def test_the_audit_says_so_when_the_winner_does_not_beat_the_members(tmp_path):
     best = json.loads((folder.path / "best.json").read_text())
     assert best["audit"]["diff_pp"] < 0
     assert "the winner does not beat the random members" in text
+
+
+def test_a_run_from_before_the_screen_resumes_without_it(tmp_path):
+    _, folder, _ = run(tmp_path, "old", screen=0, trials=2)
+    cfg = json.loads((folder.path / "config.json").read_text())
+    for k in ("screen", "screen_score", "audit"):
+        cfg.pop(k)                                   # as an older nasty wrote it
+    (folder.path / "config.json").write_text(json.dumps(cfg))
+    search(Settings(trials=4), resume=str(folder.path), console=Console(file=io.StringIO()), live=False,
+           executor=SerialExecutor(fake_evaluate))
+    every = folder.records()
+    assert sum(r.status.counted for r in every) == 4
+    assert not any(r.status is Status.SCREENED or r.screen for r in every)
+
+
+@pytest.mark.slow
+def test_the_screen_and_the_audit_through_ray_tune_from_the_command_line(ray_local, tmp_path, capsys):
+    """`nasty search --space nb201mini --screen K`, small: real trials under Ray Tune, the audit's
+    members trained beside the confirmation in the same executor run."""
+    from nasty.cli import main
+    assert main(["search", "--space", "nb201mini", "--screen", "40", "--trials", "2", "--epochs", "1",
+                 "--subset", "600", "--val-subset", "300", "--confirm", "1", "--confirm-seeds", "1",
+                 "--confirm-subset", "900", "--audit", "1", "--time-budget", "600", "--runs-dir", str(tmp_path),
+                 "--name", "cli"]) == 0
+    out = capsys.readouterr().out
+    folder = RunFolder(tmp_path / "cli")
+    every = folder.records()
+    assert sum(r.status.counted for r in every) == 2 and sum(r.status is Status.SCREENED for r in every) >= 38
+    assert [(a.member, a.seed, a.status) for a in folder.audits()] == [(0, 0, Status.OK)]
+    assert "winner vs random members:" in out and "screen: " in out

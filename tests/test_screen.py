@@ -144,7 +144,7 @@ def test_the_screens_share_of_the_time_budget_caps_each_round():
     s = Screen(k=500, which=("params",), batch=None, slots=2, time_budget=100.0)
     assert s.size(2) == 500                          # nothing measured yet: K as asked
     s.scored, s.seconds = 100, 10.0                  # 0.1 s per candidate, 10 s of the 20 s share spent
-    assert s.size(2) == 100
+    assert s.size(2) == 50                           # half of what is left: 5 s
     s.seconds = SHARE * 100.0 + 5
     assert s.size(2) == 2                            # the share is spent: only what will train
     assert Screen(k=50, which=("params",), batch=None, slots=2, time_budget=None).size(3) == 50

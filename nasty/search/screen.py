@@ -26,8 +26,8 @@ Where --fit sets a width the proxy does not see (nasnet's F), a candidate is scr
 was sampled with, or the narrowest one within budget when that was over it (so it is known to fit),
 and only the candidates chosen to train are fitted: the fitting is a bisection of target builds,
 most of the cost of a candidate. Screened-out records carry that width (`fitted` says so).
-The screen's time is bounded: at most SHARE of --time-budget goes to screening; K is cut to what
-the measured seconds per candidate leave of that share.
+The screen's time is bounded: at most SHARE of --time-budget goes to screening; a round is cut to
+half of what the measured seconds per candidate leave of that share, so later rounds screen fewer.
 """
 from __future__ import annotations
 
@@ -79,12 +79,14 @@ class Screen:
 
     # ------------------------------------------------------------ a round
     def size(self, keep: int) -> int:
-        """This round's K: --screen, cut to what the screening share of the time budget still allows."""
+        """This round's K: --screen, cut so that a round takes at most half of what the screening share
+        of the time budget still allows (at the measured seconds per candidate): the share is never
+        exceeded, and later rounds still screen, fewer."""
         k = max(self.k, keep)
         if self.allowance is None or not self.scored:
             return k
         per = self.seconds / self.scored
-        return max(keep, min(k, int((self.allowance - self.seconds) / max(per, 1e-6))))
+        return max(keep, min(k, int((self.allowance - self.seconds) / 2 / max(per, 1e-6))))
 
     def round(self, loop) -> bool:
         """Ask, score and rank one round; queue the best. False when nothing new was found."""

@@ -222,3 +222,32 @@ def test_the_screen_and_the_audit_through_ray_tune_from_the_command_line(ray_loc
     assert sum(r.status.counted for r in every) == 2 and sum(r.status is Status.SCREENED for r in every) >= 38
     assert [(a.member, a.seed, a.status) for a in folder.audits()] == [(0, 0, Status.OK)]
     assert "winner vs random members:" in out and "screen: " in out
+
+
+def test_picks_and_members_take_turns_within_each_seed():
+    from types import SimpleNamespace
+
+    from nasty.search.audit import Together
+
+    class Source:
+        def __init__(self, name, jobs):
+            self.jobs = [SimpleNamespace(name=name, seed=k) for k in jobs]
+            self.running, self.exhausted, self.stop_reason, self.fatal, self.deadline = {}, False, None, None, None
+
+        def propose(self):
+            return self.jobs.pop(0) if self.jobs else None
+    t = Together(Source("pick", [0, 0, 0, 1, 1, 1]), Source("member", [0, 0, 1, 1]))
+    got = []
+    while (p := t.propose()) is not None:
+        got.append((p.name, p.seed))
+    assert got == [("pick", 0), ("member", 0), ("pick", 0), ("member", 0), ("pick", 0),
+                   ("pick", 1), ("member", 1), ("pick", 1), ("member", 1), ("pick", 1)]
+
+
+def test_the_summary_says_so_when_the_audit_could_not_be_measured(tmp_path):
+    from nasty.search.audit import audit_info, audit_line
+    _, folder, _ = run(tmp_path, "nm", confirm=1, audit=2, confirm_seeds=1)
+    (folder.path / "audit.jsonl").unlink()            # as if the time budget ended the stage first
+    best = json.loads((folder.path / "best.json").read_text())
+    line = audit_line(audit_info(folder, best["trial"]))
+    assert line.startswith("winner vs random members: not measured") and "2 random members" in line

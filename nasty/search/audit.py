@@ -13,9 +13,9 @@ where for each seed index k, the winner's confirmed accuracy minus the mean of t
 accuracies at seed k is one difference, and the mean and std are over the seed indices. When the
 winner does not beat them, the line says so.
 
-The audit runs in the confirmation's executor run (`Together`: confirmations and audit
-alternate by seed index: every pick's and member's first seed before any second seed), and its
-time is reserved inside the time budget with the confirmation's (confirm.reserve_seconds).
+The audit runs in the confirmation's executor run (`Together`: every pick's and member's first
+seed before any second seed, picks and members taking turns), and its time is reserved inside the
+time budget with the confirmation's (confirm.reserve_seconds).
 """
 from __future__ import annotations
 
@@ -176,13 +176,15 @@ class AuditLoop(TrialSource):
 
 class Together(TrialSource):
     """Two TrialSources run by one executor: each proposal comes from the source whose next job
-    has the lowest seed index (the first source on a tie), so every pick and every member gets
-    its first seed before any gets a second."""
+    has the lowest seed index, so every pick and every member gets its first seed before any gets
+    a second; within a seed index they take turns (the first source first), so that a time budget
+    that ends the stage early leaves the best picks and some members trained, not only picks."""
 
     def __init__(self, *sources):
         self.sources = [x for x in sources if x is not None]
         self.owner: dict[str, TrialSource] = {}
         self._next: TrialSource | None = None
+        self.turns: dict = {}                          # (source, seed index) -> proposals made
 
     @property
     def running(self) -> dict:
@@ -213,12 +215,18 @@ class Together(TrialSource):
         return [j for src in self.sources for j in src.jobs]
 
     def propose(self):
-        def next_seed(src):
+        def seed(src):
             return src.jobs[0].seed if src.jobs else math.inf
-        for src in sorted(self.sources, key=next_seed):        # stable: the first source on a tie
+
+        def order(i_src):
+            i, src = i_src
+            return seed(src), self.turns.get((i, seed(src)), 0), i
+        for i, src in sorted(enumerate(self.sources), key=order):
+            k = seed(src)
             p = src.propose()
             if p is not None:
                 self._next = src
+                self.turns[(i, k)] = self.turns.get((i, k), 0) + 1
                 return p
         return None
 
@@ -267,10 +275,12 @@ def audit_info(folder: RunFolder, winner: int | None) -> dict:
     """best.json's "audit": the winner's confirmed accuracy against the members', per seed index."""
     try:
         audits = [a for a in folder.audits() if a.status is Status.OK and a.val_acc is not None]
+        cfg = folder.read_json("config.json", {}) or {}
     except Exception:  # noqa: BLE001 - a damaged audit.jsonl: the run's results stand without it
         return {}
+    requested = cfg.get("audit") if isinstance(cfg, dict) and cfg.get("confirm") else 0
     if not audits:
-        return {}
+        return {"audit": {"members": 0, "requested": requested}} if requested and winner is not None else {}
     members = sorted({a.member for a in audits})
     out = {"members": len(members),
            "member_accs": {str(m): [a.val_acc for a in sorted(audits, key=lambda a: a.seed) if a.member == m]
@@ -313,9 +323,13 @@ def audit_line(info: dict) -> str | None:
     a = (info or {}).get("audit")
     if not a:
         return None
+    if not a.get("members"):
+        return (f"winner vs random members: not measured — none of the {a.get('requested')} random members "
+                "finished training before the time budget ended the confirmation stage (a longer --time-budget, "
+                "or --confirm 2, leaves them time)")
     if "diff_pp" not in a:
-        return (f"winner vs random members: not measured (the winner has no confirmation at the members' seeds; "
-                f"{a['members']} member(s) trained)")
+        return (f"winner vs random members: not measured — the winner has no finished confirmation at the "
+                f"members' seeds ({a['members']} member(s) trained)")
     spread = "" if a.get("std_pp") is None else f" ± {a['std_pp']:.2f}"
     seeds = f"{a['seeds']} seed{'s' if a['seeds'] != 1 else ''}"
     return (f"winner vs random members: {a['diff_pp']:+.2f}{spread} pp (mean{' ± std' if spread else ''} over "

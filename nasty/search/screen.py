@@ -98,8 +98,13 @@ class Screen:
         self.rounds += 1
         progress = loop.progress
         cands = []
+        # a round also stops asking once it has used half of what is left of the share (the first round
+        # has no measured seconds per candidate to size it by: a slow controller, TPE on SQLite, is cut here)
+        budget = (self.allowance - self.seconds) / 2 if self.allowance is not None else None
         while len(cands) < k and not (loop.stop_reason or loop.fatal or getattr(loop.controller, "finished", False)):
             if loop.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS or (loop.deadline and time.time() > loop.deadline):
+                break
+            if budget is not None and len(cands) >= keep and time.time() - start > budget:
                 break
             got = loop.sample(defer_fit=True)
             if got is not None:

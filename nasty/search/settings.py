@@ -100,7 +100,7 @@ class Settings:
     screen: int | None = setting(
         None, "before each training round, score K in-budget candidates for almost nothing and train only the "
               "best (the rest are recorded as screened); at most a fifth of --time-budget goes to it. 0 turns the "
-              "screen off", cpu=250, gpu=500, metavar="K", resumable=True)
+              "screen off", cpu=500, gpu=1000, metavar="K", resumable=True)
     screen_score: str | None = setting(
         None, "what the screen ranks by: a score, or several (comma-separated) ranked by the average of their "
               "ranks: naswot, synflow, snip, grad_norm, jacob_cov (zero-cost, on one batch of the training "

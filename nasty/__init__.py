@@ -65,6 +65,13 @@ __version__ = _version()
 def load(path) -> Genotype:
     """Read a genotype file: text (`.nasty` or anything else) or JSON (`.json`), UTF-8."""
     from .genotype.jsonform import from_json
+    p = Path(path)
+    text = read_text(p)
+    return from_json(text, str(p)) if p.suffix == ".json" else parse(text, str(p))
+
+
+def read_text(path) -> str:
+    """The text of a genotype file (UTF-8; an editor's byte-order mark left out), within the limits."""
     from .genotype.limits import MAX_TEXT, README
     p = Path(path)
     try:
@@ -82,7 +89,7 @@ def load(path) -> Genotype:
         at = f" (byte 0x{data[e.start]:02x} at offset {e.start})" if isinstance(e, UnicodeDecodeError) else ""
         raise ParseError(f"genotype file {str(p)!r} is not UTF-8 text{at}: is it a binary file? "
                          "A genotype is a .nasty text file or a .json file") from None
-    return from_json(text, str(p)) if p.suffix == ".json" else parse(text, str(p))
+    return text
 
 
 def resolve(name_or_genotype) -> Genotype:

@@ -5,7 +5,8 @@ Building the parser imports every command module, so their top levels stay light
 `nasty --version` and `nasty --help` answer in a fraction of a second. An unknown option or
 value gets a did-you-mean from argparse's own list of options and choices.
 
-Every NastyError is printed as one line (`nasty: error: ...`) with exit code 2;
+Every NastyError is printed as one line (`nasty: error: ...`) with exit code 2, every
+NastyWarning as one line (`nasty: warning: ...`);
 no raw traceback reaches the user unless NASTY_DEBUG=1. When the reader of stdout goes away
 (`nasty show resnet50 | head -1`) the command stops quietly with exit code 141, as a
 command killed by SIGPIPE does.
@@ -13,6 +14,7 @@ command killed by SIGPIPE does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import os
@@ -22,7 +24,8 @@ import sys
 
 from .errors import NastyError
 
-COMMANDS = ["show", "zoo", "build", "search", "train", "predict", "data", "report", "scale", "bench", "draw", "latency"]
+COMMANDS = ["show", "zoo", "build", "search", "train", "predict", "data", "report", "scale", "bench", "draw", "latency",
+            "upgrade"]
 EXIT_PIPE = 128 + 13      # what a shell reports for a command ended by SIGPIPE
 
 
@@ -103,6 +106,26 @@ def _quiet_stdout():
         pass
 
 
+@contextlib.contextmanager
+def _one_line_warnings():
+    """While a command runs, nasty's own warnings are printed as one line each (`nasty: warning:
+    ...`), every time (not once per place, as Python's default shows them); others as Python does."""
+    import warnings
+
+    from .errors import NastyWarning
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, NastyWarning):
+                print(f"nasty: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+        warnings.showwarning = show
+        warnings.simplefilter("always", NastyWarning)
+        yield
+
+
 def main(argv=None) -> int:
     parser = make_parser()
     args, extra = parser.parse_known_args(_negative_values(sys.argv[1:] if argv is None else list(argv)))
@@ -116,7 +139,8 @@ def main(argv=None) -> int:
             command = inner.choices[getattr(args, inner.dest)]
         command.error(command.unknown_options(extra))
     try:
-        rc = int(args.func(args) or 0)
+        with _one_line_warnings():
+            rc = int(args.func(args) or 0)
         sys.stdout.flush()                  # a closed pipe shows here, not at interpreter exit
         return rc
     except BrokenPipeError:

@@ -1,6 +1,6 @@
 """`nasty data fetch NAME`: download a dataset's official files into nasty's cache, checked.
 
-nasty reads data from local files only (nasty/data.py), so a search never waits on the
+nasty reads data from local files only (nasty/data/), so a search never waits on the
 network. This module is the one place that downloads, and only when a person asks: the
 files go to a cache folder (`$NASTY_CACHE/datasets/NAME`, by default
 `~/.cache/nasty/datasets/NAME` after XDG's `$XDG_CACHE_HOME`), which the data loader

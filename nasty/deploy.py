@@ -55,9 +55,19 @@ class Classifier(nn.Module):
     def predict(self, images, top: int = 1) -> list[list[tuple[str, float]]]:
         """The `top` most probable (class name, probability) pairs per image. `images`: (N, C, H, W)
         uint8 0..255, or floats in [0, 1] (a tensor or a numpy array)."""
-        x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+        if isinstance(images, torch.Tensor) and images.is_meta:
+            raise NastyError("predict got a tensor on the meta device: it has a shape but no values; pass the "
+                             "images themselves")
+        try:
+            x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise NastyError(f"predict cannot read the images as one array ({type(e).__name__}); pass "
+                             f"(N, {', '.join(map(str, self.input_shape))}) uint8 or [0, 1] floats") from None
         if x.ndim == 3:
             x = x[None]
+        if tuple(x.shape[1:]) != tuple(self.input_shape) or not (x.dtype == torch.uint8 or x.is_floating_point()):
+            raise NastyError(f"predict takes (N, {', '.join(map(str, self.input_shape))}) images, uint8 or [0, 1] "
+                             f"floats; got {tuple(x.shape)} {x.dtype}")
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
         device = self.mean.device
         probs = torch.softmax(self.eval()(x.to(device)).float(), dim=1).cpu()

@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NastyError, RunError
+from .errors import NastyError, RunError, brief
 
 
 class FinalError(NastyError):
@@ -144,6 +144,8 @@ def split_sets(texts) -> list[tuple[str, str]]:
     """["N=6,F=32", ...] -> [("N", "6"), ("F", "32")]. A comma-separated piece without '=' belongs
     to the value before it (a choice such as DARTS's inputs 'prev,in')."""
     pairs: list[list[str]] = []
+    if isinstance(texts, str):                        # one text (from Python), not a list of them
+        texts = [texts]
     for text in texts or ():
         for piece in str(text).split(","):
             if "=" in piece:
@@ -155,6 +157,12 @@ def split_sets(texts) -> list[tuple[str, str]]:
                 pairs[-1][1] += "," + piece
             elif piece.strip() or not pairs:
                 raise FinalError(f"--set {text!r}: each setting is NAME=VALUE, e.g. --set N=6,F=32")
+    seen: dict[str, str] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise FinalError(f"--set {name} is given twice ({name}={seen[name].strip()} and {name}={value.strip()}); "
+                             "give each decision once")
+        seen[name] = value
     return [(n, v) for n, v in pairs]
 
 
@@ -383,7 +391,75 @@ def load_checkpoint(path) -> dict:
                          ) from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise FinalError(f"{path} is not a checkpoint of `nasty train` (format {CHECKPOINT_FORMAT})")
+    problem = checkpoint_problem(ck)
+    if problem:
+        raise _damaged(path, problem)
     return _explicit_genotype(ck, path)
+
+
+def _damaged(path, problem: str) -> FinalError:
+    return FinalError(f"checkpoint {path} is damaged: {problem}; it is left as it is: train again with "
+                      "`nasty train ... --restart` (it replaces the file), or restore it")
+
+
+def checkpoint_problem(ck: dict) -> str | None:
+    """What makes a checkpoint unusable, or None: each value that building, predicting or resuming
+    reads, of its type and range (an epoch 99 of 4, NaN weights), so that a damaged file is one
+    line before anything uses it, never a KeyError or a network that answers NaN."""
+    import math
+
+    import torch
+
+    from .genotype.limits import classes_problem, input_problem
+    if not isinstance(ck.get("genotype"), str):
+        return "it holds no genotype text"
+    shape = ck.get("input")
+    problem = input_problem(tuple(shape) if isinstance(shape, (list, tuple)) else shape)
+    if problem:
+        return f"its input: {problem}"
+    if ck.get("classes") is None or classes_problem(ck["classes"]):
+        return f"its class count {brief(ck.get('classes'))} is not a positive whole number"
+    model = ck.get("model")
+    if not isinstance(model, dict) or not model or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        return "it holds no weights (no state dict of tensors under 'model')"
+    if ck.get("aux") is not None and not (isinstance(ck["aux"], dict) and all(
+            isinstance(v, torch.Tensor) for v in ck["aux"].values())):
+        return "its auxiliary head's weights are not a state dict"
+    for k, v in {**model, **{f"aux.{k}": v for k, v in (ck.get("aux") or {}).items()}}.items():
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            return f"weight {k} holds NaN or infinite values (the training diverged, or the file is corrupt)"
+    epochs, epoch = ck.get("epochs"), ck.get("epoch")
+    if epochs is not None or epoch is not None:
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (epochs, epoch)) or epochs < 1:
+            return f"its epochs are {brief(epoch)} of {brief(epochs)}, not whole numbers"
+        if not 1 <= epoch <= epochs:
+            return f"it says it holds epoch {epoch} of {epochs}"
+    for key, n in (("mean", shape[0]), ("std", shape[0])):
+        v = ck.get(key)
+        if v is not None and not (isinstance(v, (list, tuple)) and len(v) == n and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+                and (key == "mean" or all(x > 0 for x in v))):
+            return f"its normalisation {key} {brief(v)} is not {n} finite{' positive' if key == 'std' else ''} numbers"
+    names = ck.get("class_names")
+    if names is not None and not (isinstance(names, (list, tuple)) and len(names) == ck["classes"]
+                                  and all(isinstance(x, str) for x in names)):
+        return f"its class names {brief(names)} are not {ck['classes']} names"
+    return None
+
+
+def training_state_problem(ck: dict) -> str | None:
+    """What keeps a checkpoint's training from being continued (beyond checkpoint_problem), or None."""
+    epoch, train = ck.get("epoch"), ck.get("train")
+    if epoch is None or ck.get("epochs") is None:
+        return "it does not say how many epochs it holds"
+    if not isinstance(train, dict):
+        return "its training state ('train') is missing"
+    history = train.get("history")
+    if train.get("epoch") != epoch or not isinstance(history, list) or len(history) != epoch or not all(
+            isinstance(m, dict) and isinstance(m.get("val_acc"), (int, float)) for m in history):
+        return f"its training state does not hold the {epoch} epoch(s) it says it has finished"
+    return None
 
 
 def _explicit_genotype(ck: dict, path) -> dict:
@@ -447,6 +523,9 @@ def open_checkpoint(path, want: dict, resume: bool = False, restart: bool = Fals
                              "--resume needs a checkpoint: give --save FILE")
         return None
     ck = load_checkpoint(path)
+    problem = training_state_problem(ck)
+    if problem:
+        raise _damaged(path, problem)
     diff = differences(ck.get("identity") or {}, want)
     if diff:
         raise FinalError(f"{path} holds another training (its {', '.join(diff)} differ{'s' if len(diff) == 1 else ''}); "

@@ -169,10 +169,19 @@ StepCallback = Callable[[int, int, int], None]      # (epoch, step, steps of the
 StateCallback = Callable[[dict], None]
 
 
+class DeadlineReached(Exception):
+    """train(..., deadline=t) reached wall-clock time t (time.time()) mid-training: the epochs
+    before it were handed to on_epoch; the one it cut is lost."""
+
+    def __init__(self, epoch: int, step: int):
+        super().__init__(f"stopped at the deadline in epoch {epoch}, step {step}")
+        self.epoch, self.step = epoch, step
+
+
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarray,
           val_idx: np.ndarray, on_epoch: EpochCallback | None = None,
           on_state: StateCallback | None = None, resume: dict | None = None,
-          on_step: StepCallback | None = None) -> TrainResult:
+          on_step: StepCallback | None = None, deadline: float | None = None) -> TrainResult:
     """Train ``model`` in place on ``data.train_x[train_idx]``, validating on ``val_idx``.
 
     ``on_epoch(epoch, metrics)`` runs after every epoch (epochs count from 1) with
@@ -188,6 +197,9 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
     values and tensors, so ``torch.load(weights_only=True)`` reads it back). Passing that
     dict back as ``resume`` (with the model's weights loaded as they were) continues
     after that epoch; ``elapsed_s`` and images/s then count this call only.
+
+    ``deadline`` (a time.time() value): checked before every step; once it has passed, the
+    training stops with DeadlineReached (a search's time budget is hard).
     """
     start = time.perf_counter()
     device = resolve_device(cfg.device)
@@ -221,7 +233,7 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
         for epoch in range(first, cfg.epochs + 1):
             epoch_start = time.perf_counter()
             train_loss = _train_epoch(model, x_train, y_train, optimizer, scheduler, loss_fn,
-                                      cfg, generator, epoch, steps, drop_paths, on_step)
+                                      cfg, generator, epoch, steps, drop_paths, on_step, deadline)
             epoch_seconds = time.perf_counter() - epoch_start  # train_loss was synced, so this is true time
             if cfg.precise_bn:
                 recalibrate_bn(model, x_train, cfg.batch_size, images=cfg.precise_bn)
@@ -386,7 +398,7 @@ def _one_cycle(total_steps: int, warmup_fraction: float = 0.25) -> Callable[[int
 
 
 def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epoch, steps,
-                 drop_paths=None, on_step=None) -> float:
+                 drop_paths=None, on_step=None, deadline: float | None = None) -> float:
     """One pass over a fresh permutation; returns the mean training loss (of the main head)."""
     model.train()
     device = x.device
@@ -395,6 +407,8 @@ def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epo
     # Checking for divergence needs a host sync: free on CPU, costly per step on a GPU.
     check_every, checked = (1 if device.type == "cpu" else 50), 0
     for step in range(steps):
+        if deadline is not None and time.time() > deadline:
+            raise DeadlineReached(epoch, step + 1)
         batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         images = _augment(x[batch], cfg, generator)
         if drop_paths is not None:

@@ -161,11 +161,11 @@ def test_unknown_ops_suggest_the_layer_norm_and_list_activations():
     assert "did you mean 'ln'?" in error_of("net t input 3x8x8\nstem conv3x3 c=4 layernorm\n")
     assert "did you mean 'ln'?" in error_of("net t input 3x8x8\nstem conv3x3 c=4 layer_norm eps=1e-6\n")
     msg = error_of("net t input 3x8x8\nstem conv3x3 c=4 elu\n")
-    assert "the activations are gelu, hsigmoid, hswish, lrelu, relu, relu6, sigmoid, silu, swish, tanh" in msg
+    assert "the activations are gelu, gelu_tanh, hsigmoid, hswish, lrelu, relu, relu6, sigmoid, silu, swish, tanh" in msg
     msg = error_of("net t input 3x8x8\nlet nl=mish\nstem conv3x3 c=4\n")
     assert "unknown name 'mish'" in msg
     msg = error_of("net t input 3x8x8\ncell c(nl):\n  out = act fn=nl <- in\nstage c(3)\n")
-    assert "act fn= must name an activation (gelu, hsigmoid" in msg and "identity), got 3" in msg
+    assert "act fn= must name an activation (gelu, gelu_tanh, hsigmoid" in msg and "identity), got 3" in msg
 
 
 # ------------------------------------------------------------------ nasty build

@@ -54,8 +54,9 @@ def shapes_dir(tmp_path_factory):
     return root
 
 
-def small_search(root, data_dir, name, monkeypatch, **kw):
-    """A real search (runner, loop, confirmation, evaluator) with the trials run in this process."""
+def in_process(monkeypatch) -> SerialExecutor:
+    """An executor that runs the real evaluator (standalone.evaluate) in this process, on the images
+    the search loads (kept as the runner's payload is made)."""
     payload = {}
 
     def keep(s, data=None):
@@ -64,11 +65,15 @@ def small_search(root, data_dir, name, monkeypatch, **kw):
         return data, tr, va
 
     monkeypatch.setattr(runner, "load_data", keep)
+    return SerialExecutor(lambda c, rep: evaluate(c, payload, rep))
+
+
+def small_search(root, data_dir, name, monkeypatch, **kw):
+    """A real search (runner, loop, confirmation, evaluator) with the trials run in this process."""
     s = Settings(space=str(root / "deep.py"), trials=3, epochs=3, batch_size=32, lr=0.05, dataset="imagefolder",
                  data_dir=str(data_dir), val_fraction=0.25, seed=0, runs_dir=str(root / "runs"), name=name, confirm=1,
                  confirm_seeds=1, time_budget=600, **kw)
-    summary = runner.search(s, console=Console(file=io.StringIO()), live=False,
-                            executor=SerialExecutor(lambda c, rep: evaluate(c, payload, rep)))
+    summary = runner.search(s, console=Console(file=io.StringIO()), live=False, executor=in_process(monkeypatch))
     folder = root / "runs" / name
     return summary, [r for r in RunFolder(folder).records() if r.status.counted], folder
 

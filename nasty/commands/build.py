@@ -61,6 +61,8 @@ def run(args) -> int:
     from .show import parse_shape
     _check_outputs(args)
     g = resolve(args.target)
+    from ..genotype.check import warn_headless
+    warn_headless(g)
     shape = parse_shape(args.input) if args.input else tuple(g.input)
     if args.ref_weights and (args.target not in zoo.names() or not zoo.entry(args.target).ref):
         raise NastyError("--ref-weights needs a zoo name with a reference implementation (see `nasty zoo`)")

@@ -56,6 +56,9 @@ def run(args) -> int:
         v = getattr(args, k)
         if v < 1 and not (k == "networks" and v == 0):
             raise NastyError(f"--{k} must be at least 1, got {v}")
+    from ..limits import threads_problem
+    if threads_problem(args.threads):
+        raise NastyError(threads_problem(args.threads))
     if args.targets[0] == "calibrate":
         return calibrate(args, args.targets[1:])
     if args.space or args.zoo or args.recalibrate:

@@ -43,6 +43,8 @@ def run(args) -> int:
     if args.batch < 1:
         raise NastyError(f"--batch must be at least 1, got {args.batch}")
     g = resolve(args.target)
+    from ..genotype.check import warn_headless
+    warn_headless(g)
     if args.format == "genotype":
         print(format(g), end="")
         return 0

@@ -118,6 +118,9 @@ def resolve_target(target: str, trial: int | None = None):
         if trial is not None:
             raise RunError("--trial needs a run folder")
         return None, target, target.name
+    if not isinstance(target, (str, Path)):
+        raise RunError(f"the network to train must be a run folder, a genotype file or zoo name, a Genotype or a "
+                       f"SearchResult, not a {type(target).__name__}")
     if Path(target).is_dir():
         return open_run(target, trial), None, None
     if trial is not None:
@@ -143,12 +146,22 @@ def _check_destination(path: str, flag: str = "--save"):
 
 def _check_args(args):
     from ..errors import NastyError
+    from ..limits import threads_problem
     for flag, v, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1),
                          ("--subset", args.subset, 1), ("--val-subset", args.val_subset, 1),
                          ("--crop", args.crop, 0), ("--cutout", args.cutout, 0), ("--precise-bn", args.precise_bn, 0),
-                         ("--threads", args.threads, 1)):
+                         ("--image-size", args.image_size, 1), ("--seed", args.seed, 0)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise NastyError(f"{flag} must be a whole number, got {v!r}")
         if v is not None and v < low:
             raise NastyError(f"{flag} must be at least {low}, got {v}")
+    if threads_problem(args.threads):
+        raise NastyError(threads_problem(args.threads))
+    for flag in ("--lr", "--momentum", "--weight-decay", "--label-smoothing", "--drop-path", "--aux-weight",
+                 "--grad-clip", "--val-fraction"):
+        v = getattr(args, flag[2:].replace("-", "_"))
+        if (v is not None or flag == "--val-fraction") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise NastyError(f"{flag} must be a number, got {type(v).__name__} {v!r:.40}")
     for flag, v in (("--lr", args.lr),):
         if v is not None and not (0 < v < float("inf")):
             raise NastyError(f"{flag} must be a positive number, got {v}")

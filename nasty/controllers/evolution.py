@@ -59,6 +59,8 @@ class MutantTrial(Trial):
 class EvolutionController(Controller):
     """Regularized evolution: population P, tournament sample S, one-decision mutation, aging."""
     name = "evolution"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"population": "[2, 100000]", "sample": "[1, 100000]"}
 
     def __init__(self, space, seed: int = 0, population: int = 20, sample: int = 5,
                  objective: str | None = None, **options):

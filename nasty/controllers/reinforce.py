@@ -104,6 +104,11 @@ class PolicyTrial(Trial):
 
 class ReinforceController(Controller):
     name = "reinforce"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"hidden": "[1, 4096]", "lr": "(0, 10]", "entropy": "[0, 100]", "baseline_decay": "[0, 1)",
+                     "temperature": "(0, 1000]", "tanh_c": "[0, 1000]", "bins": "[1, 4096]", "max_options": "[2, 4096]",
+                     "batch": "[1, 10000]", "target_macs": "(0, 1e18]", "w": "[-10, 10]",
+                     "over_budget_reward": "[-10, 10]", "target_ms": "(0, 1e7]", "failed_reward": "[-10, 10]"}
 
     def __init__(self, space, seed: int = 0, hidden: int = 64, lr: float = 0.01,
                  entropy: float = 0.01, baseline_decay: float = 0.9, temperature: float = 5.0,

@@ -73,6 +73,9 @@ class OptunaTrial(Trial):
 
 class TPEController(Controller):
     name = "tpe"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"n_startup_trials": "[0, 100000]", "population_size": "[2, 100000]",
+                     "over_budget_value": "[-10, 10]"}
 
     def __init__(self, space, seed: int = 0, storage=None, study_name: str = "nasty",
                  objective: str | None = None, budget=None, n_startup_trials: int = 10,

@@ -286,14 +286,30 @@ def check(g: Genotype, legacy: bool = False) -> Genotype:
     return g
 
 
+def head_problem(g) -> str | None:
+    """What a genotype without a head line (a backbone, or a file cut short) lacks, or None."""
+    if g.layers and not any(layer.section == "head" for layer in g.layers):
+        last = g.layers[-1]
+        return (f"{g.name}: no head line after {last.section} line {len(g.layers)}: the network has no "
+                "classifier (was the file cut short?); end it with one such as `head gap flatten fc c=classes`")
+    return None
+
+
 def require_head(g) -> None:
     """A network that is trained needs its class scores: a genotype without a head line (a
     backbone, or a file cut short) builds and costs, but cannot be trained. Say so in one line."""
-    if g.layers and not any(layer.section == "head" for layer in g.layers):
-        last = g.layers[-1]
-        raise GenotypeError(f"{g.name}: no head line after {last.section} line {len(g.layers)}: the network has "
-                            "no classifier to train (was the file cut short?); end it with one such as "
-                            "`head gap flatten fc c=classes`")
+    problem = head_problem(g)
+    if problem:
+        raise GenotypeError(problem.replace("has no classifier", "has no classifier to train"))
+
+
+def warn_headless(g) -> None:
+    """`nasty show` and `nasty build` cost and build a backbone, but say in one line that it has no
+    head: a file cut short before its head would otherwise pass for a whole network."""
+    problem = head_problem(g)
+    if problem:
+        from ..errors import warn
+        warn(problem.replace("; end it", "; a backbone is fine, but to classify end it"))
 
 
 assert "W" in FUNCTIONS  # the value functions check.py lets through

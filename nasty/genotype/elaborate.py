@@ -17,13 +17,15 @@ from .errors import GenotypeError
 from .expr import Sym, evaluate
 from .ir import NONE, Apply, CellCall, Combine, Genotype, Op, Ref
 from .limits import MAX_CELL_DEPTH, MAX_CHANNELS, MAX_LAYERS, MAX_REPEAT, MAX_SIZE, README, input_problem, over
+from .paths import reserved, segment
 
 INPUT = -1   # handle of the network input
 
 
 @dataclass
 class Step:
-    name: str                      # dotted path, also the module path in the compiled net
+    name: str                      # dotted path, also the module path in the compiled net (a node
+                                   # named `class` or `forward` is the segment `class_`: paths.py)
     kind: str                      # primitive kind (conv, bn, relu, ...) or add/cat/mul
     inputs: tuple[int, ...]        # handles of the inputs (INPUT or an earlier step index)
     attrs: dict                    # concrete attributes
@@ -237,7 +239,8 @@ class _Elaborator:
             label = el.kind if isinstance(el, Op) else el.name
             n = counts.get(label, 0)
             counts[label] = n + 1
-            sub = f"{name}.{label}" + (f"_{n}" if n else "")
+            seg = segment(label, _labels(chain)) if reserved(label) else label     # a cell named `global`
+            sub = f"{name}.{seg}" + (f"_{n}" if n else "")
             if len(chain) == 1 and isinstance(el, CellCall):
                 sub = name      # `stage2.0.a.conv`, not `stage2.0.block.a.conv`
             if isinstance(el, Op):
@@ -321,7 +324,8 @@ class _Elaborator:
                 skipped[node.name] = node.otherwise
                 continue
             before = len(self.prog.steps)
-            v = values[node.name] = self.expr(node.expr, values, f"{name}.{node.name}", cell_env)
+            seg = segment(node.name, {n.name for n in cell.nodes}) if reserved(node.name) else node.name
+            v = values[node.name] = self.expr(node.expr, values, f"{name}.{seg}", cell_env)
             if v is not None and v >= before:
                 built.append((node, v))
         out = values["out"]

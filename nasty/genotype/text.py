@@ -18,7 +18,8 @@ reference, or `add(...)`, `cat(...)`, `mul(...)` of exprs; a trailing
 `if COND else NAME` skips the node when COND is 0, and the node is then NAME (an input,
 an earlier node, or `none`, which joins leave out): optional expand convs, SE, residuals,
 branches. The `else` is required (a text written before it was is refused with the
-line's explicit form; `legacy.py` reads such texts stored in run folders). Body lines:
+line's explicit form; `legacy.py` reads such texts stored in run folders and rewrites such files:
+`nasty upgrade FILE`). Body lines:
 `stem|stage|head CHAIN [x N] [rest(k=v, ...)]`. A two-input cell reads `in` and `prev`
 (h_{i-1}, h_{i-2}): by default `prev` is the state before last; a call may say
 `prev=-3` on a body line (a state offset, -1 being the line's own input), and inside
@@ -57,6 +58,7 @@ class Parser:
         self.legacy = legacy        # accept `if` without `else` (legacy.py makes it explicit)
         self.lines = []
         self.raw = {}               # line number -> text, for messages that show the line rewritten
+        self.node_lines = []        # per cell, in order: the line number of each node (legacy.rewrite edits them)
         for i, raw in enumerate(text.splitlines(), start=1):
             toks = tokenize_line(raw, i, source)
             if toks[0].kind != "end":
@@ -178,13 +180,14 @@ class Parser:
         if not nodes:
             raise self.err(f"expected indented node lines 'NAME = expr' under 'cell {name}:'", cur)
         cell = Cell(name, tuple(params), inputs, tuple(nodes))
+        self.node_lines.append(lines)
         if not self.legacy:
             from .legacy import missing_else
             found = missing_else(cell)
             if found:       # shown as the user wrote the line, with the else it needs
                 i, hint = found
                 raw = " ".join(self.raw[lines[i]].split("#")[0].split())
-                raise ParseError(hint(raw), lines[i], None, self.source)
+                raise ParseError(hint(raw, self.source), lines[i], None, self.source)
         return cell
 
     def _node_body(self, cur):

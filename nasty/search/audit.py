@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .folder import AUDITS, RunFolder
 from .loop import Proposal, Running, TrialSource
-from .record import AuditRecord, NetCost, Status, TrialRecord
+from .record import AuditRecord, NetCost, Status, TrialRecord, jsonable
 
 AUDIT_SEED = 2_718_281          # the members' draw: random.Random(seed + AUDIT_SEED)
 SEED_BASE = 10_000_019          # member m's training seeds: seed + SEED_BASE + m + 100_003 * (k + 1)
@@ -131,8 +131,8 @@ class AuditLoop(TrialSource):
         tc = {"epochs": self.fidelity["epochs"], "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": seed,
               "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}     # the confirmation's recipe
         return {"trial": m.index, "audit": True, "seed": seed, "proxy": m.proxy_genotype, "train": tc,
-                "threads": self.s.cpus_per_trial, "keep_weights": False, "rows": self.rows,
-                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+                "decisions": jsonable(m.decisions), "threads": self.s.cpus_per_trial, "keep_weights": False,
+                "rows": self.rows, "deadline": self.deadline}      # the time budget is hard, as the confirmation's
 
     def epoch(self, key: str, result: dict):
         r = self.running.get(key)
@@ -152,11 +152,15 @@ class AuditLoop(TrialSource):
         if error is not None or result.get("failed"):
             rec = AuditRecord(m.index, job.seed, Status.FAILED, None, tuple(r.epochs),
                               reason=error or result.get("reason"), **common)
+        elif not r.epochs and result.get("timeout"):        # cut by the hard time budget: run again on resume
+            rec = AuditRecord(m.index, job.seed, Status.TIMEOUT, None, (), reason=result.get("reason"), **common)
         elif not r.epochs:
             return
         else:
-            status = Status.OK if len(r.epochs) >= self.fidelity["epochs"] else Status.TIMEOUT
-            rec = AuditRecord(m.index, job.seed, status, r.epochs[-1].val_acc, tuple(r.epochs), **common)
+            done = len(r.epochs) >= self.fidelity["epochs"]
+            rec = AuditRecord(m.index, job.seed, Status.OK if done else Status.TIMEOUT, r.epochs[-1].val_acc,
+                              tuple(r.epochs), reason=None if done else f"stopped at the time budget after "
+                              f"{len(r.epochs)} of {self.fidelity['epochs']} epochs", **common)
             self.seconds.append(timings.total_s)
         self.folder.append(rec, AUDITS)
         self.records.append(rec)

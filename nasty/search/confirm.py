@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .folder import CONFIRMS, RunFolder, atomic_write
 from .loop import Proposal, Running, TrialSource
-from .record import ConfirmRecord, Status, TrialRecord
+from .record import ConfirmRecord, Status, TrialRecord, jsonable
 from .settings import Settings
 
 
@@ -95,8 +95,9 @@ class ConfirmLoop(TrialSource):
         tc = {"epochs": self.fidelity["epochs"], "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": seed,
               "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": job.trial, "seed": seed, "proxy": job.record.proxy_genotype, "train": tc,
+                "decisions": jsonable(job.record.decisions),
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
-                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+                "deadline": self.deadline}                # the time budget is hard (standalone.evaluate)
 
     def epoch(self, key: str, result: dict):
         r = self.running.get(key)
@@ -113,12 +114,17 @@ class ConfirmLoop(TrialSource):
         if error is not None or result.get("failed"):
             rec = ConfirmRecord(job.trial, job.seed, Status.FAILED, None, tuple(r.epochs), self.fidelity,
                                 error or result.get("reason"), timings)
+        elif not r.epochs and result.get("timeout"):        # cut by the hard time budget: run again on resume
+            rec = ConfirmRecord(job.trial, job.seed, Status.TIMEOUT, None, (), self.fidelity, result.get("reason"),
+                                timings)
         elif not r.epochs:
             return
         else:
-            status = Status.OK if len(r.epochs) >= self.fidelity["epochs"] else Status.TIMEOUT
-            rec = ConfirmRecord(job.trial, job.seed, status, r.epochs[-1].val_acc, tuple(r.epochs),
-                                self.fidelity, None, timings)
+            done = len(r.epochs) >= self.fidelity["epochs"]
+            rec = ConfirmRecord(job.trial, job.seed, Status.OK if done else Status.TIMEOUT, r.epochs[-1].val_acc,
+                                tuple(r.epochs), self.fidelity, None if done else
+                                f"stopped at the time budget after {len(r.epochs)} of {self.fidelity['epochs']} epochs",
+                                timings)
             self.seconds.append(timings.total_s)
         self.folder.append(rec, CONFIRMS)
         self.records.append(rec)

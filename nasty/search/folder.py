@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import math
 import os
@@ -90,8 +89,20 @@ def _has_type(v, annotation: str) -> bool:
     return any(isinstance(v, _JSON_TYPES[a]) for a in names)
 
 
-def _lock_holder(st) -> int | None:
-    """The PID holding a flock on the file with stat `st` (from /proc/locks; None if unknown)."""
+def _lock_holder(path: Path, st) -> int | None:
+    """The PID holding the run folder's lock: the kernel's word where it tells it (Linux), else
+    what the holder wrote in its PID note (macOS, Windows)."""
+    pid = _kernel_holder(st)
+    if pid is not None:
+        return pid
+    try:
+        return int(_pid_note(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _kernel_holder(st) -> int | None:
+    """The PID holding a flock on the file with stat `st`, from Linux's /proc/locks (by inode)."""
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
@@ -105,6 +116,22 @@ def _lock_holder(st) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _pid_note(path: Path) -> Path:
+    """Where the holder of run folder `path` notes its PID: outside the folder (in the temp
+    directory), so that taking the lock changes no byte of the run."""
+    import hashlib
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / "nasty-locks" / f"{key}.pid"
+
+
+def _open_for_lock(path: Path) -> int:
+    """A descriptor to lock for run folder `path`: the folder itself where the OS opens folders
+    (POSIX: no file is created), else its .lock file (Windows)."""
+    if os.name == "nt":
+        return os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
 
 def _short(v) -> str:
@@ -228,27 +255,46 @@ class RunFolder:
     # ------------------------------------------------------------ one writer at a time
     @contextlib.contextmanager
     def lock(self, what: str = "search"):
-        """Hold the run folder for this process: an exclusive flock on the folder itself (no file
-        is created, so a refused command leaves every byte as it was), released when the process
-        ends however it ends, so a killed run never leaves a stale lock. A second process gets a
-        RunError naming the holder's PID."""
+        """Hold the run folder for this process: an exclusive lock (filelock's, on every OS: flock
+        on POSIX, LockFileEx on Windows) on the folder itself where the OS can open a folder (no
+        file is created, so a refused command leaves every byte as it was), released when the
+        process ends however it ends, so a killed run never leaves a stale lock. A second process
+        gets a RunError naming the holder's PID."""
+        from filelock import lock_descriptor, unlock_descriptor
         if not self.path.is_dir():
             raise RunError(f"no run folder {self.path}")
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+            fd = _open_for_lock(self.path)
         except OSError as e:
-            raise RunError(f"cannot open run folder {self.path}: {e.strerror or e}") from None
+            if self.writable():
+                raise RunError(f"cannot open run folder {self.path}: {e.strerror or e}") from None
+            fd = None                           # nothing can be written there, by anyone: the caller says so
+        if fd is None:
+            yield
+            return
+        note = _pid_note(self.path)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = _lock_holder(os.fstat(fd))
+                held = lock_descriptor(fd, blocking=False)
+            except OSError as e:
+                raise RunError(f"cannot lock run folder {self.path}: {e.strerror or e}") from None
+            if not held:
+                pid = _lock_holder(self.path, os.fstat(fd))
                 raise RunError(f"run folder {self.path} is in use by another nasty process"
                                + (f" (PID {pid})" if pid else "")
                                + f"; wait for it to end, or stop it, before this {what}") from None
-            yield
+            try:
+                note.parent.mkdir(exist_ok=True)
+                note.write_text(f"{os.getpid()}\n")
+            except OSError:
+                pass                            # the PID is a courtesy; the lock holds without it
+            try:
+                yield
+            finally:
+                note.unlink(missing_ok=True)
+                unlock_descriptor(fd)
         finally:
-            os.close(fd)                       # releases the lock
+            os.close(fd)                        # releases the lock
 
     def writable(self) -> bool:
         return os.access(self.path, os.W_OK)

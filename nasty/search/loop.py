@@ -30,7 +30,7 @@ from typing import Callable
 from ..errors import RunError
 from .budget import Costed
 from .folder import RunFolder, atomic_write
-from .record import Epoch, NetCost, Status, Timings, TrialRecord
+from .record import Epoch, NetCost, Status, Timings, TrialRecord, jsonable
 from .results import KEEP_WEIGHTS, best_of, ranked, write_results
 from .settings import Settings
 from .standalone import take_weights
@@ -342,8 +342,9 @@ class SearchLoop(TrialSource):
         tc = {"epochs": self.s.epochs, "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": self.s.seed + n,
               "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": n, "seed": self.s.seed + n, "proxy": proposal.record.proxy_genotype, "train": tc,
+                "decisions": jsonable(proposal.record.decisions),      # Tune's params.json: what was tried
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
-                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+                "deadline": self.deadline}                # the time budget is hard (standalone.evaluate)
 
     # ------------------------------------------------------------ what trials report
     def epoch(self, key: str, result: dict):
@@ -366,17 +367,23 @@ class SearchLoop(TrialSource):
         if error is not None or result.get("failed"):
             rec = dataclasses.replace(rec, status=Status.FAILED, reason=error or result.get("reason"))
             res = Result(None, Status.FAILED, {"reason": rec.reason})
+        elif not r.epochs and result.get("timeout"):
+            # cut by the hard time budget before its first epoch: recorded, with no score
+            rec = dataclasses.replace(rec, status=Status.TIMEOUT, reason=result.get("reason"))
+            res = Result(None, Status.TIMEOUT, {"macs": rec.target.macs, "params": rec.target.params})
         elif not r.epochs:
-            return self._forget(r)        # stopped before its first epoch: nothing learnt, not counted
+            return self._forget(r)        # stopped before its first epoch (an interrupt): not counted
         else:
             accs = [e.val_acc for e in r.epochs]
+            reason = None
             if len(r.epochs) >= self.s.epochs:
                 status = Status.OK
             elif result.get("timeout") or (self.deadline is not None and now > self.deadline):
                 status = Status.TIMEOUT
+                reason = f"stopped at the time budget after {len(r.epochs)} of {self.s.epochs} epochs"
             else:
                 status = Status.STOPPED           # ASHA stopped it early
-            rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs))
+            rec = dataclasses.replace(rec, status=status, val_acc=accs[-1], best_val_acc=max(accs), reason=reason)
             res = Result(accs[-1], status, {"val_acc": accs[-1], "macs": rec.target.macs,
                                             "params": rec.target.params, "epochs": len(r.epochs), "curve": accs,
                                             **({"latency_ms": rec.target.latency_ms}

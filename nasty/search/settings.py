@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from ..errors import RunError
+from ..errors import RunError, brief
 
 
 def setting(default=None, help: str = "", *, cpu=None, gpu=None, metavar: str | None = None,
@@ -111,8 +111,8 @@ class Settings:
               "recipe and seeds; the summary then says by how much the winner beats them. 0 skips this",
         cpu=2, gpu=3, metavar="R")
     time_budget: float | None = setting(
-        None, "seconds of searching: no trial starts that would end after it (so that a default search ends "
-              "within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
+        None, "seconds of searching: no trial starts that would end after it, and one still running at it is "
+              "stopped and recorded as timeout (so that a default search ends within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
     dataset: str = setting("fashion-mnist", "fashion-mnist, mnist, cifar10, cifar100, or imagefolder (your own "
                                             "images: --data-dir with one folder per class)")
     data_dir: str | None = setting(None, "directory with the dataset's files (default /usr/share/datasets/NAME)")
@@ -137,6 +137,11 @@ class Settings:
     seed: int = setting(0, "random seed of the controller, the data split and the trials")
     name: str | None = setting(None, "run folder name under --runs-dir (default SPACE-DATE-TIME)")
     runs_dir: str = setting("runs", "where run folders go")
+
+    def __post_init__(self):
+        if isinstance(self.controller_options, dict):    # from Python or a YAML mapping: stored as K=V text
+            from ..controllers import format_options
+            self.controller_options = format_options(self.controller_options)
 
     # ------------------------------------------------------------ defaults
     @classmethod
@@ -195,6 +200,10 @@ class Settings:
                 raise RunError(f"--{_flag(k)} must be a whole number, got {v!r}")
             if v is not None and v < 1:
                 raise RunError(f"--{_flag(k)} must be at least 1, got {v}")
+        if self.confirm and self.confirm_subset is not None and self.subset is not None \
+                and self.confirm_subset < self.subset:
+            raise RunError(f"--confirm-subset {self.confirm_subset} is below --subset {self.subset}: a confirmation "
+                           "trains on the search's images and more; give at least --subset (default: twice it)")
         if isinstance(self.precise_bn, bool) or not isinstance(self.precise_bn, int) or self.precise_bn < 0:
             raise RunError(f"--precise-bn must be a whole number of images, 0 or more, got {self.precise_bn!r}")
         for k in ("cpus_per_trial", "gpus_per_trial", "time_budget", "lr"):
@@ -297,18 +306,26 @@ def read_config(path) -> dict:
     """The settings of a `--config` file: YAML or JSON with the keys of config.json. A run's own
     config.json re-runs its search as a new run (its `name` is dropped; its derived facts ignored)."""
     from pathlib import Path
+    from ..limits import MAX_CONFIG_BYTES, over
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise RunError(f"--config {path} is not a regular file (a folder, FIFO or device); give a YAML or JSON file")
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise RunError(f"--config {path}: " + over("its size in bytes", p.stat().st_size, MAX_CONFIG_BYTES))
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RunError(f"cannot read --config {path}: {getattr(e, 'strerror', None) or e}") from None
     try:
         if p.suffix.lower() == ".json":
             import json
-            doc = json.loads(text)
+            doc = json.loads(text, object_pairs_hook=_unique_keys)
         else:
-            import yaml                               # PyYAML: JSON is YAML too
-            doc = yaml.safe_load(text)
+            doc = _load_yaml(text)
+    except RunError as e:
+        raise RunError(f"--config {path}: {e}") from None
     except Exception as e:  # noqa: BLE001 - a malformed file, whatever the parser raises
         raise RunError(f"--config {path} is not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: "
                        f"{' '.join(str(e).split())[:200]}") from None
@@ -321,12 +338,14 @@ def read_config(path) -> dict:
     out = {}
     for k, v in doc.items():
         key = str(k).replace("-", "_")
+        if key == "target" and not isinstance(v, dict):
+            key = "target_kind"                      # `target: data`, as the flag; config.json's target is a dict
         if key in DERIVED:
             continue
         if key not in fields:
             import difflib
             hint = difflib.get_close_matches(key, fields, 1)
-            raise RunError(f"--config {path}: unknown setting {k!r}"
+            raise RunError(f"--config {path}: unknown setting {brief(k)}"
                            + (f"; did you mean {hint[0]!r}?" if hint else "; see `nasty search --help`"))
         if str(fields[key].type) == "str | None" and isinstance(v, (int, float)) and not isinstance(v, bool):
             v = str(v)                               # `budget: 600M` in YAML is a string already; 6e8 is not
@@ -336,18 +355,60 @@ def read_config(path) -> dict:
     return out
 
 
+def _unique_keys(pairs):
+    """A JSON object's pairs as a dict; a key given twice is an error (json keeps the last silently)."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise RunError(f"setting {brief(k)} is given twice; give each setting once")
+        out[k] = v
+    return out
+
+
+def _load_yaml(text: str):
+    """yaml.safe_load, refusing a mapping key given twice (PyYAML keeps the last silently)."""
+    import yaml                                       # PyYAML: JSON is YAML too
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise RunError(f"setting {brief(key)} is given twice (line {key_node.start_mark.line + 1}); "
+                                   "give each setting once")
+                seen.add(key)
+            except TypeError:                         # an unhashable key: the constructor says so below
+                pass
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass: plain YAML types only
+
+
 def from_arguments(args: argparse.Namespace) -> Settings:
     """Settings from parsed flags over a --config file's: the fields given, defaults for the rest."""
     names = {f.name for f in dataclasses.fields(Settings)}
     given = read_config(args.config) if getattr(args, "config", None) else {}
-    given.update({k: v for k, v in vars(args).items() if k in names})
+    flags = {k: v for k, v in vars(args).items() if k in names}
+    for k, v in flags.items():
+        if isinstance(v, list):                       # argparse's reading of `--budget=--`
+            raise RunError(f"{flag_of(k)} needs a value, got '--'; write it after the flag, e.g. {flag_of(k)} VALUE")
+    given.update(flags)
     s = Settings(**given)
-    _check_types(s)
+    check_types(s, source="flag" if not getattr(args, "config", None) else None)
     return s
 
 
-def _check_types(s: Settings):
-    """A setting of the wrong type (from a config file) is a one-line error naming it."""
+_TYPE_WORDS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}
+
+
+def check_types(s: Settings, source: str | None = None):
+    """A setting of the wrong type (from a config file, or from Python) is a one-line error naming
+    it: `--budget` for a flag (`source="flag"`), `budget=` from Python (`"python"`), else both."""
     for f in dataclasses.fields(Settings):
         v = getattr(s, f.name)
         t = str(f.type)
@@ -357,4 +418,9 @@ def _check_types(s: Settings):
             isinstance(v, int) and not isinstance(v, bool) if t.startswith("int") else
             isinstance(v, (int, float)) and not isinstance(v, bool) if t.startswith("float") else True)
         if not ok:
-            raise RunError(f"setting {f.name} must be {t}, got {v!r}")
+            want = " or ".join(_TYPE_WORDS.get(x.strip(), "None") for x in t.split("|") if x.strip() != "None")
+            name = (flag_of(f.name) if source == "flag" else f"{f.name}=" if source == "python"
+                    else f"setting {f.name} ({flag_of(f.name)})")
+            raise RunError(f"{name} must be {want}" + (" (or left out)" if "None" in t else "")
+                           + f", got {type(v).__name__} {brief(v)}")
+

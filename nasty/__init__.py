@@ -4,8 +4,15 @@
     g = nasty.zoo.get("resnet50")            # a Genotype
     model = nasty.build("resnet50")          # a plain torch.nn.Module
     c = nasty.cost("resnet50")               # params, MACs, FLOPs, memory, per-layer table
+    t = nasty.latency("resnet50")            # measured here (nasty.latency(..., predict=True): per op)
     nasty.port_weights(torchvision_model, model)
     result = nasty.search("nasnet", budget="600MFLOPs", trials=10)   # a search, as `nasty search`
+    nasty.score("resnet50", (x, y), which="naswot")  # a zero-cost score on one batch (nasty.scores)
+    model = nasty.train(result, epochs=1)    # its final network, trained as `nasty train` does
+    model = nasty.load_model("runs/NAME")    # or result.model(): ready for inference (docs/deploy.md)
+
+Importing nasty does not import torch (the command line's --help and --version stay fast);
+`train` (the trainer module, callable) and `load_model` load it when first used.
 """
 from __future__ import annotations
 
@@ -17,17 +24,39 @@ from .genotype import Genotype, GenotypeError, ParseError, format, parse, valida
 # Imported eagerly and renamed: the submodule `nasty.cost` would otherwise shadow
 # the function `nasty.cost` the first time it is imported lazily.
 from .cost import cost as _cost
+from . import latency  # a callable module, as nasty.search: nasty.latency("resnet18"); imports no torch
 
 __all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format",
-           "load", "parse", "port_weights", "resolve", "search", "validate", "zoo", "__version__"]
+           "latency", "load", "load_model", "parse", "port_weights", "resolve", "score", "search", "train", "validate",
+           "zoo", "__version__"]
+
+
+def __getattr__(name):
+    """`nasty.train` and `nasty.load_model`, imported when first used (they need torch)."""
+    import importlib
+    if name == "train":          # the trainer module, callable as nasty.train(result, ...): nasty/train.py
+        return importlib.import_module(".train", __name__)
+    if name == "load_model":
+        return importlib.import_module(".deploy", __name__).load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+DISTRIBUTION = "nasty-nas"     # the name on the package index ("nasty" there is an unrelated crawler)
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, metadata, version
     try:
-        return version("nasty")
-    except PackageNotFoundError:          # a source tree on sys.path without an install
-        return "0+unknown"
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        pass
+    try:                                  # an install made before the rename, when it is this toolkit
+        meta = metadata("nasty")
+        if (meta["Summary"] or "").startswith("Neural architecture search toolkit"):
+            return meta["Version"]
+    except PackageNotFoundError:
+        pass
+    return "0+unknown"                    # a source tree on sys.path without an install
 
 
 __version__ = _version()
@@ -36,6 +65,13 @@ __version__ = _version()
 def load(path) -> Genotype:
     """Read a genotype file: text (`.nasty` or anything else) or JSON (`.json`), UTF-8."""
     from .genotype.jsonform import from_json
+    p = Path(path)
+    text = read_text(p)
+    return from_json(text, str(p)) if p.suffix == ".json" else parse(text, str(p))
+
+
+def read_text(path) -> str:
+    """The text of a genotype file (UTF-8; an editor's byte-order mark left out), within the limits."""
     from .genotype.limits import MAX_TEXT, README
     p = Path(path)
     try:
@@ -53,7 +89,7 @@ def load(path) -> Genotype:
         at = f" (byte 0x{data[e.start]:02x} at offset {e.start})" if isinstance(e, UnicodeDecodeError) else ""
         raise ParseError(f"genotype file {str(p)!r} is not UTF-8 text{at}: is it a binary file? "
                          "A genotype is a .nasty text file or a .json file") from None
-    return from_json(text, str(p)) if p.suffix == ".json" else parse(text, str(p))
+    return text
 
 
 def resolve(name_or_genotype) -> Genotype:
@@ -80,6 +116,14 @@ def build(name_or_genotype, num_classes: int | None = None, input=None):
 def cost(name_or_genotype, input=None, batch: int = 1, num_classes: int | None = None):
     """Analytic cost (params, MACs, FLOPs, memory, layers) without building torch modules."""
     return _cost(resolve(name_or_genotype), input=input, batch=batch, classes=num_classes)
+
+
+def score(genotype, data, which=None, *, images: int = 64, seed: int = 0):
+    """Zero-cost score(s) of a genotype (or zoo name, or file) on one batch of `data`, untrained:
+    naswot, synflow, snip, grad_norm, jacob_cov, params, macs (see nasty.scores). `which`: one
+    name (returns a float, NaN when it came out non-finite), several, or None for all ({name: float})."""
+    from .scores import score as _score
+    return _score(genotype, data, which, images=images, seed=seed)
 
 
 def port_weights(src, dst, input_shape=None) -> int:

@@ -27,12 +27,22 @@ def _attach(root: nn.Module, path: str, module: nn.Module):
     *parents, leaf = path.split(".")
     node = root
     for p in parents:
-        if not hasattr(node, p) or p not in node._modules:
-            node.add_module(p, nn.Module())
+        if p not in node._modules:
+            _add(node, p, nn.Module(), path)
         node = node._modules[p]
     if leaf in node._modules:
         raise ValueError(f"two layers compile to the same module path {path!r}")
-    node.add_module(leaf, module)
+    _add(node, leaf, module, path)
+
+
+def _add(parent: nn.Module, name: str, module: nn.Module, path: str):
+    """add_module, with a name torch itself uses refused in one line (genotype/paths.py gives every
+    name nn.Module has when imported a path of its own; torch may add more at run time)."""
+    if hasattr(parent, name) and name not in parent._modules:
+        from .genotype.errors import GenotypeError
+        raise GenotypeError(f"layer {path!r}: {name!r} is an attribute torch's nn.Module has here, so it cannot "
+                            f"name a layer; rename that node or cell")
+    parent.add_module(name, module)
 
 
 def _class_name(name: str) -> str:

@@ -27,14 +27,20 @@ BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 @dataclass(frozen=True)
 class LayerCost:
     name: str
-    op: str
+    op: str           # the primitive it compiles to (dwconv and sep steps are conv)
     output: tuple
     params: int
     macs: int
     flops: int        # macs + pooling + other non-MAC work of this layer
+    written: str = ""  # the op as the genotype wrote it (dwconv, sep, linear, shortcut, act, swish)
+
+    @property
+    def as_written(self) -> str:
+        """The op as the genotype wrote it: what `defaults OP.ATTR` must name to reach this layer."""
+        return self.written or self.op
 
     def as_dict(self):
-        return {"name": self.name, "op": self.op, "output": list(self.output),
+        return {"name": self.name, "op": self.op, "written": self.as_written, "output": list(self.output),
                 "params": self.params, "macs": self.macs, "flops": self.flops}
 
 
@@ -57,7 +63,7 @@ class Cost:
     def layers(self) -> list[LayerCost]:
         """The per-layer table, built on first use (searches that only need totals skip it)."""
         if not hasattr(self, "_layers"):
-            self._layers = [LayerCost(st.name, st.kind, st.out, c[0], c[1], c[1] + c[2] + c[3])
+            self._layers = [LayerCost(st.name, st.kind, st.out, c[0], c[1], c[1] + c[2] + c[3], st.written)
                             for st, c in self.per_step]
         return self._layers
 

@@ -38,9 +38,13 @@ def human(n: float, base: int = 1000) -> str:
     return f"{x:.3g}{suffix}" if i else f"{int(n)}"
 
 
-def layer_table(cost, zero_rows: bool = True) -> str:
-    """The per-layer cost table of `nasty show` (shapes as CxHxW, as the header, the language and errors)."""
-    rows = [(l.name, l.op, "x".join(str(d) for d in l.output), f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}")
-            for l in cost.layers if zero_rows or l.params or l.flops]
-    return text_table(("layer", "op", "output CxHxW", "params", "MACs", "FLOPs"), rows,
-                      align=["left", "left", "left", "right", "right", "right"])
+def layer_table(cost, zero_rows: bool = True, latency=None) -> str:
+    """The per-layer cost table of `nasty show` (shapes as CxHxW, as the header, the language and errors).
+    The op column names the op as written (`dwconv`, `sep`, not the conv they compile to): the name
+    a `defaults OP.ATTR` line must use to reach that layer.
+    `latency`: per-layer predicted milliseconds (a nasty.latency Prediction's layers), a column more."""
+    ms = [f"{x.ms:.4f}" for x in latency] if latency is not None else None
+    rows = [(l.name, l.as_written, "x".join(str(d) for d in l.output), f"{l.params:,}", f"{l.macs:,}", f"{l.flops:,}")
+            + ((ms[i],) if ms else ()) for i, l in enumerate(cost.layers) if zero_rows or l.params or l.flops]
+    return text_table(("layer", "op", "output CxHxW", "params", "MACs", "FLOPs") + (("pred. ms",) if ms else ()),
+                      rows, align=["left", "left", "left", "right", "right", "right"] + (["right"] if ms else []))

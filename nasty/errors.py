@@ -31,3 +31,28 @@ class RunError(NastyError):
 
 class TrainingError(NastyError):
     """Training cannot go on: bad settings, or the model diverged."""
+
+
+class NastyWarning(UserWarning):
+    """Something nasty accepted but the user should know (a file skipped, a class with no
+    images). The CLI prints it as one line, `nasty: warning: ...`."""
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())
+
+
+def warn(message: str) -> None:
+    """Emit a one-line NastyWarning (printed by the CLI; Python callers see a UserWarning)."""
+    import warnings
+    warnings.warn(NastyWarning(message), stacklevel=2)
+
+
+def brief(value, width: int = 60) -> str:
+    """repr() of a user's value for a message, bounded however large or deeply shared the value
+    is (a YAML 'billion laughs' is 9**9 strings deep in one small file): never the whole thing."""
+    import reprlib
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 2, 4, 4, 4, 4
+    r.maxstring, r.maxother, r.maxlong = width, width, width
+    text = " ".join(r.repr(value).split())
+    return text if len(text) <= width else text[:width - 3] + "..."

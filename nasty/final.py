@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NastyError, RunError
+from .errors import NastyError, RunError, brief
 
 
 class FinalError(NastyError):
@@ -55,6 +55,7 @@ class RunWinner:
 def open_run(path, trial: int | None = None) -> RunWinner:
     """The winner (or trial `trial`) of the run folder `path`, with the space it searched."""
     from . import parse
+    from .genotype.legacy import parse_stored
     from .search.folder import RunFolder
     from .search.runner import open_space
     from .search.settings import Settings
@@ -73,7 +74,8 @@ def open_run(path, trial: int | None = None) -> RunWinner:
                            f"`nasty report {folder.path}` shows its trials")
         values, number = best["decisions"], best.get("trial", -1)
         proxy_file = folder.path / "best_proxy.nasty"
-        proxy = parse(proxy_file.read_text(), str(proxy_file)) if proxy_file.is_file() else None
+        proxy = parse_stored(proxy_file.read_text(), str(proxy_file), best.get("proxy")) \
+            if proxy_file.is_file() else None
     else:
         recs = [r for r in folder.records() if r.trial == trial and r.decisions]
         if not recs:
@@ -142,6 +144,8 @@ def split_sets(texts) -> list[tuple[str, str]]:
     """["N=6,F=32", ...] -> [("N", "6"), ("F", "32")]. A comma-separated piece without '=' belongs
     to the value before it (a choice such as DARTS's inputs 'prev,in')."""
     pairs: list[list[str]] = []
+    if isinstance(texts, str):                        # one text (from Python), not a list of them
+        texts = [texts]
     for text in texts or ():
         for piece in str(text).split(","):
             if "=" in piece:
@@ -153,6 +157,12 @@ def split_sets(texts) -> list[tuple[str, str]]:
                 pairs[-1][1] += "," + piece
             elif piece.strip() or not pairs:
                 raise FinalError(f"--set {text!r}: each setting is NAME=VALUE, e.g. --set N=6,F=32")
+    seen: dict[str, str] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise FinalError(f"--set {name} is given twice ({name}={seen[name].strip()} and {name}={value.strip()}); "
+                             "give each decision once")
+        seen[name] = value
     return [(n, v) for n, v in pairs]
 
 
@@ -381,6 +391,107 @@ def load_checkpoint(path) -> dict:
                          ) from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise FinalError(f"{path} is not a checkpoint of `nasty train` (format {CHECKPOINT_FORMAT})")
+    problem = checkpoint_problem(ck)
+    if problem:
+        raise _damaged(path, problem)
+    return _explicit_genotype(ck, path)
+
+
+def _damaged(path, problem: str) -> FinalError:
+    return FinalError(f"checkpoint {path} is damaged: {problem}; it is left as it is: train again with "
+                      "`nasty train ... --restart` (it replaces the file), or restore it")
+
+
+def checkpoint_problem(ck: dict) -> str | None:
+    """What makes a checkpoint unusable, or None: each value that building, predicting or resuming
+    reads, of its type and range (an epoch 99 of 4, NaN weights), so that a damaged file is one
+    line before anything uses it, never a KeyError or a network that answers NaN."""
+    import math
+
+    import torch
+
+    from .genotype.limits import classes_problem, input_problem
+    if not isinstance(ck.get("genotype"), str):
+        return "it holds no genotype text"
+    shape = ck.get("input")
+    problem = input_problem(tuple(shape) if isinstance(shape, (list, tuple)) else shape)
+    if problem:
+        return f"its input: {problem}"
+    if ck.get("classes") is None or classes_problem(ck["classes"]):
+        return f"its class count {brief(ck.get('classes'))} is not a positive whole number"
+    model = ck.get("model")
+    if not isinstance(model, dict) or not model or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        return "it holds no weights (no state dict of tensors under 'model')"
+    if ck.get("aux") is not None and not (isinstance(ck["aux"], dict) and all(
+            isinstance(v, torch.Tensor) for v in ck["aux"].values())):
+        return "its auxiliary head's weights are not a state dict"
+    for k, v in {**model, **{f"aux.{k}": v for k, v in (ck.get("aux") or {}).items()}}.items():
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            return f"weight {k} holds NaN or infinite values (the training diverged, or the file is corrupt)"
+    epochs, epoch = ck.get("epochs"), ck.get("epoch")
+    if epochs is not None or epoch is not None:
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (epochs, epoch)) or epochs < 1:
+            return f"its epochs are {brief(epoch)} of {brief(epochs)}, not whole numbers"
+        if not 1 <= epoch <= epochs:
+            return f"it says it holds epoch {epoch} of {epochs}"
+    for key, n in (("mean", shape[0]), ("std", shape[0])):
+        v = ck.get(key)
+        if v is not None and not (isinstance(v, (list, tuple)) and len(v) == n and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+                and (key == "mean" or all(x > 0 for x in v))):
+            return f"its normalisation {key} {brief(v)} is not {n} finite{' positive' if key == 'std' else ''} numbers"
+    names = ck.get("class_names")
+    if names is not None and not (isinstance(names, (list, tuple)) and len(names) == ck["classes"]
+                                  and all(isinstance(x, str) for x in names)):
+        return f"its class names {brief(names)} are not {ck['classes']} names"
+    return None
+
+
+def training_state_problem(ck: dict) -> str | None:
+    """What keeps a checkpoint's training from being continued (beyond checkpoint_problem), or None."""
+    epoch, train = ck.get("epoch"), ck.get("train")
+    if epoch is None or ck.get("epochs") is None:
+        return "it does not say how many epochs it holds"
+    if not isinstance(train, dict):
+        return "its training state ('train') is missing"
+    history = train.get("history")
+    if train.get("epoch") != epoch or not isinstance(history, list) or len(history) != epoch or not all(
+            isinstance(m, dict) and isinstance(m.get("val_acc"), (int, float)) for m in history):
+        return f"its training state does not hold the {epoch} epoch(s) it says it has finished"
+    return None
+
+
+def _explicit_genotype(ck: dict, path) -> dict:
+    """A checkpoint saved before `if` needed `else` holds its genotype in the old form: made
+    explicit by the rule that built it (genotype/legacy.py); where the two past rules differ,
+    by the one reading whose network takes the checkpoint's weights. Left as it is where that
+    cannot be known, so that its use is refused with the explicit form, never built otherwise."""
+    from .genotype.legacy import needs_else, readings
+    text = ck.get("genotype")
+    if not isinstance(text, str) or not needs_else(text):
+        return ck
+    try:
+        options = readings(text, f"{path}: genotype")
+    except NastyError:
+        return ck
+    if len(options) > 1:
+        from .compile import compile_genotype
+        fits = []
+        for g in options:
+            try:
+                compile_genotype(g, input=tuple(ck["input"]), classes=ck["classes"]).load_state_dict(ck["model"])
+                fits.append(g)
+            except Exception:  # noqa: BLE001 - a reading whose network does not take the weights
+                pass
+        options = fits
+    if len(options) != 1:
+        return ck
+    from . import format
+    new = format(options[0])
+    ck = dict(ck, genotype=new)
+    if isinstance(ck.get("identity"), dict) and ck["identity"].get("genotype") == text:
+        ck["identity"] = dict(ck["identity"], genotype=new)
     return ck
 
 
@@ -412,6 +523,9 @@ def open_checkpoint(path, want: dict, resume: bool = False, restart: bool = Fals
                              "--resume needs a checkpoint: give --save FILE")
         return None
     ck = load_checkpoint(path)
+    problem = training_state_problem(ck)
+    if problem:
+        raise _damaged(path, problem)
     diff = differences(ck.get("identity") or {}, want)
     if diff:
         raise FinalError(f"{path} holds another training (its {', '.join(diff)} differ{'s' if len(diff) == 1 else ''}); "
@@ -430,3 +544,19 @@ def differences(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif json.dumps(x, sort_keys=True, default=str) != json.dumps(y, sort_keys=True, default=str):
             out.append(prefix + k)
     return out
+
+
+# ------------------------------------------------------------------ from Python
+def train(target, data=None, **options):
+    """`nasty.train(result_or_run, data=None, **options)`: train the final network as `nasty train`
+    does (printing its progress; checkpointed in runs/NAME/final/ for a run) and return it as a
+    nasty.deploy.Classifier in eval mode, its normalisation and class names known.
+
+    `target`: a SearchResult, a run folder, a genotype file or zoo name, or a Genotype.
+    `data`: None to read the run's dataset by name as the command line does, or data as
+    nasty.search takes it (a Dataset, (x, y) or (x, y, test_x, test_y) arrays, a torch Dataset):
+    a run searched on arrays needs it. `**options`: `nasty train`'s options by name (epochs=1,
+    subset=2000, threads=1, set={"N": 2, "F": 16}, budget="50MFLOPs", save=..., export=...)."""
+    from .commands.train import options_for, train_final
+    run = getattr(target, "run", target)                # a SearchResult: its run folder
+    return train_final(options_for(run if not isinstance(run, Path) else str(run), options), data=data)["model"]

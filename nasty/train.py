@@ -17,7 +17,9 @@ RECIPES holds the two sets of final-training defaults `nasty train` offers.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,6 +30,8 @@ from torch import nn
 from nasty.compile import DropPath
 from nasty.data import Dataset, to_device_tensors
 from nasty.errors import TrainingError
+# The recipes' values live in a torch-free module (so `nasty train --help` needs no torch); re-exported.
+from nasty.recipes import NO_FLIP, RECIPES  # noqa: F401
 
 SCHEDULES = ("onecycle", "cosine")
 
@@ -80,25 +84,6 @@ class TrainConfig:
             raise TrainingError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise TrainingError(f"gradient clipping needs a positive norm, got {self.grad_clip}")
-
-
-# The final-training recipes of `nasty train` (papers: NASNet, Zoph et al. 2018, sec. A.1;
-# DARTS, Liu et al. 2019, sec. A.2 / cnn/train.py). Sizes in pixels are given for 32x32 images
-# and scaled to the data's side (crop padding 4, cutout 16 on CIFAR).
-RECIPES = {
-    # For a CPU run of a few epochs: drop-path, cutout and the auxiliary head regularize
-    # 600-epoch trainings and only slow a 5-epoch one down, so they are off; a larger
-    # rate and batch suit so few steps, and light label smoothing helps short runs.
-    "short": {"epochs": 5, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "nesterov": False,
-              "weight_decay": 3e-4, "label_smoothing": 0.1, "schedule": "cosine", "crop": 4 / 32, "cutout": 0.0,
-              "drop_path": 0.0, "aux_weight": 0.0, "grad_clip": 5.0, "precise_bn": 2048},
-    # The papers' CIFAR recipe (DARTS's values; NASNet's differ in detail), for a GPU.
-    "paper": {"epochs": 600, "batch_size": 96, "lr": 0.025, "momentum": 0.9, "nesterov": False,
-              "weight_decay": 3e-4, "label_smoothing": 0.0, "schedule": "cosine", "crop": 4 / 32, "cutout": 16 / 32,
-              "drop_path": 0.2, "aux_weight": 0.4, "grad_clip": 5.0, "precise_bn": 0},
-}
-# Datasets a horizontal flip does not fit (a mirrored digit is another symbol or none).
-NO_FLIP = ("mnist",)
 
 
 @dataclass(frozen=True)
@@ -180,17 +165,31 @@ class TrainResult:
 
 
 EpochCallback = Callable[[int, dict], None]
+StepCallback = Callable[[int, int, int], None]      # (epoch, step, steps of the epoch)
 StateCallback = Callable[[dict], None]
+
+
+class DeadlineReached(Exception):
+    """train(..., deadline=t) reached wall-clock time t (time.time()) mid-training: the epochs
+    before it were handed to on_epoch; the one it cut is lost."""
+
+    def __init__(self, epoch: int, step: int):
+        super().__init__(f"stopped at the deadline in epoch {epoch}, step {step}")
+        self.epoch, self.step = epoch, step
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarray,
           val_idx: np.ndarray, on_epoch: EpochCallback | None = None,
-          on_state: StateCallback | None = None, resume: dict | None = None) -> TrainResult:
+          on_state: StateCallback | None = None, resume: dict | None = None,
+          on_step: StepCallback | None = None, deadline: float | None = None) -> TrainResult:
     """Train ``model`` in place on ``data.train_x[train_idx]``, validating on ``val_idx``.
 
     ``on_epoch(epoch, metrics)`` runs after every epoch (epochs count from 1) with
     keys epoch, train_loss, val_acc, images_per_s, elapsed_s. It is how Ray Tune
     hears about progress, so an exception from it (a trial being stopped) propagates.
+
+    ``on_step(epoch, step, steps)`` runs after every optimizer step (steps count from 1): a
+    progress display within an epoch (it must not sync the device; nothing is passed that would).
 
     ``on_state(state)`` runs after every epoch, before ``on_epoch``, with what a killed
     training needs to continue besides the model's own weights: the finished epoch, the
@@ -198,6 +197,9 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
     values and tensors, so ``torch.load(weights_only=True)`` reads it back). Passing that
     dict back as ``resume`` (with the model's weights loaded as they were) continues
     after that epoch; ``elapsed_s`` and images/s then count this call only.
+
+    ``deadline`` (a time.time() value): checked before every step; once it has passed, the
+    training stops with DeadlineReached (a search's time budget is hard).
     """
     start = time.perf_counter()
     device = resolve_device(cfg.device)
@@ -231,10 +233,10 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, train_idx: np.ndarr
         for epoch in range(first, cfg.epochs + 1):
             epoch_start = time.perf_counter()
             train_loss = _train_epoch(model, x_train, y_train, optimizer, scheduler, loss_fn,
-                                      cfg, generator, epoch, steps, drop_paths)
+                                      cfg, generator, epoch, steps, drop_paths, on_step, deadline)
             epoch_seconds = time.perf_counter() - epoch_start  # train_loss was synced, so this is true time
             if cfg.precise_bn:
-                _precise_bn(model, x_train[:cfg.precise_bn], cfg.batch_size)
+                recalibrate_bn(model, x_train, cfg.batch_size, images=cfg.precise_bn)
             images = min(len(x_train), steps * cfg.batch_size)
             train_seconds, images_seen = train_seconds + epoch_seconds, images_seen + images
             metrics = {
@@ -396,7 +398,7 @@ def _one_cycle(total_steps: int, warmup_fraction: float = 0.25) -> Callable[[int
 
 
 def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epoch, steps,
-                 drop_paths=None) -> float:
+                 drop_paths=None, on_step=None, deadline: float | None = None) -> float:
     """One pass over a fresh permutation; returns the mean training loss (of the main head)."""
     model.train()
     device = x.device
@@ -405,6 +407,8 @@ def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epo
     # Checking for divergence needs a host sync: free on CPU, costly per step on a GPU.
     check_every, checked = (1 if device.type == "cpu" else 50), 0
     for step in range(steps):
+        if deadline is not None and time.time() > deadline:
+            raise DeadlineReached(epoch, step + 1)
         batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         images = _augment(x[batch], cfg, generator)
         if drop_paths is not None:
@@ -426,6 +430,8 @@ def _train_epoch(model, x, y, optimizer, scheduler, loss_fn, cfg, generator, epo
         if (step + 1) % check_every == 0 or step + 1 == steps:
             _raise_if_diverged(losses[checked:step + 1], epoch, first_step=checked + 1)
             checked = step + 1
+        if on_step is not None:
+            on_step(epoch, step + 1, steps)
     return losses.mean().item()
 
 
@@ -451,13 +457,24 @@ def _augment(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator)
 
 
 @torch.no_grad()
-def _precise_bn(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
-    """Replace every BatchNorm's running statistics by their average over `x` in training-size
-    batches. The rest of the model runs as in evaluation (no dropout or drop-path draws), so
-    no random number is used and a resumed training repeats it exactly."""
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int, images: int | None = None,
+                   seed: int = 0) -> None:
+    """Replace every BatchNorm's running statistics by their average over `images` images of `x`
+    (all of them when None; a seeded random choice otherwise, as a data set in class order would
+    otherwise give the statistics of its first classes), in batches of `batch_size`.
+
+    Every evaluation of a trained network goes through this first ("precise BN", as pycls does):
+    after a short training the running averages (momentum 0.1) are far from the statistics of
+    the weights, and a network scored with them can sit at chance while the same weights score
+    90 % with the right statistics. The rest of the model runs as in evaluation (no dropout or
+    drop-path draws) and the choice of images uses its own generator, so no global random
+    number is used and a resumed training repeats it exactly."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or len(x) < 2:
         return
+    if images is not None and images < len(x):
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:max(2, images)]
+        x = x[pick.sort().values.to(x.device)]
     was_training = model.training
     model.eval()
     momenta = [m.momentum for m in norms]
@@ -466,12 +483,14 @@ def _precise_bn(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
         m.momentum = None                  # a cumulative average over the batches
         m.train()
     usable = len(x) - len(x) % batch_size if len(x) >= batch_size else len(x)
-    for i in range(0, usable, batch_size):
-        with _autocast(x.device):
-            model(x[i:i + batch_size])
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.train(was_training)
+    try:
+        for i in range(0, usable, batch_size):
+            with _autocast(x.device):
+                model(x[i:i + batch_size])
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
 
 
 def _cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -539,3 +558,17 @@ def evaluate_test_set(model: nn.Module, data: Dataset, device: str = "auto",
     x, y = to_device_tensors(data.test_x, data.test_y, device, data.mean, data.std,
                              channels_last=channels_last)
     return evaluate(model, x, y, batch_size)
+
+
+class _CallableModule(types.ModuleType):
+    """`nasty.train(run, data=..., **options)`: the package attribute `nasty.train` is this module
+    (the trainer), callable to train a run's final network from Python (nasty.final.train), as
+    `nasty train` does from the command line. A function of that name in nasty/__init__.py would
+    be replaced by this module the first time anything imported it."""
+
+    def __call__(self, target, data=None, **options):
+        from nasty.final import train as train_final
+        return train_final(target, data, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -34,6 +34,13 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
     # torch first and exact: this pair is the build the project is tested with, and
     # pinning it here keeps pip from pulling a different torch for '.[test]'.
     .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1
+    # The distribution was renamed nasty -> nasty-nas (PyPI's "nasty" is another project):
+    # drop this toolkit's install under the old name, so one distribution owns `nasty`.
+    # (pip's output captured first: with pipefail, `pip show | grep -q` fails when grep exits early)
+    old_install=$(.venv/bin/pip show nasty 2>/dev/null || true)
+    if grep -q '^Summary: Neural architecture search' <<<"$old_install"; then
+        .venv/bin/pip uninstall -q -y nasty
+    fi
     .venv/bin/pip install -q -e '.[test]'
     echo "$wanted" > "$stamp"
 fi

@@ -13,13 +13,30 @@ def chains(draw, min_size=1, max_size=3):
     return " ".join(draw(st.lists(st.sampled_from(SHAPE_KEEPING), min_size=min_size, max_size=max_size)))
 
 
+# Names a genotype may give its nodes, cells and net beside n0, c0...: Python keywords and the
+# attributes of torch's nn.Module, which the compiled module must still name (genotype/paths.py).
+ODD_NAMES = ["class", "lambda", "global", "None", "True", "def", "return", "forward", "training", "to", "type",
+             "eval", "_modules", "__init__", "match"]
+
+
+@st.composite
+def names(draw, plain, n):
+    """`n` distinct names: mostly f"{plain}{i}", sometimes one of ODD_NAMES."""
+    out = []
+    for i in range(n):
+        name = draw(st.sampled_from([f"{plain}{i}"] * 3 + ODD_NAMES))
+        out.append(name if name not in out else f"{plain}{i}")
+    return out
+
+
 @st.composite
 def cells(draw, name):
     """A random DAG whose nodes keep the shape, joined by add/mul/cat; every node is used."""
     n = draw(st.integers(1, 4))
+    node = draw(names("n", n))
     nodes, unused = [], set()
     for i in range(n):
-        avail = ["in"] + [f"n{j}" for j in range(i)]
+        avail = ["in"] + node[:i]
         kind = draw(st.sampled_from(["chain", "add", "chain", "mul_se"]))
         a = draw(st.sampled_from(avail))
         if kind == "chain":
@@ -32,11 +49,9 @@ def cells(draw, name):
         else:
             expr = f"mul({a}, gap conv1x1 c=max(1, cin // 4) relu conv1x1 c=cin hsigmoid <- {a})"
             used = {a}
-        nodes.append(f"  n{i} = {expr}")
+        nodes.append(f"  {node[i]} = {expr}")
         unused -= used
-        unused.add(f"n{i}")
-    if "in" not in {x for line in nodes for x in line.replace("(", " ").replace(",", " ").split()}:
-        nodes[0] = nodes[0].replace("<- n", "<- in") if "<- " in nodes[0] else nodes[0]
+        unused.add(node[i])
     join = draw(st.sampled_from(["cat", "add"]))
     outs = sorted(unused)
     out = outs[0] if len(outs) == 1 else f"{join}({', '.join(outs)})"
@@ -53,12 +68,13 @@ def genotype_texts(draw):
     c = draw(st.sampled_from([1, 3]))
     hw = draw(st.integers(8, 40))
     classes = draw(st.integers(2, 12))
-    lines = [f"net rnd input {c}x{hw}x{hw} classes {classes}"]
+    lines = [f"net {draw(st.sampled_from(['rnd', 'rnd', 'class', 'lambda']))} input {c}x{hw}x{hw} classes {classes}"]
     if draw(st.booleans()):
         lines.append("defaults conv.bias=0 bn.eps=0.001")
     n_cells = draw(st.integers(0, 2))
-    for i in range(n_cells):
-        lines.append(draw(cells(f"c{i}")))
+    cell_names = draw(names("c", n_cells))
+    for name in cell_names:
+        lines.append(draw(cells(name)))
     k = draw(st.sampled_from([1, 3, 5, 7]))
     s = draw(st.sampled_from([1, 2]))
     width = draw(st.integers(2, 16))
@@ -70,7 +86,8 @@ def genotype_texts(draw):
             lines.append(f"stage conv3x3/2 c={width} relu")
         elif choice == "cell" and n_cells:
             reps = draw(st.integers(1, 3))
-            lines.append(f"stage c{draw(st.integers(0, n_cells - 1))} x{reps}")
+            call = draw(st.sampled_from(cell_names))
+            lines.append(f"stage {call} relu" if draw(st.booleans()) else f"stage {call} x{reps}")  # a cell in a chain
         elif choice == "pool":
             lines.append(draw(st.sampled_from(["stage maxpool2x2", "stage avgpool3x3/2 p=1",
                                                "stage maxpool3x3/2 ceil=1"])))

@@ -32,7 +32,7 @@ def _arrays(n=600, size=20, classes=3, seed=0):
 def test_search_from_python_with_a_space_object_and_arrays(ray_local, tmp_path):
     space = load_space(TINY)
     x, y = _arrays()
-    r = nasty.search(space, budget="20MFLOPs", data=(x[:500], y[:500], x[500:], y[500:]), target_kind="data",
+    r = nasty.search(space, budget="20MFLOPs", data=(x[:500], y[:500], x[500:], y[500:]), target="data",
                      runs_dir=str(tmp_path), name="api", **SMALL)
     assert r.run == tmp_path / "api" and len([t for t in r.records if t.status.counted]) == 3
     cfg = json.loads((r.run / "config.json").read_text())
@@ -76,10 +76,22 @@ def test_target_input_and_classes_move_the_budget(tmp_path):
     (dict(trails=3), "did you mean 'trials'"),
     (dict(target_input="3x64"), "must be CxHxW"),
     (dict(target_kind="data", target_classes=3), "leave out --target-input"),
+    (dict(target="data", target_classes=3), "leave out --target-input"),      # target= is --target
+    (dict(target="dat"), "must be 'space' or 'data'"),
+    (dict(target="data", target_kind="space"), "give target= only"),
 ])
 def test_bad_api_settings_are_one_line_errors(tmp_path, kw, needle):
     with pytest.raises(NastyError, match=needle):
         nasty.search(TINY, budget="20M", runs_dir=str(tmp_path), **kw)
+
+
+def test_a_config_file_says_target_as_the_flag_does(tmp_path):
+    from nasty.search.settings import read_config
+    f = tmp_path / "c.yaml"
+    f.write_text("target: data\nbudget: 20M\n")
+    assert read_config(f) == {"target_kind": "data", "budget": "20M"}
+    f.write_text('{"target": {"input": [3, 8, 8], "classes": 2}, "target_kind": "data"}')    # a run's config.json
+    assert read_config(f.rename(tmp_path / "c.json")) == {"target_kind": "data"}
 
 
 def test_version(capsys):

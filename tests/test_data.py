@@ -153,11 +153,11 @@ def test_cifar10_python_version_loads_with_safe_unpickler(tmp_path, protocol):
 
 def test_binary_version_is_preferred_over_pickles(tmp_path):
     for i in range(1, 6):
-        (tmp_path / f"data_batch_{i}.bin").write_bytes(_cifar_records([7, 7], 1))
+        (tmp_path / f"data_batch_{i}.bin").write_bytes(_cifar_records([7, 3], 1))
         (tmp_path / f"data_batch_{i}").write_bytes(b"not even a pickle")
     (tmp_path / "test_batch.bin").write_bytes(_cifar_records([7], 1))
     (tmp_path / "test_batch").write_bytes(b"not even a pickle")
-    assert load_dataset("cifar10", tmp_path).train_y.tolist() == [7] * 10
+    assert load_dataset("cifar10", tmp_path).train_y.tolist() == [7, 3] * 5
 
 
 class _Exploit:
@@ -414,3 +414,22 @@ def test_from_torch_dataset_errors_are_one_line():
         from_torch_dataset([(torch.zeros(1, 4, 4), 0.5)])
     with pytest.raises(DatasetError, match="image 1 of list is 1x5x5 but image 0 is 1x4x4"):
         from_torch_dataset([(torch.zeros(1, 4, 4), 0), (torch.zeros(1, 5, 5), 1)])
+
+
+def test_the_package_keeps_every_public_name_and_no_submodule_shadows_one():
+    """nasty/data/ is split by source; `from nasty.data import X` works for every name it exported as
+    one module, and importing each submodule (nasty.data.idx, ...) replaces none of them."""
+    import importlib
+    import pkgutil
+
+    import nasty.data as data
+    names = {"DATASETS", "DEFAULT_DIRS", "IMAGE_EXTENSIONS", "TEST_FRACTION", "Dataset", "from_arrays",
+             "from_torch_dataset", "load_dataset", "load_image", "load_image_folder", "read_cifar_binary",
+             "read_cifar_pickle", "read_idx", "safe_unpickle", "split_train_val", "to_device_tensors"}
+    assert set(data.__all__) == names
+    before = {n: getattr(data, n) for n in names}
+    submodules = [m.name for m in pkgutil.iter_modules(data.__path__)]
+    assert set(submodules) == {"arrays", "catalog", "cifar", "dataset", "idx", "imagefolder"}
+    for m in submodules:
+        importlib.import_module(f"nasty.data.{m}")
+    assert {n: getattr(data, n) for n in names} == before and not names & set(submodules)

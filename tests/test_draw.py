@@ -8,7 +8,10 @@ import pytest
 from PIL import Image
 
 import nasty
-from nasty.draw import DrawError, _CellGraph, _layout, _sizes, cells_to_draw, draw_cells
+from nasty.draw import DrawError, cells_to_draw, draw_cells
+from nasty.draw.graph import CellGraph as _CellGraph
+from nasty.draw.layout import layout_cell as _layout
+from nasty.draw.render import measure_shapes as _sizes
 
 
 @pytest.mark.parametrize("name, cells", [
@@ -61,7 +64,7 @@ def test_ops_labels_and_guards():
     # a residual skip is an arrow, not an identity box (that is for NAS cells' identity op)
     assert "identity" not in _ops(_graph("mobilenet_v2", "ir"))
     ir = _graph("mobilenet_v2", "ir")
-    assert {v.note for v in ir.vertices if v.note} == {"if ne(t, 1)", "if eq(stride, 1) * eq(c, cin)"}
+    assert {v.note for v in ir.vertices if v.note} == {"if ne(t, 1) else in", "if eq(stride, 1) * eq(c, cin) else p"}
     assert any(v.dashed for v in ir.vertices)
     assert _ops(_graph("resnext50_32x4d", "bottleneck"))["conv 3x3 g32 /stride"] == 1  # let constants
     assert _ops(_graph("darts_v2", "darts_v2_normal"))["dil sep 3x3"] == 1
@@ -84,6 +87,57 @@ def test_layout_keeps_shapes_apart_and_edges_flowing_right():
                 for a, b in zip(column, column[1:]):
                     assert b.y - a.y >= (a.h + b.h) / 2 + 0.15, (name, cell)
 
+
+_LAYOUT_WITHOUT_MATPLOTLIB = """
+import sys
+sys.modules["matplotlib"] = None                  # any import of matplotlib now fails
+import nasty
+from nasty.draw import cells_to_draw
+from nasty.draw.graph import CellGraph
+from nasty.draw.layout import CIRCLE, GAP_X, edge_points, is_circle, layout_cell, place_columns, size_shapes
+
+def rule_of_thumb(text, points):                  # inches: 0.55 em per character
+    return 0.55 * points / 72 * len(text)
+
+placed = 0
+for name in ("nasnet_mobile", "inception_v4", "darts_v2", "mobilenet_v2"):
+    g = nasty.zoo.get(name)
+    for cell in cells_to_draw(g):
+        graph = CellGraph(g, g.cell(cell))
+        size_shapes(graph.vertices, rule_of_thumb)
+        V, routes = layout_cell(graph)
+        xs, widths, right = place_columns(V)
+        assert abs(right - (xs[-1] + widths[-1] / 2)) < 1e-9      # the right edge of the last column
+        for a, b in zip(range(len(xs)), range(1, len(xs))):      # columns in order, a gap apart
+            assert abs(xs[b] - xs[a] - (widths[a] + widths[b]) / 2 - GAP_X) < 1e-9
+        for v in V:
+            assert v.x == xs[v.layer] and v.w <= widths[v.layer] + 1e-9
+        for route, points in zip(routes, edge_points(V, routes, xs, widths)):
+            a, b = V[route[0]], V[route[-1]]
+            assert points[0] == (a.x + (CIRCLE / 2 if is_circle(a) else a.w / 2), a.cy), (name, cell)
+            end = points[-1]
+            if is_circle(b):                      # on the left rim of the circle
+                assert abs((end[0] - b.x) ** 2 + (end[1] - b.cy) ** 2 - (CIRCLE / 2) ** 2) < 1e-9
+                assert end[0] < b.x
+            else:                                 # on the left side of the box, within its height
+                assert end[0] == b.x - b.w / 2 and abs(end[1] - b.cy) <= b.h / 2
+            assert [x for x, _ in points] == sorted(x for x, _ in points), (name, cell)   # flows right
+        placed += 1
+assert "matplotlib" not in [m.split(".")[0] for m in sys.modules if sys.modules[m] is not None]
+print(placed)
+"""
+
+
+def test_layout_places_cells_without_matplotlib():
+    """nasty/draw/layout.py is pure geometry: with text measured by a rule of thumb, in a Python where
+    matplotlib cannot be imported, it places every shape in its column and routes every edge from
+    its source's right side to its target's left, flowing right."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _LAYOUT_WITHOUT_MATPLOTLIB], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout) >= 9                   # every picture of the four networks was placed
 
 def _check_png(path):
     with Image.open(path) as im:
@@ -155,3 +209,17 @@ def test_nasty_draw_command(tmp_path, capsys):
         assert main(argv + ["--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("nasty: error: ") and message in err and err.count("\n") == 1
+
+
+def test_the_package_keeps_its_names_and_no_submodule_shadows_one():
+    import importlib
+    import pkgutil
+
+    import nasty.draw as draw
+    assert set(draw.__all__) == {"FORMATS", "DrawError", "cells_to_draw", "draw_cell", "draw_cells"}
+    before = {n: getattr(draw, n) for n in draw.__all__}
+    submodules = [m.name for m in pkgutil.iter_modules(draw.__path__)]
+    assert set(submodules) == {"graph", "layout", "render"}
+    for m in submodules:
+        importlib.import_module(f"nasty.draw.{m}")
+    assert {n: getattr(draw, n) for n in draw.__all__} == before and not set(draw.__all__) & set(submodules)

@@ -30,7 +30,7 @@ from nasty.search.budget import Budget
 from nasty.search.settings import Settings
 from nasty.searchspaces.nasnet import NASNET_A, decisions_of
 from nasty.space import load_space
-from nasty.train import Recipe, TrainConfig, _cutout, _precise_bn, train
+from nasty.train import Recipe, TrainConfig, _cutout, recalibrate_bn, train
 
 FMNIST = ((1, 28, 28), 10)
 # The CLI runs train on one thread: on a shared 2-core machine whose other core is busy, two
@@ -169,7 +169,7 @@ def test_precise_bn_averages_batch_statistics_and_draws_no_random_numbers():
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5))
     x = torch.randn(256, 1, 8, 8) * 3 + 1
     rng = torch.get_rng_state()
-    _precise_bn(model, x, 64)
+    recalibrate_bn(model, x, 64)
     assert torch.equal(rng, torch.get_rng_state()) and model.training and model[1].momentum == 0.1
     with torch.no_grad():
         h = model[0](x)
@@ -177,6 +177,18 @@ def test_precise_bn_averages_batch_statistics_and_draws_no_random_numbers():
     assert torch.allclose(model[1].running_mean, h.mean((0, 2, 3)), atol=1e-5)
     want_var = torch.stack([b.transpose(0, 1).reshape(4, -1).var(1) for b in batches]).mean(0)
     assert torch.allclose(model[1].running_var, want_var, rtol=1e-4)
+    # a part of the images: a seeded random choice across the whole set (not its first rows,
+    # which for a data set in class order would be one class), the same every time
+    y = torch.cat([torch.full((128, 1, 8, 8), -5.0), torch.full((128, 1, 8, 8), 5.0)]) + torch.randn(256, 1, 8, 8)
+    rng = torch.get_rng_state()
+    recalibrate_bn(model, y, 64, images=128)
+    first = model[1].running_mean.clone()
+    with torch.no_grad():
+        all_mean = model[0](y).mean((0, 2, 3))
+        head_mean = model[0](y[:128]).mean((0, 2, 3))
+    assert (first - all_mean).abs().max() < (head_mean - all_mean).abs().max() / 4
+    recalibrate_bn(model, y, 64, images=128)
+    assert torch.equal(first, model[1].running_mean) and torch.equal(rng, torch.get_rng_state())
 
 
 # ------------------------------------------------------------------ drop-path and the auxiliary head

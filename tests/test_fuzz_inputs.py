@@ -28,6 +28,7 @@ NASTY_FUZZ_EXAMPLES raises the example counts for a nightly-style run (e.g. 1000
 """
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -112,8 +113,12 @@ def test_budget_strings_parse_or_fail_cleanly(s):
     for kw in ({"macs": s}, {"params": s}, {"macs": s, "params": s}):
         b, err = works_or_clean_error(Budget.parse, **kw)
         if err is None:
-            limits = [v for v in (b.macs, b.params) if v is not None]
-            assert len(limits) == len(kw) and all(type(v) is int and v >= 1 for v in limits), (kw, b)
+            # --budget takes MACs, a latency (a time unit: 15ms) or both (600M,15ms); --params a count
+            counts = [v for v in (b.macs, b.params) if v is not None]
+            assert all(type(v) is int and v >= 1 for v in counts), (kw, b)
+            assert b.latency_ms is None or (math.isfinite(b.latency_ms) and b.latency_ms > 0), (kw, b)
+            assert (b.params is not None) == ("params" in kw), (kw, b)
+            assert ("macs" in kw) == (b.macs is not None or b.latency_ms is not None), (kw, b)
             assert b and b.describe()
 
 

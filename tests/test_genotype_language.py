@@ -241,14 +241,20 @@ def test_comparison_and_logic_operators_in_values(value, expected):
 def test_comparisons_guard_optional_nodes():
     cells = ("cell blk(c, stride=1):\n"
              "  a   = conv3x3/stride c=c bn relu <- in\n"
-             "  sc  = shortcut c=c s=stride <- in if stride > 1 or cin != c\n"
-             "  out = relu <- add(a, sc) if not (stride > 1 and c >= 32)\n")
-    g = net("stem conv3x3 c=8\nstage blk(8)\nstage blk(16, 2)\nstage blk(32, 2)\nhead gap flatten fc c=classes",
-            cells=cells)
+             "  sc  = shortcut c=c s=stride <- in if (stride > 1 or cin != c) and not (stride > 1 and c >= 32) else in\n"
+             "  out = relu <- add(a, sc) if not (stride > 1 and c >= 32) else a\n")
+    body = "stem conv3x3 c=8\nstage blk(8)\nstage blk(16, 2)\nstage blk(32, 2)\nhead gap flatten fc c=classes"
+    g = net(body, cells=cells)
     names = [l.name for l in exact(g).layers]
     assert not any(n.startswith("stage1.sc") for n in names)                  # same shape: no projection
     assert "stage2.sc.shortcut.conv" in names and "stage2.out.add" in names   # projected residual
-    assert "stage3.out.add" not in names                                      # no residual at all
+    assert "stage3.out.add" not in names and not any(n.startswith("stage3.sc") for n in names)  # none at all
+    # a projection guarded only by the shape would be built in stage3 and read by nothing: refused
+    dead = net(body, cells=cells.replace("(stride > 1 or cin != c) and not (stride > 1 and c >= 32)",
+                                         "stride > 1 or cin != c"))
+    with pytest.raises(GenotypeError, match="stage3 .cell blk. node 'sc': the node is built but its value reaches "
+                                            "nothing here: 'out' reads it but is skipped"):
+        nasty.cost(dead)
 
 
 @pytest.mark.parametrize("value, says", [

@@ -105,7 +105,8 @@ def test_the_work_of_a_large_genotype_is_bounded():
     layer limit, so the largest allowed cell repeated the most times ends with the limit's error."""
     lets = "let " + " ".join(f"a{i}=1" for i in range(L.MAX_LETS)) + "\n"
     params = ", ".join(f"p{i}=a{i}" for i in range(L.MAX_PARAMS - 1))
-    guarded = "".join(f"  n{i} = relu <- {'in' if i == 0 else f'n{i - 1}'} if k < 0\n" for i in range(L.MAX_NODES - 1))
+    guarded = "".join(f"  n{i} = relu <- {src} if k < 0 else {src}\n"
+                      for i, src in enumerate(["in"] + [f"n{j}" for j in range(L.MAX_NODES - 2)]))
     text = net(f"stage a(block) x {L.MAX_REPEAT}", header="net t input 3x8x8 classes 10\n" + lets,
                cells=f"cell a(k, {params}):\n{guarded}  out = n{L.MAX_NODES - 2}\n")
     refused(cost_of, text, says=[f"limit of {L.MAX_LAYERS:,} layers"])

@@ -74,7 +74,8 @@ def test_cost_equals_the_compiled_module(name, example, shape):
 # A value outside each domain, and valid values for the attributes an op needs.
 BAD = {id(V.POS_INT): 0, id(V.NONNEG): -1, id(V.POSITIVE): 0, id(V.PROB): 1, id(V.UNIT): 1.5,
        id(V.FLAG): 2, id(V.PADDING): -1}
-NEEDS = {"c": "c=4", "v": "v=1", "fn": "fn=relu", "g": "g=1"}
+NEEDS = {"c": "c=4", "v": "v=1", "fn": "fn=relu", "g": "g=1", "s": "s=2", "heads": "heads=1", "h": "h=8",
+         "w": "w=8", "p": "p=2", "shift": "shift=0"}
 DOMAIN_CASES = [(name, attr) for name, spec in V.SPECS.items() if spec.shape or spec.lower
                 for attr, a in spec.attrs.items() if id(a.domain) in BAD or a.domain.words]
 
@@ -148,7 +149,7 @@ def test_parse_errors_for_unknown_ops_name_real_neighbours():
             parse(f"net d input 3x8x8\nstem conv3x3 c=4 {wrong} x2\n")
         with pytest.raises(ParseError, match=f"did you mean '{right}'"):
             parse(f"net d input 3x8x8\nstem conv3x3 c=4 {wrong} c=3\n")
-    with pytest.raises(GenotypeError, match="the activations are gelu, hsigmoid"):
+    with pytest.raises(GenotypeError, match="the activations are gelu, gelu_tanh, hsigmoid"):
         parse("net d input 3x8x8\nstem conv3x3 c=4 mish\n")
 
 
@@ -157,7 +158,15 @@ def _language_examples():
     return re.findall(r"```nasty\n(.*?)```", section, re.S)
 
 
-@pytest.mark.parametrize("text", _language_examples(), ids=lambda t: t.split()[1])
+# the language's pages in docs/ (the README is becoming a front page): their examples count too
+DOCS = [Path(__file__).parent.parent / "docs" / "attention.md"]
+
+
+def _docs_examples():
+    return [t for p in DOCS for t in re.findall(r"```nasty\n(.*?)```", p.read_text(), re.S)]
+
+
+@pytest.mark.parametrize("text", _language_examples() + _docs_examples(), ids=lambda t: t.split()[1])
 def test_readme_language_examples_build_exactly(text):
     g = parse(text)
     c = nasty.cost(g)
@@ -168,7 +177,7 @@ def test_readme_language_examples_build_exactly(text):
 
 
 def test_readme_language_examples_cover_every_op_and_join():
-    used = " ".join(_language_examples())
+    used = " ".join(_language_examples() + _docs_examples())
     for name, spec in V.SPECS.items():
         spelled = rf"\b{name}(\d+x\d+)?\b" if spec.kernel else rf"\b{name}\b"
         assert re.search(spelled, used) or name in ("tanh", "sigmoid", "silu", "swish", "gelu", "lrelu",

@@ -16,6 +16,7 @@ from rich.console import Console
 
 import nasty
 from nasty.cli import main
+from nasty.display import human
 from nasty.search import results
 from nasty.search.folder import RunFolder
 from nasty.search.record import Epoch, NetCost, Status, TrialRecord
@@ -125,7 +126,7 @@ def test_accuracy_vs_cost_shows_rejected_costs_canonical_members_and_params(tmp_
     figures = []
     save = results._save_fig
     monkeypatch.setattr(results, "_save_fig", lambda fig, stem: figures.append(fig) or save(fig, stem))
-    paths = results.write_plots(folder, recs, BUDGET, 20_000, space.canonical)
+    paths = results.write_plots(folder, recs, BUDGET, 20_000, space.canonical, chance=0.1)
 
     names = sorted(p.name for p in paths)
     assert names == ["accuracy_vs_macs.png", "accuracy_vs_macs.svg", "best_so_far.png", "best_so_far.svg"]
@@ -135,9 +136,16 @@ def test_accuracy_vs_cost_shows_rejected_costs_canonical_members_and_params(tmp_
     fig = figures[0]
     macs_ax, params_ax, macs_strip, params_strip = fig.axes
     rejected = [r for r in recs if r.status is Status.REJECTED]
-    # the over-budget samples' costs: MACs on the left strip, params on the right, all beyond the MACs budget
-    assert sorted(macs_strip.collections[0].get_offsets()[:, 0]) == sorted(r.target.macs for r in rejected)
-    assert sorted(params_strip.collections[0].get_offsets()[:, 0]) == sorted(r.target.params for r in rejected)
+    # the over-budget samples' costs: MACs on the left strip, params on the right, all beyond the MACs budget;
+    # the trained trials and the budget set the axis, and a sample beyond it sits at its edge, counted
+    for ax, strip, cost, budget in ((macs_ax, macs_strip, "macs", BUDGET), (params_ax, params_strip, "params", 20_000)):
+        assert _strip_costs(ax, strip) == pytest.approx(sorted(_at_edge(ax, getattr(r.target, cost)) for r in rejected))
+        hi = ax.get_xlim()[1]
+        assert hi >= max([budget] + [getattr(r.target, cost) for r in recs if r.status is Status.OK])
+        beyond = [getattr(r.target, cost) for r in rejected if getattr(r.target, cost) > hi]
+        if beyond:
+            assert any(t.get_text().startswith(f"{len(beyond)} more, up to {human(max(beyond))}") for t in strip.texts)
+    assert macs_ax.get_xlim()[1] < max(r.target.macs for r in rejected)      # the axis was not stretched
     assert all(r.target.macs > BUDGET for r in rejected)
     # the budget lines: MACs on the left, params on the right, through the strips too
     for ax, b in ((macs_ax, BUDGET), (macs_strip, BUDGET), (params_ax, 20_000), (params_strip, 20_000)):
@@ -151,12 +159,29 @@ def test_accuracy_vs_cost_shows_rejected_costs_canonical_members_and_params(tmp_
     for ax, x in ((macs_ax, ref.target.macs), (params_ax, ref.target.params)):
         labels = [(t.get_text(), t.xy) for t in ax.texts]
         assert labels == [("ref_net", (x, ref.val_acc))]
-    assert not macs_strip.texts                       # no over-budget sample is a canonical member
-    legend = [t.get_text() for t in macs_ax.get_legend().get_texts()]
-    assert "canonical member" in legend and "budget" in legend and "best (#1)" in legend
+    assert not [t for t in macs_strip.texts if "ref" in t.get_text()]   # no over-budget sample is a canonical member
+    assert macs_ax.get_legend() is None               # the legend sits above the panels: it hides no point
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "canonical member" in legend and "budget" in legend and "winner (#1)" in legend
+    # the chance level on every accuracy axis; whole-number trial ticks
+    best_ax = figures[1].axes[0]
+    for ax in (macs_ax, params_ax, best_ax):
+        assert [list(line.get_ydata()) for line in ax.get_lines() if line.get_linestyle() == ":"] == [[0.1, 0.1]]
+    assert all(float(t).is_integer() for t in best_ax.get_xticks())
+    assert best_ax.get_legend() and best_ax.get_legend().get_bbox_to_anchor().x0 > best_ax.get_window_extent().x1 - 1
     # the SVG keeps its text as text: the labels are there to read (and to search)
     svg = _svg_text(folder.path / "plots" / "accuracy_vs_macs.svg")
     assert "ref_net" in svg and "over" in svg and "3 over budget" in svg
+
+
+def _strip_costs(ax, strip) -> list[float]:
+    """The x of every over-budget mark in a strip, sorted."""
+    return sorted(float(x) for c in strip.collections for x, _ in c.get_offsets())
+
+
+def _at_edge(ax, cost) -> float:
+    """Where an over-budget sample of `cost` is drawn: at its cost, or at the axis' right edge beyond it."""
+    return min(cost, ax.get_xlim()[1])
 
 
 def test_the_same_records_give_the_same_svg_bytes(tmp_path, space_file):
@@ -175,9 +200,9 @@ def test_the_loops_plots_show_the_rejected_samples_it_does_not_keep(tmp_path, sp
     figures = []
     monkeypatch.setattr(results, "_save_fig", lambda fig, stem: figures.append(fig) or [])
     results.write_results(folder, [r for r in recs if r.status.counted], BUDGET)
-    strip = figures[0].axes[2]
-    assert sorted(strip.collections[0].get_offsets()[:, 0]) == sorted(
-        r.target.macs for r in recs if r.status is Status.REJECTED)
+    ax, strip = figures[0].axes[0], figures[0].axes[2]
+    assert _strip_costs(ax, strip) == pytest.approx(sorted(
+        _at_edge(ax, r.target.macs) for r in recs if r.status is Status.REJECTED))
     assert [t.get_text() for t in figures[0].axes[0].texts] == ["ref_net"]     # canonical: from config.json
 
 
@@ -190,7 +215,7 @@ def test_a_rejected_canonical_member_is_labelled_on_the_strip(tmp_path, space_fi
     monkeypatch.setattr(results, "_save_fig", lambda fig, stem: figures.append(fig) or [])
     results.write_plots(folder, recs, BUDGET, None, canonical)
     strip = figures[0].axes[2]
-    assert [t.get_text() for t in strip.texts] == ["big_ref"]
+    assert [t.get_text() for t in strip.texts if "big_ref" in t.get_text()]      # at its cost, or at the edge
     assert not figures[0].axes[0].texts
 
 
@@ -290,6 +315,14 @@ def test_nasty_report_writes_a_valid_escaped_report_and_draws_the_winners_cells(
     assert "#2 = ref_net" in rows[1] and "ref_net" not in rows[0] + "".join(rows[2:])
     failed = html.split("<h2>Failed trials</h2>", 1)[1]
     assert "#4" in failed and "&lt;script&gt;alert(1)&lt;/script&gt;" in failed
+    # the layout: the winner in one line, the leaderboard and plots first; the genotype folded below;
+    # commands as code, no raw Markdown
+    heads = [h.split("</h2>")[0] for h in html.split("<h2>")[1:]]
+    assert heads[:3] == ["Leaderboard", "Plots", "Summary"] and heads.index("The winner's genotype") > 2
+    assert html.index('<p class="headline">best architecture: trial #1') < html.index("<h2>Leaderboard</h2>")
+    genotype = html.split("<h2>The winner's genotype</h2>", 1)[1].split("<h2>", 1)[0]
+    assert genotype.lstrip().startswith("<details><summary>") and "<pre>net " in genotype
+    assert "`" not in text and "<code>nasty train " in html
 
 
 def test_report_html_of_a_run_with_nothing_trained(tmp_path, space_file):

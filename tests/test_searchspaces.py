@@ -72,7 +72,7 @@ def test_darts_nodes_take_two_distinct_inputs_among_seven_ops():
     assert "none" not in ds["normal_n0_op1"].options() and len(ds["normal_n0_op1"].options()) == 7
 
 
-@pytest.mark.parametrize("space_name", ["nasnet", "darts", "mbconv", "resnet"])
+@pytest.mark.parametrize("space_name", ["nasnet", "darts", "mbconv", "resnet", "hybrid"])
 def test_random_samples_build_target_and_a_trainable_proxy(space_name):
     s = load_space(space_name)
     rng = random.Random(11)
@@ -104,3 +104,27 @@ def test_fit_decisions_scale_cost_monotonically():
         macs = [nasty.cost(s.genotype({**v, s.width_decision: o})).macs
                 for o in (opts[0], opts[len(opts) // 2], opts[-1])]
         assert macs == sorted(macs) and macs[0] < macs[-1], name
+
+
+def test_hybrid_samples_cost_exactly_and_reach_the_attention_stages():
+    """The hybrid space's targets: analytic params and MACs equal the compiled module's (meta
+    device), attention runs over 14x14 then 7x7 positions, and the budget keeps part of the space."""
+    from zoo_check import count_macs, count_params
+    s = load_space("hybrid")
+    rng = random.Random(3)
+    macs = []
+    for i in range(40):
+        values, g = s.sample(RandomTrial(rng))
+        c = nasty.cost(g)
+        macs.append(c.macs)
+        if i < 3:
+            with torch.device("meta"):
+                m = nasty.build(g)
+            assert (c.params, c.macs) == (count_params(m), count_macs(m, g.input))
+            windows = [st.in_shapes[0] for st in nasty.genotype.elaborate(g).steps if st.kind == "qkv_proj"]
+            assert {w[1:] for w in windows} == {(1, 14 * 14), (1, 7 * 7)}
+    assert min(macs) < 600e6 < max(macs)
+    # the heads divide every embedding width, whatever the width multiplier
+    for width in load_space("hybrid").decisions()[0].options():
+        v = dict(values, width=width, a1_heads=8, a2_heads=8)
+        nasty.cost(s.genotype(v)), nasty.cost(s.genotype(v, proxy=True))

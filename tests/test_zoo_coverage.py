@@ -1,9 +1,9 @@
-"""Every classification CNN of torchvision 0.29 is in the zoo with a torchvision reference.
+"""Every classification model of torchvision 0.29 is in the zoo with a torchvision reference.
 
-torchvision.models.list_models(module=torchvision.models) minus the transformers (vit_*, swin_*,
-maxvit_t). Each zoo entry with a `torchvision:NAME` reference is proven equal to it (params,
-MACs, logits) by its family's test_zoo_*.py. `nasty zoo` lists the new families' entries as
-matching their references.
+torchvision.models.list_models(module=torchvision.models): the 68 CNNs and the 12 transformers
+(vit_*, swin_*, maxvit_t, written with `attention`: docs/attention.md). Each zoo entry with a
+`torchvision:NAME` reference is proven equal to it (params, MACs, logits) by its family's
+test_zoo_*.py. `nasty zoo` lists the new families' entries as matching their references.
 """
 import json
 
@@ -13,13 +13,12 @@ import nasty
 from nasty.cli import main
 
 TRANSFORMERS = ("vit_", "swin_", "maxvit_t")
-# torchvision CNNs not in the zoo yet (none: ConvNeXt landed); test_pending_is_still_missing keeps it honest
+# torchvision models not in the zoo yet (none: the transformers landed); test_pending_is_still_missing keeps it honest
 PENDING = frozenset()
 
 
-def torchvision_cnns():
-    names = torchvision.models.list_models(module=torchvision.models)
-    return sorted(n for n in names if not n.startswith(TRANSFORMERS))
+def torchvision_models():
+    return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
 def zoo_torchvision_refs():
@@ -27,22 +26,24 @@ def zoo_torchvision_refs():
     return {r.partition(":")[2] for r in refs if r.startswith("torchvision:")}
 
 
-def test_every_torchvision_cnn_is_in_the_zoo():
-    cnns = torchvision_cnns()
-    assert len(cnns) == 80 - 5 - 6 - 1     # 80 classification models, 5 ViTs, 6 Swins, MaxViT-T
-    missing = [n for n in cnns if n not in zoo_torchvision_refs() and n not in PENDING]
-    assert not missing, f"torchvision CNNs with no zoo entry: {missing}"
+def test_every_torchvision_classification_model_is_in_the_zoo():
+    models = torchvision_models()
+    assert len(models) == 80               # 68 CNNs, 5 ViTs, 6 Swins, MaxViT-T
+    assert sum(n.startswith(TRANSFORMERS) for n in models) == 5 + 6 + 1
+    missing = [n for n in models if n not in zoo_torchvision_refs() and n not in PENDING]
+    assert not missing, f"torchvision classification models with no zoo entry: {missing}"
 
 
 def test_pending_is_still_missing():
     """A pending name that the zoo has gained must leave PENDING (so the list cannot go stale)."""
-    assert PENDING <= set(torchvision_cnns())
+    assert PENDING <= set(torchvision_models())
     landed = sorted(PENDING & zoo_torchvision_refs())
     assert not landed, f"{landed} are in the zoo now: remove them from PENDING in {__file__}"
 
 
 def test_zoo_command_lists_the_new_families_as_matching(capsys):
-    names = ["regnet_x_400mf", "regnet_y_128gf", "efficientnet_v2_l", "dpn92", "wide_resnet101_2", "resnext101_64x4d"]
+    names = ["regnet_x_400mf", "regnet_y_128gf", "efficientnet_v2_l", "dpn92", "wide_resnet101_2", "resnext101_64x4d",
+             "vit_b_32", "swin_v2_t", "maxvit_t"]
     assert main(["zoo", "--json", *names]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert sorted(rows) == sorted(names)

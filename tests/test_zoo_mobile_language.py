@@ -1,8 +1,8 @@
 """Language features the mobile families (MobileNet v1-v3, MnasNet, EfficientNet) rely on.
 
-- a node guard `name = expr if COND`: with COND 0 the node is skipped and stands for the first
-  node or input its expression names (optional 1x1 expansion, optional SE, the residual that
-  exists only where a block keeps its shape);
+- a node guard `name = expr if COND else NAME`: with COND 0 the node is skipped and is NAME
+  (optional 1x1 expansion, optional SE, the residual that exists only where a block keeps its
+  shape);
 - `eq(a, b)` / `ne(a, b)`: 1 or 0, for guards;
 - `act fn=NAME`: an activation named by a value, so a cell parameter or a `let` picks it;
 - `block` on body lines: how many stage repeats came before (per-block drop-path rates).
@@ -21,12 +21,12 @@ defaults conv.bias=0 dwconv.bias=0
 let nl=relu6
 
 cell ir(t, c, stride=1, se=0):
-  e   = conv1x1 c=cin * t bn act fn=nl <- in  if ne(t, 1)
+  e   = conv1x1 c=cin * t bn act fn=nl <- in  if ne(t, 1) else in
   d   = dwconv3x3/stride bn act fn=nl <- e
-  g   = gap conv1x1 c=8 bias=1 relu conv1x1 c=cin * t bias=1 hsigmoid <- d  if se
-  q   = mul(d, g)                             if se
+  g   = gap conv1x1 c=8 bias=1 relu conv1x1 c=cin * t bias=1 hsigmoid <- d  if se else none
+  q   = mul(d, g)
   p   = conv1x1 c=c bn <- q
-  out = add(p, in)                            if eq(stride, 1) * eq(c, cin)
+  out = add(p, in)                            if eq(stride, 1) * eq(c, cin) else p
 
 stem  conv3x3/2 c=16 bn relu
 stage ir(1, 16)
@@ -44,13 +44,13 @@ def test_guard_round_trips_in_text_and_json():
     g = parse(IR)
     assert parse(format(g)) == g
     assert from_json(to_json(g)) == g
-    assert " if eq(stride, 1) * eq(c, cin)" in format(g)
+    assert " if eq(stride, 1) * eq(c, cin) else p" in format(g) and " if se else none" in format(g)
     node = g.cell("ir").nodes[0]
-    assert node.name == "e" and node.when is not None
-    assert g.cell("ir").nodes[2].when is not None and g.cell("ir").nodes[4].when is None
+    assert node.name == "e" and node.when is not None and node.otherwise == "in"
+    assert g.cell("ir").nodes[2].otherwise == "none" and g.cell("ir").nodes[4].when is None
 
 
-def test_skipped_nodes_stand_for_their_first_source():
+def test_skipped_nodes_are_their_else():
     prog = elaborate(parse(IR))
     # stage1: t=1 -> no expansion conv; 16 -> 16 at stride 1 -> residual
     assert _kinds(prog, "stage1.") == ["conv", "bn", "relu6", "conv", "bn", "add"]
@@ -101,13 +101,17 @@ def test_act_rejects_what_is_not_an_activation():
 
 def test_guard_errors_and_reserved_word():
     with pytest.raises(GenotypeError, match="unknown name 'nope'"):
-        parse(IR.replace("if se\n", "if nope\n", 1))
+        parse(IR.replace("if se else", "if nope else", 1))
     with pytest.raises(GenotypeError, match="if needs a number"):
-        elaborate(parse(IR.replace("if se\n", "if nl\n", 1)))
+        elaborate(parse(IR.replace("if se else", "if nl else", 1)))
     with pytest.raises(GenotypeError, match="op or keyword"):      # `if` starts a guard
         parse("net t input 3x8x8\ncell c:\n  if = relu <- in\n  out = relu <- in\nstem c\n")
-    with pytest.raises(ParseError, match="'if CONDITION' or end of line"):
-        parse(IR.replace("if se\n", "if se se\n", 1))
+    with pytest.raises(ParseError, match="expected 'else NAME' after the condition, got 'se'"):
+        parse(IR.replace("if se else", "if se se else", 1))
+    with pytest.raises(ParseError, match="expected end of line, got 'd'"):
+        parse(IR.replace("if se else none", "if se else none d", 1))
+    with pytest.raises(GenotypeError, match="op or keyword"):      # `else none` means absent
+        parse("net t input 3x8x8\ncell c:\n  none = relu <- in\n  out = relu <- none\nstem c\n")
 
 
 def test_eq_ne():

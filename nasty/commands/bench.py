@@ -75,6 +75,9 @@ def add_parser(sub):
 def run_build(args) -> int:
     from ..errors import NastyError
     from ..nasbench.table import build_table
+    from ..limits import threads_problem
+    if threads_problem(args.threads):
+        raise NastyError(threads_problem(args.threads))
     recipe = {"threads": args.threads}
     if args.epochs is not None:
         if args.epochs < 1:

@@ -1,4 +1,5 @@
-"""`nasty build NAME_OR_FILE`: compile a genotype, optionally port weights and export it."""
+"""`nasty build NAME_OR_FILE`: compile a genotype, optionally port weights and export it
+(nasty/deploy.py: any batch size, metadata beside the graph)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,9 @@ def add_parser(sub):
 def _check_outputs(args):
     """Refuse, before any work, what the run could only fail at after compiling or porting."""
     from ..errors import NastyError
-    if args.export and Path(args.export).suffix not in (".onnx", ".pt2"):
-        raise NastyError(f"--export must end in .onnx or .pt2, got {args.export!r}")
+    if args.export:
+        from ..deploy import check_export_path
+        check_export_path(args.export)          # the suffix, and the onnx extra for .onnx
     for flag, value in (("--save", args.save), ("--export", args.export)):
         if value:
             folder = Path(value).parent
@@ -59,6 +61,8 @@ def run(args) -> int:
     from .show import parse_shape
     _check_outputs(args)
     g = resolve(args.target)
+    from ..genotype.check import warn_headless
+    warn_headless(g)
     shape = parse_shape(args.input) if args.input else tuple(g.input)
     if args.ref_weights and (args.target not in zoo.names() or not zoo.entry(args.target).ref):
         raise NastyError("--ref-weights needs a zoo name with a reference implementation (see `nasty zoo`)")
@@ -79,40 +83,9 @@ def run(args) -> int:
         torch.save(model.state_dict(), args.save)
         print(f"saved state dict to {args.save}")
     if args.export:
-        print(export(model, shape, args.export))
+        from .. import format as format_genotype
+        from ..deploy import export
+        print(export(model, shape, args.export,
+                     {"name": g.name, "genotype": format_genotype(g),
+                      "input_range": "what the genotype's first layer takes: no normalisation is inside"}))
     return 0
-
-
-EXPORT_SUFFIXES = (".onnx", ".pt2")
-
-
-def check_export_path(path: str) -> Path:
-    """A one-line error unless `path` ends in .onnx or .pt2 (checked before any work)."""
-    from ..errors import NastyError
-    p = Path(path)
-    if p.suffix not in EXPORT_SUFFIXES:
-        raise NastyError(f"--export must end in .onnx or .pt2, got {path!r}")
-    return p
-
-
-def export(model, shape, path: str) -> str:
-    """Export `model` (in eval mode, on the CPU) at input `shape` to ONNX (.onnx) or torch.export (.pt2);
-    returns what was written, for the user (ONNX may put the weights in a second file)."""
-    import torch
-
-    from ..errors import NastyError
-    p = check_export_path(path)
-    x = torch.randn((1,) + tuple(shape))
-    if p.suffix == ".onnx":
-        data = p.with_name(p.name + ".data")
-        before = data.stat().st_mtime_ns if data.exists() else None
-        try:
-            torch.onnx.export(model, (x,), str(p), dynamo=True)
-        except ImportError as e:
-            raise NastyError(f"ONNX export needs the onnx and onnxscript packages: {e}") from None
-        if data.exists() and data.stat().st_mtime_ns != before:
-            return (f"exported to {p}, with the weights in {data} beside it (ONNX external data: "
-                    "keep the two files together)")
-    else:
-        torch.export.save(torch.export.export(model, (x,)), str(p))
-    return f"exported to {p}"

@@ -16,6 +16,9 @@ def add_parser(sub):
     p.add_argument("--batch", type=int, default=1, help="batch size for the memory figures (default 1)")
     p.add_argument("--classes", type=int, help="number of classes (default: the genotype's own)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--latency", action="store_true",
+                   help="add each layer's latency predicted from this machine's lookup table (batch --batch, one CPU "
+                        "thread; `nasty latency calibrate`; configurations it lacks are timed now)")
     p.add_argument("--format", choices=["text", "genotype"], default="text",
                    help="'genotype' prints the canonical genotype text instead of the table")
     p.set_defaults(func=run)
@@ -40,19 +43,35 @@ def run(args) -> int:
     if args.batch < 1:
         raise NastyError(f"--batch must be at least 1, got {args.batch}")
     g = resolve(args.target)
+    from ..genotype.check import warn_headless
+    warn_headless(g)
     if args.format == "genotype":
         print(format(g), end="")
         return 0
     c = cost(g, input=parse_shape(args.input) if args.input else None, batch=args.batch,
              num_classes=args.classes)
+    pred = None
+    if args.latency:
+        from ..latency import predictor
+        p = predictor(batch=args.batch)
+        pred = p.explain(c)
+        p.save()
     if args.json:
-        print(json.dumps(c.as_dict(), indent=1))
+        d = c.as_dict()
+        if pred is not None:
+            d.update(latency_ms=pred.total_ms, latency_correction=pred.correction.as_dict())
+            for row, x in zip(d["layers"], pred.layers):
+                row["latency_ms"] = x.ms
+        print(json.dumps(d, indent=1))
         return 0
-    print(layer_table(c))
+    print(layer_table(c, latency=pred.layers if pred is not None else None))
     print(f"\n{c.name}: input {'x'.join(map(str, c.input))}  params {c.params:,} ({human(c.params)})  "
           f"MACs {c.macs:,} ({human(c.macs)}FLOPs by the MAC convention)  "
           f"detailed FLOPs {c.flops:,} (pooling {c.pool_flops:,}, other {c.other_flops:,})")
     print(f"memory at batch {c.batch}: inference {human(c.inference_bytes, 1024)}B "
           f"(params + peak activations), training {human(c.training_bytes, 1024)}B "
           f"(activations + params + gradients)")
+    if pred is not None:
+        print(f"latency at batch {c.batch}, one CPU thread, this machine: {pred.describe()}"
+              + (f"; {pred.timed_now} layer configurations were timed now" if pred.timed_now else ""))
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..train import RECIPES
+from ..recipes import RECIPES
 
 _S, _P = RECIPES["short"], RECIPES["paper"]
 
@@ -107,12 +107,20 @@ command again after a kill and it continues from the last finished epoch.""")
 
 
 def resolve_target(target: str, trial: int | None = None):
-    """(winner or None, genotype or None, label) for a run folder, genotype file or zoo name."""
+    """(winner or None, genotype or None, label) for a run folder, genotype file or zoo name (or, from
+    Python, a Genotype)."""
     from pathlib import Path
 
-    from .. import resolve
+    from .. import Genotype, resolve
     from ..errors import RunError
     from ..final import open_run
+    if isinstance(target, Genotype):
+        if trial is not None:
+            raise RunError("--trial needs a run folder")
+        return None, target, target.name
+    if not isinstance(target, (str, Path)):
+        raise RunError(f"the network to train must be a run folder, a genotype file or zoo name, a Genotype or a "
+                       f"SearchResult, not a {type(target).__name__}")
     if Path(target).is_dir():
         return open_run(target, trial), None, None
     if trial is not None:
@@ -138,12 +146,22 @@ def _check_destination(path: str, flag: str = "--save"):
 
 def _check_args(args):
     from ..errors import NastyError
+    from ..limits import threads_problem
     for flag, v, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1),
                          ("--subset", args.subset, 1), ("--val-subset", args.val_subset, 1),
                          ("--crop", args.crop, 0), ("--cutout", args.cutout, 0), ("--precise-bn", args.precise_bn, 0),
-                         ("--threads", args.threads, 1)):
+                         ("--image-size", args.image_size, 1), ("--seed", args.seed, 0)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise NastyError(f"{flag} must be a whole number, got {v!r}")
         if v is not None and v < low:
             raise NastyError(f"{flag} must be at least {low}, got {v}")
+    if threads_problem(args.threads):
+        raise NastyError(threads_problem(args.threads))
+    for flag in ("--lr", "--momentum", "--weight-decay", "--label-smoothing", "--drop-path", "--aux-weight",
+                 "--grad-clip", "--val-fraction"):
+        v = getattr(args, flag[2:].replace("-", "_"))
+        if (v is not None or flag == "--val-fraction") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise NastyError(f"{flag} must be a number, got {type(v).__name__} {v!r:.40}")
     for flag, v in (("--lr", args.lr),):
         if v is not None and not (0 < v < float("inf")):
             raise NastyError(f"{flag} must be a positive number, got {v}")
@@ -177,6 +195,39 @@ def _hms(seconds: float) -> str:
 
 
 def run(args) -> int:
+    train_final(args)
+    return 0
+
+
+def options_for(target, given: dict) -> argparse.Namespace:
+    """The options of `nasty train TARGET` with Python keywords `given` set (the flags' names with
+    '_' for '-': epochs=1, subset=2000, threads=1, set="N=2,F=16" or {"N": 2, "F": 16}, ...)."""
+    import difflib
+
+    from ..errors import NastyError
+    p = argparse.ArgumentParser(prog="nasty")
+    add_parser(p.add_subparsers())
+    args = p.parse_args(["train", "."])
+    args.target = target
+    known = sorted(k for k in vars(args) if k not in ("target", "func"))
+    for key, value in given.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, 1)
+            raise NastyError(f"nasty.train got an unknown option {key!r}"
+                             + (f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(known)}"))
+        if key == "set" and value is not None:
+            items = value.items() if isinstance(value, dict) else None
+            value = [",".join(f"{k}={v}" for k, v in items)] if items is not None else \
+                [value] if isinstance(value, str) else list(value)
+        setattr(args, key, value)
+    return args
+
+
+def train_final(args, data=None) -> dict:
+    """`nasty train` with the options `args` (see options_for): prints its progress and returns
+    {"model": the trained Classifier (eval mode), "test_acc", "checkpoint": path or None,
+    "history"}. `data`, given from Python as to nasty.search (a Dataset, (x, y[, test_x, test_y])
+    arrays, a torch Dataset), replaces the dataset read by name: a run searched on arrays needs it."""
     import json
     import time
     from pathlib import Path
@@ -200,9 +251,9 @@ def run(args) -> int:
         with_aux_head,
         with_cell_drop_path,
     )
+    from ..deploy import Classifier, check_export_path, export
     from ..search.budget import Budget
     from ..train import evaluate_test_set, resolve_device, train
-    from .build import check_export_path, export
 
     _check_args(args)
     if args.threads:
@@ -224,14 +275,20 @@ def run(args) -> int:
         require_head(g)                        # a backbone or a cut file: say so before any data loads
     resolve_device(args.device)                # a device this machine lacks fails before the data loads
     cfg = winner.config if winner is not None else {}
-    dataset = args.dataset or cfg.get("dataset") or "fashion-mnist"
-    if dataset == "in-memory":
-        raise NastyError(f"{args.target} searched on data given from Python; train its winner from Python, or "
-                         "pass --dataset and --data-dir")
-    data_dir = args.data_dir or (cfg.get("data_dir") if not args.dataset else None)
-    image_size = args.image_size or (cfg.get("image_size") if not args.dataset else None)
-    _recipe(args, dataset, (1, 2**31, 2**31))  # the flags' values checked before the data loads (any size)
-    data = load_dataset(dataset, data_dir, image_size=image_size)
+    if data is not None:
+        from ..search.runner import as_dataset
+        data = as_dataset(data)
+        dataset = data.describe()["kind"]
+        _recipe(args, dataset, (1, 2**31, 2**31))
+    else:
+        dataset = args.dataset or cfg.get("dataset") or "fashion-mnist"
+        if dataset == "in-memory":
+            raise NastyError(f"{args.target} searched on data given from Python; train its winner from Python with "
+                             "the same data (nasty.train(run, data=...)), or pass --dataset and --data-dir")
+        data_dir = args.data_dir or (cfg.get("data_dir") if not args.dataset else None)
+        image_size = args.image_size or (cfg.get("image_size") if not args.dataset else None)
+        _recipe(args, dataset, (1, 2**31, 2**31))  # the flags' values checked before the data loads (any size)
+        data = load_dataset(dataset, data_dir, image_size=image_size)
     shape, classes = tuple(data.shape), data.num_classes
     if winner is not None:
         fixed = {name for name, _ in split_sets(args.set)}
@@ -301,6 +358,8 @@ def run(args) -> int:
         return {"format": CHECKPOINT_FORMAT, "genotype": text, "name": g.name, "input": list(shape),
                 "classes": classes, "source": label, "decisions": json.dumps(values, default=str) if values else None,
                 "recipe": recipe.as_dict(), "identity": same, "epochs": recipe.epochs, "epoch": state["epoch"],
+                # what inference needs: the input normalisation and the class names (nasty.deploy)
+                "mean": list(data.mean), "std": list(data.std), "class_names": list(data.classes),
                 "model": net.state_dict(), "aux": model.aux_head.state_dict() if recipe.aux_weight else None,
                 "train": state, "test_acc": test_acc}
 
@@ -319,8 +378,9 @@ def run(args) -> int:
               f"{m['images_per_s']:.0f} img/s  {_hms(spent)} elapsed, ETA {_hms(eta)}", flush=True)
 
     if done < recipe.epochs:
-        result = train(model, data, tc, train_idx, val_idx, on_epoch=on_epoch, on_state=on_state,
-                       resume=resume_state)
+        with StepProgress(recipe.epochs) as progress:
+            result = train(model, data, tc, train_idx, val_idx, on_epoch=progress.wrap(on_epoch), on_state=on_state,
+                           resume=resume_state, on_step=progress.step)
         history = result.history
     else:
         history = previous["train"]["history"]
@@ -337,10 +397,62 @@ def run(args) -> int:
                        "test_acc": test_acc, "val_acc": history[-1]["val_acc"], "history": history}
             (ck_path.parent / "result.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
         print(f"weights, genotype and training state saved to {ck_path}")
+    final = compile_genotype(g, input=shape, classes=classes)    # the plain genotype: no drop-path ops
+    final.load_state_dict(net.state_dict())
+    info = {"name": g.name, "genotype": text, "input": list(shape), "source": label, "test_acc": test_acc,
+            "checkpoint": str(ck_path) if ck_path is not None else None, "epoch": recipe.epochs,
+            "epochs": recipe.epochs}
+    classifier = Classifier(final, data.mean, data.std, data.classes, info).eval()
     if args.export:
-        final = compile_genotype(g, input=shape, classes=classes)
-        final.load_state_dict(net.state_dict())
-        export(final.eval(), shape, args.export)
-        data_file = Path(args.export + ".data")           # torch.onnx keeps the weights beside the graph
-        print(f"exported to {args.export}" + (f" (weights in {data_file})" if data_file.exists() else ""))
-    return 0
+        print(export(classifier, shape, args.export))
+    return {"model": classifier, "test_acc": test_acc, "checkpoint": ck_path, "history": history}
+
+
+class StepProgress:
+    """Progress within an epoch: on a terminal a rich bar (steps, images/s, the epoch's time left),
+    redrawn at most a few times a second; in a log, a line every minute. The epoch lines are printed
+    as before, above the bar."""
+
+    LOG_EVERY_S = 60.0
+
+    def __init__(self, epochs: int):
+        import sys
+        self.epochs, self.tty = epochs, sys.stdout.isatty()
+        self.bar = self.task = None
+        self.last_log = self.epoch_start = None
+
+    def __enter__(self):
+        import time
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            self.bar = Progress(TextColumn("  epoch {task.fields[epoch]}/" + str(self.epochs)), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("steps"), TimeRemainingColumn(), transient=True)
+            self.bar.start()
+        self.last_log = time.monotonic()
+        return self
+
+    def step(self, epoch: int, step: int, steps: int) -> None:
+        import time
+        now = time.monotonic()
+        if step == 1:
+            self.epoch_start = now
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task("train", total=steps, epoch=epoch)
+            self.bar.update(self.task, completed=step, total=steps, epoch=epoch)
+        elif now - self.last_log >= self.LOG_EVERY_S and step < steps:
+            self.last_log = now
+            left = (now - self.epoch_start) / step * (steps - step)
+            print(f"  epoch {epoch}/{self.epochs}: step {step}/{steps} ({step / steps:.0%}), "
+                  f"{_hms(left)} left in this epoch", flush=True)
+
+    def wrap(self, on_epoch):
+        def after_epoch(epoch, metrics):
+            on_epoch(epoch, metrics)                      # rich prints it above the bar
+            if self.bar is not None and self.task is not None:
+                self.bar.reset(self.task)
+        return after_epoch
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()

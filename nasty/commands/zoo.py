@@ -13,6 +13,9 @@ def add_parser(sub):
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-check", action="store_true",
                    help="skip building the references (the match column then says 'not checked')")
+    p.add_argument("--latency", action="store_true",
+                   help="add each network's latency measured here (batch 1, one CPU thread, median and IQR; see "
+                        "`nasty latency`): minutes for the whole zoo")
     p.add_argument("names", nargs="*", help="only these zoo names")
     p.set_defaults(func=run)
 
@@ -32,7 +35,7 @@ def reference_match(name, c) -> str:
     except NastyError as err:
         return f"unavailable ({err})"
     params = sum(p.numel() for p in ref.parameters())
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
+    with FlopCounterMode(display=False) as fc, torch.no_grad(), zoo.unfused_attention():
         ref(torch.zeros((1,) + tuple(c.input), device="meta"))
     macs = fc.get_total_flops() // 2
     if (params, macs) == (c.params, c.macs):
@@ -60,17 +63,30 @@ def run(args) -> int:
             rows.append({"name": name, "params": c.params, "macs": c.macs,
                          "input": list(c.input), "year": e.year, "top1": e.top1,
                          "reference": e.ref, "matches_reference": match})
+            if args.latency:
+                from ..latency.measure import measure_genotype
+                m = measure_genotype(zoo.get(name))
+                rows[-1]["latency"] = {k: v for k, v in m.as_dict().items()
+                                       if k in ("median_ms", "q1_ms", "q3_ms", "repeatability", "runs", "load")}
             if progress:
                 prog.advance(task)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
+    lat = (lambda r: (f"{r['latency']['median_ms']:.3g}", f"{r['latency']['q1_ms']:.3g}-{r['latency']['q3_ms']:.3g}")
+           ) if args.latency else (lambda r: ())
     table = [(r["name"], "x".join(map(str, r["input"])), human(r["params"]), human(r["macs"]),
               str(r["year"] or ""), f"{r['top1']:.1f}" if r["top1"] is not None else "", r["matches_reference"])
-             for r in rows]
-    print(text_table(("name", "input", "params", "MACs", "year", "top-1 (notes)", "matches reference"), table,
-                     align=["left", "left", "right", "right", "right", "right", "left"]))
+             + lat(r) for r in rows]
+    extra = ("latency ms", "IQR ms") if args.latency else ()
+    print(text_table(("name", "input", "params", "MACs", "year", "top-1 (notes)", "matches reference") + extra, table,
+                     align=["left", "left", "right", "right", "right", "right", "left"] + ["right"] * len(extra)))
     print("\nMACs: one multiply-add = one FLOP (the notes' and the NAS papers' convention), at each net's native input.")
+    if args.latency:
+        from ..latency.measure import load_average
+        from ..latency.table import describe_fingerprint, fingerprint
+        print(f"latency: measured here at batch 1 (median of the timed calls, and their IQR) on "
+              f"{describe_fingerprint(fingerprint('cpu', 1))}; load average {load_average() or 0:.1f}")
     return 0
 
 

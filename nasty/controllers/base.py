@@ -106,6 +106,11 @@ class Controller(abc.ABC):
         (zero-cost scores, `nasty bench run --screen`) proposed it among K candidates and kept
         another. It is neither a result nor a failure. Default: nothing to undo."""
 
+    def screen_keep(self) -> int:
+        """With a screen (nasty/search/screen.py), how many of the next screened round to train:
+        0 lets the screen decide (one per free slot); a controller's warm-up asks for more."""
+        return 0
+
     def state_dict(self) -> dict:
         """Everything needed to continue the search, as JSON-able data. Called after every
         `tell` (the run folder's controller.json); subclasses extend this dict."""

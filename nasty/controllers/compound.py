@@ -212,6 +212,8 @@ def compound_space(baseline, step: float = 0.05, tol: float = 0.1, max_coef: flo
 class CompoundController(Controller):
     """EfficientNet's grid search: evaluate every grid point at phi=1, keep the best, scale it."""
     name = "compound"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"phi": "[1, 16]"}
 
     def __init__(self, space, seed: int = 0, phi: int = 3, budget=None, objective: str | None = None,
                  **options):

@@ -207,6 +207,8 @@ class DartsController(Controller):
     """DARTS's architecture weights and discretisation (the bi-level training runs in
     search/oneshot.py, which calls `relaxed`, `attach`, `arch_step` and `ask`)."""
     name = "darts"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"max_skip": "[-1, 1000]", "arch_lr": "(0, 10]", "arch_weight_decay": "[0, 10]"}
 
     def __init__(self, space, seed: int = 0, objective=None, max_skip: int = 2, arch_lr: float = 3e-4,
                  arch_weight_decay: float = 1e-3, budget=None, **options):

@@ -12,6 +12,9 @@
 - A trial a screen discards (`discard`) does not count as asked, so with a screen the
   random start is `population` kept trials, each the best-scored of its candidates.
 
+With a screen (`--screen`), the first population is the best-scored `population` of the
+first screened round (a zero-cost warm-up), and each round's children are screened.
+
 Trials may be told in any order and in any number at once, as parallel
 workers finish. A trial told with reward None (failed, or rejected as over
 budget before training) does not join the population: it has no fitness, and
@@ -58,6 +61,8 @@ class MutantTrial(Trial):
 class EvolutionController(Controller):
     """Regularized evolution: population P, tournament sample S, one-decision mutation, aging."""
     name = "evolution"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"population": "[2, 100000]", "sample": "[1, 100000]"}
 
     def __init__(self, space, seed: int = 0, population: int = 20, sample: int = 5,
                  objective: str | None = None, **options):
@@ -80,6 +85,11 @@ class EvolutionController(Controller):
         parent = self.population[max(pool, key=lambda i: (self.population[i]["reward"], -i))]
         target = self.rng.choice(parent["mutable"]) if parent["mutable"] else None
         return MutantTrial(parent["values"], target, self.rng)
+
+    def screen_keep(self) -> int:
+        """Screened (nasty/search/screen.py): the first round's best-scored `population` candidates
+        are all trained, so that evolution starts from the best-scored population (zero-cost warm-up)."""
+        return self.P if self.asked == 0 else 0
 
     def tell(self, trial: Trial, result: Result) -> None:
         if result.reward is None:

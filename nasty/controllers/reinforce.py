@@ -12,7 +12,9 @@ with more than `max_options` values into that many evenly spaced values.
 Reward: the trial's reward (validation accuracy), or for `objective="soft"`
 MnasNet's soft constraint ACC * (MACs / T) ** w, with T = `target_macs` (or
 `budget`) and w = -0.07 by default; MACs come from `result.metrics["macs"]`,
-or the analytic cost of the trial's target genotype.
+or the analytic cost of the trial's target genotype. Under a latency budget
+(`budget.latency_ms`, or `target_ms`) it is MnasNet's own form, ACC * (LAT / T) ** w,
+with LAT the trial's predicted latency (`result.metrics["latency_ms"]`).
 
 Learning: an exponential-moving-average baseline (`baseline_decay`), the
 advantage divided by a running standard deviation (`normalize`, so that `lr`
@@ -102,12 +104,18 @@ class PolicyTrial(Trial):
 
 class ReinforceController(Controller):
     name = "reinforce"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"hidden": "[1, 4096]", "lr": "(0, 10]", "entropy": "[0, 100]", "baseline_decay": "[0, 1)",
+                     "temperature": "(0, 1000]", "tanh_c": "[0, 1000]", "bins": "[1, 4096]", "max_options": "[2, 4096]",
+                     "batch": "[1, 10000]", "target_macs": "(0, 1e18]", "w": "[-10, 10]",
+                     "over_budget_reward": "[-10, 10]", "target_ms": "(0, 1e7]", "failed_reward": "[-10, 10]"}
 
     def __init__(self, space, seed: int = 0, hidden: int = 64, lr: float = 0.01,
                  entropy: float = 0.01, baseline_decay: float = 0.9, temperature: float = 5.0,
                  tanh_c: float = 2.5, bins: int = 8, max_options: int = 64, batch: int = 1,
                  normalize: bool = True, objective: str | None = None, target_macs: float | None = None,
                  w: float = -0.07, budget=None, over_budget_reward: float | None = 0.0,
+                 target_ms: float | None = None,
                  failed_reward: float | None = None, **options):
         super().__init__(space, seed)
         import torch
@@ -116,7 +124,12 @@ class ReinforceController(Controller):
         check_objective(self.name, objective, also=("soft",), error=NastyError,
                         hint="use accuracy (default) or 'soft' (MnasNet's ACC*(MACs/T)^w); 'pareto' needs "
                              "--controller tpe or nsga2")
-        if objective == "soft":
+        self.soft_ms = None                       # T of the latency form of the soft objective
+        if objective == "soft" and target_macs is None:
+            self.soft_ms = target_ms if target_ms is not None else getattr(budget, "latency_ms", None)
+            if self.soft_ms is not None and (not isinstance(self.soft_ms, (int, float)) or self.soft_ms <= 0):
+                raise NastyError(f"reinforce: target_ms must be a positive number of milliseconds, got {self.soft_ms!r}")
+        if objective == "soft" and self.soft_ms is None:
             target_macs = target_macs if target_macs is not None else budget_macs(budget)
             if not isinstance(target_macs, (int, float)) or target_macs <= 0:
                 raise NastyError("reinforce: objective 'soft' needs a target T in MACs (target_macs or a "
@@ -227,6 +240,11 @@ class ReinforceController(Controller):
                 return self.over_budget_reward
             return self.failed_reward
         r = float(result.reward)
+        if self.objective == "soft" and self.soft_ms is not None:
+            lat = result.metrics.get("latency_ms")
+            if lat is None:
+                return None                       # no latency known: not told (a record from before the budget)
+            return r * (max(float(lat), 1e-6) / float(self.soft_ms)) ** self.w
         if self.objective == "soft":
             macs = result.metrics.get("macs")
             if macs is None:

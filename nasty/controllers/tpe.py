@@ -19,7 +19,9 @@ the first time, the parameter is named `name@<hash of its options>`.
   (0.0) and a positive constraint, so the sampler learns where the budget ends;
   other failures are told as FAIL, which TPE ignores.
 - `objective="pareto"`: two objectives, validation accuracy (max) and target
-  MACs (min), by multi-objective TPE (`tpe`) or NSGA-II (`nsga2`).
+  MACs (min), by multi-objective TPE (`tpe`) or NSGA-II (`nsga2`); under a
+  latency budget (`budget.latency_ms`) the second is the predicted latency
+  (`metrics["latency_ms"]`): the accuracy-latency front.
 - `multivariate=True` by default (Optuna's default is False): on our benchmark
   (benchmarks/nasbench) independent TPE re-proposed an already-evaluated cell in
   58% of its trials and did worse than random search at 100 trials; multivariate
@@ -71,6 +73,9 @@ class OptunaTrial(Trial):
 
 class TPEController(Controller):
     name = "tpe"
+    # the options' ranges (checked before a search starts; controllers.check_option_types)
+    OPTION_RANGES = {"n_startup_trials": "[0, 100000]", "population_size": "[2, 100000]",
+                     "over_budget_value": "[-10, 10]"}
 
     def __init__(self, space, seed: int = 0, storage=None, study_name: str = "nasty",
                  objective: str | None = None, budget=None, n_startup_trials: int = 10,
@@ -87,6 +92,7 @@ class TPEController(Controller):
         if budget is not None and budget <= 0:
             raise NastyError(f"{self.name}: budget must be a positive number of MACs, got {budget!r}")
         self.pareto = objective == "pareto"
+        self.latency = getattr(self.budget_obj, "latency_ms", None) is not None    # the front is accuracy-latency
         self.budget, self.over_budget_value = budget, float(over_budget_value)
         self.storage, self.study_name = storage, str(study_name)
         self.n_startup_trials, self.multivariate = int(n_startup_trials), bool(multivariate)
@@ -137,6 +143,9 @@ class TPEController(Controller):
             acc = float(result.reward)
         if not self.pareto:
             return [acc]
+        if self.latency:
+            lat = result.metrics.get("latency_ms")
+            return None if lat is None else [acc, float(lat)]
         macs = result.metrics.get("macs")
         if macs is None:
             macs = self.target_macs(trial)
@@ -148,7 +157,8 @@ class TPEController(Controller):
             return float(m["constraint"])
         if self.budget_obj is not None and m.get("macs") is not None and m.get("params") is not None:
             from types import SimpleNamespace
-            return float(self.budget_obj.excess(SimpleNamespace(macs=m["macs"], params=m["params"]))) - 1.0
+            return float(self.budget_obj.excess(SimpleNamespace(macs=m["macs"], params=m["params"],
+                                                                latency_ms=m.get("latency_ms")))) - 1.0
         if self.budget is not None and m.get("macs") is not None:
             return float(m["macs"]) / float(self.budget) - 1.0
         return 1.0 if result.status is Status.REJECTED else 0.0
@@ -293,10 +303,12 @@ class TPEController(Controller):
 
     # ------------------------------------------------------------ reporting
     def pareto_front(self) -> list[dict]:
-        """Pareto-optimal finished trials (pareto objective): params, accuracy, MACs."""
+        """Pareto-optimal finished trials (pareto objective): params, accuracy, MACs (or latency_ms
+        under a latency budget)."""
         if not self.pareto:
             return []
-        return [{"params": t.params, "accuracy": t.values[0], "macs": t.values[1]}
+        key = "latency_ms" if self.latency else "macs"
+        return [{"params": t.params, "accuracy": t.values[0], key: t.values[1]}
                 for t in self.study.best_trials]
 
 

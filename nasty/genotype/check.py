@@ -1,7 +1,8 @@
 """Static checks of a genotype: everything that can be known without shapes.
 
 Unknown ops, cells and attributes; wrong arguments; undefined, unused and
-cyclic node references; a missing head; the limits of limits.py (so a genotype
+cyclic node references; an `if` without `else` (refused with the explicit form the node
+needs: legacy.missing_else); a missing head; the limits of limits.py (so a genotype
 built in Python, not parsed, is held to them too). Shapes are checked by elaboration.
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ import networkx as nx
 from . import ops as V
 from .errors import GenotypeError
 from .expr import FUNCTIONS, KEYWORDS, OPERATOR_WORDS, Bin, Call, Neg, Not, Sym, is_literal, scale_problem
-from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
+from .ir import NONE, Apply, CellCall, Combine, Genotype, Op, Ref
+from .legacy import missing_else
 from .limits import (MAX_CELL_DEPTH, MAX_CELLS, MAX_EXPR_DEPTH, MAX_INT, MAX_LETS, MAX_NODES, MAX_PARAMS,
                      MAX_VALUE_DEPTH, README, classes_problem, input_problem, over)
 
@@ -91,7 +93,9 @@ def _chains(e):
             yield from _chains(a)
 
 
-def check(g: Genotype) -> Genotype:
+def check(g: Genotype, legacy: bool = False) -> Genotype:
+    """Refuse what cannot be a genotype, naming it; `legacy` lets `if` without `else` through
+    (for legacy.py, which makes those nodes explicit)."""
     def fail(where, msg):
         raise GenotypeError(f"{g.name}: {where}: {msg}")
 
@@ -141,7 +145,7 @@ def check(g: Genotype) -> Genotype:
             if p.name in V.INPUT_NAMES:
                 fail(f"cell {cell.name}", f"parameter {p.name!r} is an input name; rename it")
             if p.name in OPERATOR_WORDS:
-                fail(f"cell {cell.name}", f"parameter {p.name!r} is an operator (and, or, not); rename it")
+                fail(f"cell {cell.name}", f"parameter {p.name!r} is a keyword ({', '.join(OPERATOR_WORDS)}); rename it")
 
     def check_chain(chain, where, scope, in_cell):
         for el in chain:
@@ -196,7 +200,7 @@ def check(g: Genotype) -> Genotype:
             where = f"cell {cell.name} node {node.name!r}"
             if node.name in seen:
                 fail(where, "defined twice" if node.name not in ("in", "prev") else "an input name; rename the node")
-            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS + ("if",) + OPERATOR_WORDS:
+            if V.split_op_name(node.name) is not None or node.name in V.COMBINERS + ("if", NONE) + OPERATOR_WORDS:
                 fail(where, "this name is an op or keyword; rename the node")
             problem = _expr_depth_problem(node.expr)
             if problem:
@@ -216,6 +220,26 @@ def check(g: Genotype) -> Genotype:
                 used.add(r)
             if node.when is not None:
                 check_names(node.when, where + " (if)", scope)
+            if node.otherwise is not None:
+                alt = node.otherwise
+                if node.when is None:
+                    fail(where, f"'else {alt}' without 'if'; write `... if CONDITION else {alt}`")
+                if alt == node.name:
+                    fail(where, f"'else {alt}' names the node itself; name an input, an earlier node, or none")
+                if alt == NONE and node.name == "out":
+                    fail(where, "'else none' on the cell's output: a cell gives a tensor, so out's else names "
+                                "an input or an earlier node")
+                if alt != NONE and alt not in seen:
+                    if alt in order:
+                        fail(where, f"'else {alt}' names a later node; move {alt!r} above it")
+                    fail(where, f"'else {alt}': undefined input {alt!r}{V.suggest_input(alt, list(seen), cell.inputs)}"
+                                f"; name an input, an earlier node, or none")
+                used.add(alt)
+            elif node.when is not None and not legacy:
+                found = missing_else(cell)
+                if found and cell.nodes[found[0]] is node:
+                    from .text import format_node
+                    fail(where, found[1](f"{node.name} = {format_node(node)}"))
             for ch in _chains(node.expr):
                 check_chain(ch, where, scope, in_cell=True)
                 for el in ch:
@@ -262,14 +286,30 @@ def check(g: Genotype) -> Genotype:
     return g
 
 
+def head_problem(g) -> str | None:
+    """What a genotype without a head line (a backbone, or a file cut short) lacks, or None."""
+    if g.layers and not any(layer.section == "head" for layer in g.layers):
+        last = g.layers[-1]
+        return (f"{g.name}: no head line after {last.section} line {len(g.layers)}: the network has no "
+                "classifier (was the file cut short?); end it with one such as `head gap flatten fc c=classes`")
+    return None
+
+
 def require_head(g) -> None:
     """A network that is trained needs its class scores: a genotype without a head line (a
     backbone, or a file cut short) builds and costs, but cannot be trained. Say so in one line."""
-    if g.layers and not any(layer.section == "head" for layer in g.layers):
-        last = g.layers[-1]
-        raise GenotypeError(f"{g.name}: no head line after {last.section} line {len(g.layers)}: the network has "
-                            "no classifier to train (was the file cut short?); end it with one such as "
-                            "`head gap flatten fc c=classes`")
+    problem = head_problem(g)
+    if problem:
+        raise GenotypeError(problem.replace("has no classifier", "has no classifier to train"))
+
+
+def warn_headless(g) -> None:
+    """`nasty show` and `nasty build` cost and build a backbone, but say in one line that it has no
+    head: a file cut short before its head would otherwise pass for a whole network."""
+    problem = head_problem(g)
+    if problem:
+        from ..errors import warn
+        warn(problem.replace("; end it", "; a backbone is fine, but to classify end it"))
 
 
 assert "W" in FUNCTIONS  # the value functions check.py lets through

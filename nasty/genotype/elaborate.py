@@ -15,20 +15,24 @@ from dataclasses import dataclass, field
 from . import ops as V
 from .errors import GenotypeError
 from .expr import Sym, evaluate
-from .ir import Apply, CellCall, Combine, Genotype, Op, Ref
+from .ir import NONE, Apply, CellCall, Combine, Genotype, Op, Ref
 from .limits import MAX_CELL_DEPTH, MAX_CHANNELS, MAX_LAYERS, MAX_REPEAT, MAX_SIZE, README, input_problem, over
+from .paths import reserved, segment
 
 INPUT = -1   # handle of the network input
 
 
 @dataclass
 class Step:
-    name: str                      # dotted path, also the module path in the compiled net
+    name: str                      # dotted path, also the module path in the compiled net (a node
+                                   # named `class` or `forward` is the segment `class_`: paths.py)
     kind: str                      # primitive kind (conv, bn, relu, ...) or add/cat/mul
     inputs: tuple[int, ...]        # handles of the inputs (INPUT or an earlier step index)
     attrs: dict                    # concrete attributes
     in_shapes: tuple[tuple, ...]
     out: tuple                     # (C, H, W) or (F,)
+    written: str = ""              # the op as the genotype wrote it, where it lowers to `kind` (dwconv,
+                                   # sep, linear, shortcut, act, swish); "" where it is `kind` itself
 
 
 @dataclass
@@ -52,6 +56,13 @@ def _int(v, what, lo=None):
     except V.BadValue:
         raise GenotypeError(f"{what} must be {'an integer' if lo is None else f'an integer >= {lo}'}, "
                             f"got {v!r}") from None
+
+
+# Ops made of other ops whose steps take those ops' defaults, not attributes of their own: the
+# conv and bn of `shortcut` follow `defaults conv.bias=` and `bn.eps=`, so `nasty show` names them
+# conv and bn. Every other such op (dwconv, sep, linear, act, swish) has its own attributes and
+# defaults (`dwconv.bias=`), and its steps are shown under its own name.
+_TAKES_THEIR_DEFAULTS = frozenset({"shortcut"})
 
 
 def _labels(chain) -> set:
@@ -81,6 +92,8 @@ class _Elaborator:
         self._default: dict = {}  # (op, attr) -> its value where a genotype op does not give it
         self.size = 0            # layers so far (ops applied, cell nodes and arguments, replayed steps)
         self.nesting = 0         # cells being expanded inside each other: MAX_CELL_DEPTH
+        self.guards = 0          # guarded nodes evaluated so far: a cell without one has no dead branch
+        self.written = ""        # the op being lowered, as written (its steps are of other kinds)
 
     # ---------------------------------------------------------------- helpers
     def fail(self, msg):
@@ -111,7 +124,7 @@ class _Elaborator:
             if side > MAX_SIZE:
                 self.fail(over(f"{kind} output {_fmt(out)}: side", side, MAX_SIZE))
         self.prog.steps.append(Step(name, kind, tuple(inputs),
-                                    attrs, tuple(self.shape(i) for i in inputs), tuple(out)))
+                                    attrs, tuple(self.shape(i) for i in inputs), tuple(out), self.written))
         return len(self.prog.steps) - 1
 
     def attrs(self, op: Op, env):
@@ -163,7 +176,14 @@ class _Elaborator:
 
     # ---------------------------------------------------------------- ops (rules in ops.py)
     def op(self, op: Op, h: int, name: str, env) -> int:
-        return self.run_op(V.SPECS[op.kind], self.attrs(op, env), h, name)
+        spec = V.SPECS[op.kind]
+        if spec.lower is None or op.kind in _TAKES_THEIR_DEFAULTS:
+            return self.run_op(spec, self.attrs(op, env), h, name)
+        self.written = op.kind          # `nasty show` names its steps as written: dwconv, not conv
+        try:
+            return self.run_op(spec, self.attrs(op, env), h, name)
+        finally:
+            self.written = ""
 
     def apply(self, kind: str, attrs: dict, h: int, name: str) -> int:
         """Apply op `kind` with concrete attrs; the missing ones come from the genotype's
@@ -219,7 +239,8 @@ class _Elaborator:
             label = el.kind if isinstance(el, Op) else el.name
             n = counts.get(label, 0)
             counts[label] = n + 1
-            sub = f"{name}.{label}" + (f"_{n}" if n else "")
+            seg = segment(label, _labels(chain)) if reserved(label) else label     # a cell named `global`
+            sub = f"{name}.{seg}" + (f"_{n}" if n else "")
             if len(chain) == 1 and isinstance(el, CellCall):
                 sub = name      # `stage2.0.a.conv`, not `stage2.0.block.a.conv`
             if isinstance(el, Op):
@@ -254,19 +275,20 @@ class _Elaborator:
         done = self._calls.get(key)
         if done is not None:          # the same cell, arguments and input shapes: replay its steps
             return self.replay(done, name, h, p)
-        first = len(self.prog.steps)
+        first, guards = len(self.prog.steps), self.guards
         self.nesting += 1
         if self.nesting > MAX_CELL_DEPTH:
             self.fail(f"cells call cells deeper than the limit of {MAX_CELL_DEPTH} ({README})")
         out = self.instantiate(cell, params, inputs, name, h)
         self.nesting -= 1
-        self._calls[key] = (first, len(self.prog.steps), name, h, p, out)
+        self._calls[key] = (first, len(self.prog.steps), name, h, p, out, self.guards - guards)
         return out
 
     def replay(self, done, name, h, p):
         """Re-emit the steps of an earlier identical cell call under a new name and new inputs."""
-        first, end, old_name, old_h, old_p, old_out = done
+        first, end, old_name, old_h, old_p, old_out, guards = done
         self.grow(end - first)
+        self.guards += guards       # the caller's dead-branch check sees the guards of a replayed call too
         base = len(self.prog.steps)
         cut = len(old_name)
 
@@ -278,7 +300,7 @@ class _Elaborator:
         steps = self.prog.steps
         for st in steps[first:end]:
             steps.append(Step(name + st.name[cut:], st.kind, tuple(remap(x) for x in st.inputs),
-                              st.attrs, st.in_shapes, st.out))
+                              st.attrs, st.in_shapes, st.out, st.written))
         return remap(old_out)
 
     def instantiate(self, cell, params, inputs, name, h):
@@ -287,16 +309,62 @@ class _Elaborator:
         saved = self.where
         self.where = (name, cell.name)
         values = dict(inputs)
-        skipped = set()
+        first, guards = len(self.prog.steps), self.guards
+        built, skipped = [], {}        # (node, handle) of the nodes that emitted steps; name -> its else
         for node in cell.nodes:
             self.where = (name, cell.name, node.name)
+            if node.when is not None:
+                self.guards += 1
             if node.when is not None and not self.guard(node.when, cell_env):
-                values[node.name] = values[_first_ref(node.expr)]    # skipped: stands for its input
-                skipped.add(node.name)
+                if node.otherwise is None:
+                    self.fail("'if' without 'else': say what the node is when its guard is false "
+                              "(`... if COND else NAME`: an input, an earlier node, or none)")
+                # skipped: it is its else (None for `else none`, which joins leave out)
+                values[node.name] = None if node.otherwise == NONE else values[node.otherwise]
+                skipped[node.name] = node.otherwise
                 continue
-            values[node.name] = self.expr(node.expr, values, f"{name}.{node.name}", cell_env, skipped)
+            before = len(self.prog.steps)
+            seg = segment(node.name, {n.name for n in cell.nodes}) if reserved(node.name) else node.name
+            v = values[node.name] = self.expr(node.expr, values, f"{name}.{seg}", cell_env)
+            if v is not None and v >= before:
+                built.append((node, v))
+        out = values["out"]
+        if out is None:
+            self.where = (name, cell.name, "out")
+            self.fail(f"the cell's output is none here (out is skipped by its if, else {skipped.get('out')}); "
+                      f"a cell gives a tensor: give 'out' an else that names one")
+        if self.guards != guards:       # a guard can leave a built node unread (its reader skipped, or
+            self.unread(cell, first, built, out, skipped, name)     # an else not taken): refuse that
         self.where = saved
-        return values["out"]
+        return out
+
+    def unread(self, cell, first, built, out, skipped, name):
+        """Refuse a node that was built (and would be priced) but whose value reaches nothing,
+        because the nodes that read it are skipped by their guards (or name it after an else not
+        taken): a dead branch is an error, never built in silence."""
+        steps, live, stack = self.prog.steps, set(), [out]
+        while stack:
+            x = stack.pop()
+            if x >= first and x not in live:
+                live.add(x)
+                stack.extend(steps[x].inputs)
+        for node, v in built:
+            if v in live or node.name == "out":
+                continue
+            from .legacy import read_as
+            why = []
+            for n in cell.nodes:
+                reads = any(True for _ in read_as(n.expr, node.name))
+                if n.name in skipped and reads:
+                    why.append(f"{n.name!r} reads it but is skipped (its if is false here, so it is {skipped[n.name]})")
+                elif n.otherwise == node.name and n.name not in skipped and not reads:
+                    why.append(f"{n.name!r} names it after else, but its if is true here")
+                elif reads or n.otherwise == node.name:
+                    why.append(f"{n.name!r} reads it but is itself unused here")
+            self.where = (name, cell.name, node.name)
+            self.fail(f"the node is built but its value reaches nothing here: {'; '.join(why)}; a dead branch "
+                      f"would still be built and priced, so guard it by the same condition "
+                      f"(`{node.name} = ... if COND else none`) or let a reader's else name it")
 
     def prev_input(self, cell, spec, env, states, values):
         """The h_{i-2} of a two-input cell: on a body line the state before last, or the
@@ -304,6 +372,10 @@ class _Elaborator:
         if states is None:
             if not isinstance(spec, Sym) or values is None or spec.name not in values:
                 self.fail(f"two-input cell {cell.name} inside a cell needs prev=NODE")
+            if values[spec.name] is None:
+                self.fail(f"prev={spec.name} of cell {cell.name}: {spec.name!r} is none here (skipped by its if, "
+                          f"else none); guard this node too (`... if COND else none`) or give {spec.name!r} "
+                          f"an else that names a tensor")
             return values[spec.name]
         if spec is None:
             return states[-2] if len(states) >= 2 else states[-1]
@@ -327,7 +399,9 @@ class _Elaborator:
             self.fail(f"if needs a number (0 skips the node), got {x!r}")
         return x != 0
 
-    def expr(self, e, values, name, env, skipped=(), taken=frozenset()):
+    def expr(self, e, values, name, env, taken=frozenset()):
+        """The handle of expression `e`; None for a node skipped with `else none` (joins leave
+        it out; anything else refuses it)."""
         if isinstance(e, Ref):
             if e.name not in values:
                 self.fail(f"{e.name!r} is not defined before this node")
@@ -338,18 +412,28 @@ class _Elaborator:
             # names its sep as `sep <- x` does, so the two share their weights' names)
             here = taken | _labels(e.chain)          # labels already used under `name` by the chains above
             clash = isinstance(e.src, Apply) and bool(here & _labels(e.src.chain))
-            src = self.expr(e.src, values, name + ".src" if clash else name, env, skipped,
+            src = self.expr(e.src, values, name + ".src" if clash else name, env,
                             frozenset() if clash else here)
+            if src is None:
+                self.fail(f"{_describe(e.src)} is none here (skipped by its if, else none), so its ops have "
+                          f"nothing to apply to; guard this node too (`... if COND else none`)")
             return self.chain(e.chain, src, name, env, values=values)
         if isinstance(e, Combine):
-            args = list(enumerate(e.args))
-            if e.kind == "cat" and skipped:
-                # a member skipped by its `if` is left out: an optional branch adds no channels
-                args = [(i, a) for i, a in args if not (isinstance(a, Ref) and a.name in skipped)]
-                if not args:
-                    self.fail("every operand of cat(...) was skipped by its if guard")
-            hs = [self.expr(a, values, f"{name}.{i}", env, skipped) for i, a in args]
-            return self.combine(e.kind, hs, f"{name}.{e.kind}", [a for _, a in args])
+            hs, operands = [], []
+            for i, a in enumerate(e.args):
+                h = self.expr(a, values, f"{name}.{i}", env)
+                if h is not None:        # `else none`: left out of the join
+                    hs.append(h)
+                    operands.append(a)
+            if len(hs) < len(e.args):
+                absent = ", ".join(_describe(a) for a in e.args if a not in operands)
+                if V.SPECS[e.kind].arity is not None:
+                    self.fail(f"{e.kind}(...) needs its {V.SPECS[e.kind].arity} operands, but {absent} is none "
+                              f"here (skipped by its if, else none); give it an else that names a tensor")
+                if not hs:
+                    self.fail(f"every operand of {e.kind}(...) is none here (skipped by its if, else none); "
+                              f"give one of them an else that names a tensor")
+            return self.combine(e.kind, hs, f"{name}.{e.kind}", operands)
         self.fail(f"bad expression {e!r}")
 
     def combine(self, kind, hs, name, operands=()):
@@ -446,13 +530,6 @@ def _is_residual(e) -> bool:
     if isinstance(e, Apply):
         return any(isinstance(el, Op) and el.kind == "shortcut" for el in e.chain) and _is_residual(e.src)
     return False
-
-
-def _first_ref(e) -> str:
-    """The first node or input an expression names (what a skipped node stands for)."""
-    while not isinstance(e, Ref):
-        e = e.src if isinstance(e, Apply) else e.args[0]
-    return e.name
 
 
 def elaborate(g: Genotype, input=None, classes=None) -> Program:

@@ -59,8 +59,9 @@ Value = Union[int, float, str, Sym, Bin, Neg, Not, Call]
 
 # Bare words that are values, not names to look up (`p=same`, `act fn=relu`, `mode=bilinear`).
 KEYWORDS = WORDS
-# Words that are operators of the value grammar, so never names of anything.
-OPERATOR_WORDS = ("and", "or", "not")
+# Words that are operators of the value grammar (and `else`, which ends a node's condition),
+# so never names of anything.
+OPERATOR_WORDS = ("and", "or", "not", "else")
 COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _LOGIC = frozenset({"and", "or"})
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "//"})

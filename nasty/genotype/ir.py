@@ -76,13 +76,18 @@ from .ops import COMBINERS  # noqa: E402,F401  (the joins are registered ops: ad
 
 @dataclass(frozen=True)
 class Node:
-    """`name = expr [if cond]`. With a guard that evaluates to 0 (false), the node is
-    skipped: it stands for the first node or input its expression names (`x = conv... <- in
-    if e` is `in` when e is 0; `out = add(p, in) if res` is `p`), except as an operand of
-    `cat(...)`, where it is left out (an optional branch adds no channels)."""
+    """`name = expr [if cond else alt]`. With a guard that evaluates to 0 (false) the node is
+    skipped and is `alt`: an input or an earlier node (`ex = conv... <- in if e else in`), or
+    `none`, which every join leaves out (`b = conv3x3 c=8 <- in if wide else none` adds no
+    channels to a `cat`, no term to an `add`). The else is required: what a skipped node stands
+    for is never implicit (see `legacy.py` for texts written before it was)."""
     name: str
     expr: Expr
     when: Value | None = None
+    otherwise: str | None = None      # the name after `else`: an input, an earlier node, or NONE
+
+
+NONE = "none"     # `else none`: the node is absent (left out of joins) when its guard is false
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ def _need(d, key, typ, where):
     return v
 
 
-def from_dict(d: dict, source: str = "json") -> Genotype:
+def from_dict(d: dict, source: str = "json", legacy: bool = False) -> Genotype:
+    """The genotype of a JSON document (`legacy`: let `if` without `else` through, for legacy.py)."""
     from .check import check
     from .text import Parser
     if not isinstance(d, dict):
@@ -122,8 +123,8 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
                 raise ParseError(f"{where}: each node is [name, expression]")
             _ident(n[0], where)
             p, cur = line_parser(n[1], f"{where} node {n[0]}")
-            e, when = p._node_body(cur)
-            nodes.append(Node(n[0], e, when))
+            e, when, otherwise = p._node_body(cur)
+            nodes.append(Node(n[0], e, when, otherwise))
         inputs = c.get("inputs", 1)
         if type(inputs) is not int or inputs not in (1, 2):        # true is not 1 here
             raise ParseError(f"{where}: 'inputs' must be 1 or 2")
@@ -154,14 +155,14 @@ def from_dict(d: dict, source: str = "json") -> Genotype:
             raise ParseError(f"{source}: {key!r} must be an object")
     g = Genotype(name, tuple(shape), classes, kv("defaults"), kv("scale"), tuple(lets),
                  tuple(cells), tuple(layers))
-    return check(g)
+    return check(g, legacy=legacy)
 
 
 def _no_constant(name):
     raise ParseError(f"{name} is not a number a genotype can hold (numbers are finite)")
 
 
-def from_json(text: str, source: str = "json") -> Genotype:
+def from_json(text: str, source: str = "json", legacy: bool = False) -> Genotype:
     if isinstance(text, (bytes, bytearray)):
         try:
             text = text.decode("utf-8")
@@ -182,4 +183,4 @@ def from_json(text: str, source: str = "json") -> Genotype:
         raise ParseError(f"{source}: JSON nested too deeply to be a genotype") from None
     except ValueError as e:     # e.g. an integer of more digits than Python converts
         raise ParseError(f"{source}: invalid JSON: {e}") from None
-    return from_dict(d, source)
+    return from_dict(d, source, legacy)

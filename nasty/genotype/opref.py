@@ -1,9 +1,11 @@
-"""The README's op reference, generated from the op registry so that the two cannot drift.
+"""The op reference of the README and of docs/language.md, generated from the op registry so
+that they cannot drift.
 
-    python -m nasty.genotype.opref                      # print it
-    python -m nasty.genotype.opref --readme README.md   # rewrite it between the README's markers
+    python -m nasty.genotype.opref                              # print it
+    python -m nasty.genotype.opref --readme README.md           # rewrite it between the markers
+    python -m nasty.genotype.opref --readme docs/language.md
 
-tests/test_op_registry.py fails when the README's copy is stale.
+tests/test_op_registry.py and tests/test_docs_language.py fail when a copy is stale.
 """
 from __future__ import annotations
 

@@ -115,6 +115,16 @@ FLAG = Domain("0/1 or true/false", _flag_convert, ("true", "false"), short="0/1"
 PADDING = _or_word(NONNEG, "same")
 
 
+def _axis_convert(v):
+    v = INT.convert(v)
+    if v not in (1, 2, 3, -1, -2, -3):
+        raise BadValue
+    return v
+
+
+AXIS = Domain("an axis of N x C x H x W: 1, 2, 3 (or -3, -2, -1)", _axis_convert, short="1|2|3|-1|-2|-3")
+
+
 @dataclass(frozen=True)
 class Attr:
     default: Any = REQUIRED      # REQUIRED, None (derived from other attributes or the input), or a value
@@ -426,7 +436,22 @@ def _bn_torch(st, inplace):
 
 
 def _ln_shape(ctx, a, shape):
-    return {"c": shape[0], "eps": a["eps"], "affine": a["affine"]}, shape
+    dim = _dim(ctx, "ln", a["axis"], shape)
+    if dim == 2:
+        ctx.fail("ln axis=2: ln normalises the channels (axis=1) or the last axis (axis=-1), not the height")
+    attrs = {"c": shape[dim - 1], "eps": a["eps"], "affine": a["affine"]}
+    if dim == 3:
+        attrs["last"] = True           # over W: nn.LayerNorm on the tensor as it is
+    return attrs, shape
+
+
+def _dim(ctx, op, axis, shape):
+    """The torch dim of N x shape that `axis=` names (1: the channels, or a flat input's
+    features; 2: the height; 3 or -1: the last axis W)."""
+    dim = axis if axis > 0 else axis + len(shape) + 1
+    if not 1 <= dim <= len(shape):
+        ctx.fail(f"{op} axis={axis}: a {'flat input has one axis (1)' if len(shape) == 1 else 'map has axes 1, 2, 3'}")
+    return dim
 
 
 def _ln_cost(st):
@@ -439,7 +464,7 @@ def _ln_torch(st, inplace):
     from torch import nn
     from ..layers import LayerNorm2d
     a = st.attrs
-    cls = LayerNorm2d if len(st.out) == 3 else nn.LayerNorm
+    cls = LayerNorm2d if len(st.out) == 3 and not a.get("last") else nn.LayerNorm
     return cls(a["c"], eps=a["eps"], elementwise_affine=a["affine"])
 
 
@@ -530,6 +555,11 @@ def _shuffle_torch(st, inplace):
 
 
 def _softmax_shape(ctx, a, shape):
+    dim = _dim(ctx, "softmax", a["axis"], shape)
+    if dim != 1:
+        if a["r"] is not None or a["g"] != 1:
+            ctx.fail(f"softmax axis={a['axis']}: r= and g= split the channels; give them with axis=1 only")
+        return {"r": None, "g": 1, "dim": dim}, shape
     C, g = shape[0], a["g"]
     r = a["r"] if a["r"] is not None else C
     if C % (g * r):
@@ -539,6 +569,8 @@ def _softmax_shape(ctx, a, shape):
 
 def _softmax_torch(st, inplace):
     from ..layers import GroupSoftmax
+    if st.attrs.get("dim", 1) != 1:
+        return _nn().Softmax(dim=st.attrs["dim"])
     return GroupSoftmax(st.attrs["r"], st.attrs["g"])
 
 
@@ -775,16 +807,19 @@ register(OpSpec(
     examples=("bn", "bn eps=0.001 momentum=0.01 affine=0", "flatten bn")))
 register(OpSpec(
     "ln", "layer norm over the channels at every position of a CxHxW map (ConvNeXt's "
-          "LayerNorm2d); over the features of a flat input",
+          "LayerNorm2d; over the features of tokens); over the features of a flat input; axis=-1: "
+          "over the last axis W",
     {"eps": Attr(1e-5, POSITIVE, "added to the variance"),
-     "affine": Attr(1, FLAG, "learnable scale and shift")},
+     "affine": Attr(1, FLAG, "learnable scale and shift"),
+     "axis": Attr(1, AXIS, "1: the channels; -1 (or 3): the last axis W of a CxHxW map (the features "
+                           "of tokens held last, as in an attention map (G heads) x n x d)")},
     shape=_ln_shape, cost=_ln_cost, torch=_ln_torch,
     port=Port("nn.LayerNorm (or a subclass, e.g. torchvision's LayerNorm2d) of the same channels",
               _classify_ln),
     compiles_to="LayerNorm2d (an nn.LayerNorm) / nn.LayerNorm",
     cost_doc="other FLOPs: 5 per element (4 without affine), as fvcore counts norms",
-    aliases=("layernorm", "layer_norm", "layernorm2d"),
-    examples=("ln", "ln eps=1e-6 affine=0", "gap flatten ln")))
+    aliases=("layernorm", "layer_norm", "layernorm2d", "lnorm"),
+    examples=("ln", "ln eps=1e-6 affine=0", "gap flatten ln", "ln axis=-1", "ln axis=3 affine=0")))
 register(OpSpec(
     "lrn", "local response norm (AlexNet)",
     {"size": Attr(5, POS_INT, "channels summed over"), "alpha": Attr(1e-4, NUMBER, "scale"),
@@ -813,6 +848,12 @@ register(OpSpec(
     torch=lambda st, inplace: _nn().LeakyReLU(st.attrs["slope"]), activation=True,
     compiles_to="nn.LeakyReLU", cost_doc=_ONE_PER_ELEMENT,
     aliases=("leakyrelu", "leaky_relu"), examples=("lrelu", "lrelu slope=0.2")))
+
+register(OpSpec(
+    "gelu_tanh", "activation: GELU's tanh approximation (gelu is the exact, erf form)", shape=_same_shape(),
+    cost=_per_element(1), torch=lambda st, inplace: _nn().GELU(approximate="tanh"), activation=True,
+    compiles_to="nn.GELU(approximate='tanh')", cost_doc=_ONE_PER_ELEMENT,
+    aliases=("gelutanh", "approx_gelu", "gelu_approx"), examples=("gelu_tanh",)))
 
 ACTIVATIONS = frozenset(name for name, s in SPECS.items() if s.activation)
 
@@ -848,13 +889,17 @@ register(OpSpec(
     aliases=("layerscale", "layer_scale", "gamma"), examples=("lscale v=1e-6", "gap flatten lscale v=0.5")))
 register(OpSpec(
     "softmax", "softmax across a group axis: channels viewed as (g, r, C/(g r)), softmax over r, "
-               "laid out (r, g, C/(g r)) as split attention's rSoftMax; without r, softmax over channels",
+               "laid out (r, g, C/(g r)) as split attention's rSoftMax; without r, softmax over channels; "
+               "axis= picks another axis",
     {"r": Attr(None, POS_INT, "size of the softmax axis (radix; default: all channels)"),
-     "g": Attr(1, POS_INT, "groups (cardinality)")},
+     "g": Attr(1, POS_INT, "groups (cardinality)"),
+     "axis": Attr(1, AXIS, "1: the channels (with r= and g=); 2 (or -2): the height; 3 (or -1): the "
+                           "last axis W, as attention's softmax over keys")},
     shape=_softmax_shape, cost=_per_element(3), torch=_softmax_torch,
-    compiles_to="GroupSoftmax", cost_doc="other FLOPs: 3 per element (exp, sum, divide)",
+    compiles_to="GroupSoftmax (nn.Softmax for axis=2, 3)", cost_doc="other FLOPs: 3 per element (exp, sum, divide)",
     aliases=("rsoftmax", "radixsoftmax"),
-    examples=("softmax", "softmax r=3", "conv1x1 c=8 softmax r=2 g=2", "gap flatten fc c=8 softmax r=4")))
+    examples=("softmax", "softmax r=3", "conv1x1 c=8 softmax r=2 g=2", "gap flatten fc c=8 softmax r=4",
+              "softmax axis=-1", "softmax axis=2", "softmax axis=-3")))
 register(OpSpec(
     "upsample", "upsample by an integer factor f",
     {"f": Attr(2, POS_INT, "scale factor"),
@@ -884,6 +929,443 @@ register(OpSpec(
     shape=_shuffle_shape, cost=_free, torch=_shuffle_torch, compiles_to="ChannelShuffle",
     aliases=("channelshuffle", "channel_shuffle"), examples=("conv1x1 c=6 shuffle g=3", "shuffle g=1")))
 
+# ======================================================================= tokens and attention
+# A token sequence is a C x 1 x N map (the tokens along the width), and windows of tokens are the
+# rows of a C x G x n map: G groups of n tokens, each attending within its row. After the head
+# split, attention's maps are (G heads) x n x d, one matrix per row and head, and `matmul(a, b)`
+# multiplies them pairwise. Every shape stays CxHxW, so every per-position op (ln, linear, gelu,
+# droppath, add) works on tokens unchanged; docs/attention.md says why.
+def _layers():
+    from .. import layers
+    return layers
+
+
+def _tokens_shape(ctx, a, shape):
+    C, H, W = shape
+    return None if H == 1 else ({}, (C, 1, H * W))
+
+
+def _untokens_shape(ctx, a, shape):
+    C, G, N = shape
+    h = a["h"]
+    if G != 1 or N % h:
+        ctx.fail(f"untokens h={h} needs one row of tokens whose count h divides, got {fmt_shape(shape)}")
+    return {"h": h}, (C, h, N // h)
+
+
+def _patchembed_lower(ctx, a, h, name):
+    p = a["p"]
+    conv = {"c": a["c"], "kh": p, "kw": p, "s": p, "p": 0, "ph": None, "pw": None, "d": 1, "g": 1, "bias": a["bias"]}
+    h = ctx.apply("conv", conv, h, name + ".conv")
+    return ctx.apply("tokens", {}, h, name + ".tokens")
+
+
+def _clstoken_shape(ctx, a, shape):
+    C, G, n = shape
+    return {"c": C}, (C, G, n + 1)
+
+
+def _posembed_shape(ctx, a, shape):
+    C, G, n = shape
+    return {"c": C, "n": n}, shape
+
+
+def _token_shape(ctx, a, shape):
+    C, G, n = shape
+    i = a["i"]
+    if i >= n:
+        ctx.fail(f"token i={i}: the rows hold {n} tokens (0 .. {n - 1})")
+    return {"i": i}, (C, G, 1)
+
+
+def _ceil_to(v, s):
+    return -(-v // s) * s
+
+
+def _window_shape(ctx, a, shape):
+    C, H, W = shape
+    s, shift = a["s"], a["shift"]
+    hp, wp = _ceil_to(H, s), _ceil_to(W, s)
+    if shift >= s:
+        ctx.fail(f"window s={s} shift={shift}: the shift must be smaller than the window")
+    return {"s": s, "shift": shift, "h": H, "w": W}, (C, (hp // s) * (wp // s), s * s)
+
+
+def _unwindow_shape(ctx, a, shape):
+    C, G, n = shape
+    s, h, w = a["s"], a["h"], a["w"]
+    want = (_ceil_to(h, s) // s) * (_ceil_to(w, s) // s)
+    if n != s * s or G != want:
+        ctx.fail(f"unwindow s={s} h={h} w={w} needs {want} windows of {s * s} tokens, got {fmt_shape(shape)}")
+    return {"s": s, "shift": a["shift"], "h": h, "w": w}, (C, h, w)
+
+
+def _grid_shape(ctx, a, shape):
+    C, H, W = shape
+    s = a["s"]
+    if H % s or W % s:
+        ctx.fail(f"grid s={s} needs a map whose height and width s divides, got {fmt_shape(shape)}")
+    return {"s": s}, (C, (H // s) * (W // s), s * s)
+
+
+def _ungrid_shape(ctx, a, shape):
+    C, G, n = shape
+    s, h, w = a["s"], a["h"], a["w"]
+    if h % s or w % s or n != s * s or G != (h // s) * (w // s):
+        ctx.fail(f"ungrid s={s} h={h} w={w} needs {(h // s) * (w // s)} groups of {s * s} tokens "
+                 f"(s dividing h and w), got {fmt_shape(shape)}")
+    return {"s": s, "h": h, "w": w}, (C, h, w)
+
+
+def _split_heads_shape(ctx, a, shape):
+    C, G, n = shape
+    heads = a["heads"]
+    if C % heads:
+        ctx.fail(f"split_heads heads={heads} must divide the input's {C} channels")
+    return {"heads": heads}, (G * heads, n, C // heads)
+
+
+def _merge_heads_shape(ctx, a, shape):
+    X, n, d = shape
+    heads = a["heads"]
+    if X % heads:
+        ctx.fail(f"merge_heads heads={heads} must divide the {X} matrices of its input")
+    return {"heads": heads}, (heads * d, X // heads, n)
+
+
+def _position_terms(kind):
+    """relbias, cpb and shift_mask: a term added to the attention logits, from the tokens' layout."""
+    def shape_rule(ctx, a, shape):
+        C, G, n = shape
+        s, heads = a["s"], a["heads"]
+        if n != s * s:
+            ctx.fail(f"{kind} s={s} needs rows of {s}x{s}={s * s} tokens, got {fmt_shape(shape)}")
+        attrs = {k: a[k] for k in a}
+        if kind == "shift_mask":
+            want = (_ceil_to(a["h"], s) // s) * (_ceil_to(a["w"], s) // s)
+            if G != want:
+                ctx.fail(f"shift_mask s={s} h={a['h']} w={a['w']} needs {want} windows, got {G}")
+        return attrs, (G * heads, n, n)
+    return shape_rule
+
+
+def _relbias_cost(st):
+    return (2 * st.attrs["s"] - 1) ** 2 * st.attrs["heads"], 0, 0, 0
+
+
+def _cpb_cost(st):
+    a = st.attrs
+    rows, hidden, heads = (2 * a["s"] - 1) ** 2, a["hidden"], a["heads"]
+    n = a["s"] ** 2
+    # the MLP runs on the (2s-1)^2 offsets once per forward pass; ReLU on its hidden layer,
+    # sigmoid and x16 on the gathered n x n table of each head
+    return (2 * hidden + hidden + hidden * heads, rows * (2 * hidden + hidden * heads), 0,
+            rows * hidden + 2 * heads * n * n)
+
+
+def _matmul_shape(ctx, a, shapes):
+    x, y = shapes
+    if len(x) != 3 or len(y) != 3 or x[0] != y[0] or x[2] != y[1]:
+        ctx.fail(f"matmul(a, b) multiplies the matrices of a (B x n x k) and b (B x k x m) pairwise, "
+                 f"got {fmt_shape(x)}, {fmt_shape(y)}; transpose one (e.g. matmul(q, transpose <- k))")
+    return {}, (x[0], x[1], y[2])
+
+
+def _matmul_cost(st):
+    (b, n, k), (_, _, m) = st.in_shapes
+    return 0, b * n * k * m, 0, 0
+
+
+def _matmul_torch(st, inplace):
+    import torch
+
+    def emit(graph, args):
+        return graph.call_function(torch.matmul, tuple(args))
+    return emit
+
+
+def _logitscale_shape(ctx, a, shape):
+    heads = a["heads"]
+    if shape[0] % heads:
+        ctx.fail(f"logitscale heads={heads} must divide the {shape[0]} matrices of its input")
+    return {"heads": heads}, shape
+
+
+def _qkv_shape(ctx, a, shape):
+    C, G, n = shape
+    c = a["c"]
+    if not a["kbias"] and c % 3:
+        ctx.fail(f"qkv_proj kbias=0 zeroes the middle third of the bias: c={c} must be a multiple of 3")
+    return {"cin": C, "c": c, "kh": 1, "kw": 1, "g": 1, "bias": a["bias"], "kbias": a["kbias"]}, (c, G, n)
+
+
+def _classify_in_proj(m):
+    """nn.MultiheadAttention holds its q, k, v projections as one packed linear layer."""
+    mha = _nn().MultiheadAttention
+    if isinstance(m, mha) and m.in_proj_weight is not None and m.bias_k is None:
+        return "linear"
+    return None
+
+
+def _qkv_torch(st, inplace):
+    a = st.attrs
+    return _layers().QKV(a["cin"], a["c"], bias=a["bias"], kbias=a["kbias"])
+
+
+def _grn_shape(ctx, a, shape):
+    return {"c": shape[0], "eps": a["eps"]}, shape
+
+
+def _patchmerge_shape(ctx, a, shape):
+    C, H, W = shape
+    return {}, (4 * C, -(-H // 2), -(-W // 2))
+
+
+def _roll_shape(ctx, a, shape):
+    dy, dx = a["dy"], a["dx"]
+    return ({"dy": dy, "dx": dx}, shape) if dy or dx else None
+
+
+def _attention_lower(ctx, a, h, name):
+    """The multi-head self-attention block as the ops it is made of (docs/attention.md writes it
+    out): window or grid partition (or one row of all positions), the position terms, the qkv
+    projection, the head split, scaled (or cosine) logits, softmax over the keys, the weighted sum
+    of the values, the head merge, the output projection, and the partition undone."""
+    C, H, W = ctx.shape(h)
+    heads, win, grid, shift = a["heads"], a["win"], a["grid"], a["shift"]
+    if C % heads:
+        ctx.fail(f"attention heads={heads} must divide the input's {C} channels")
+    if win and grid:
+        ctx.fail("attention: give win= (windows) or grid= (a grid), not both")
+    if shift and not win:
+        ctx.fail("attention shift= shifts windows: give win= too")
+    if a["rel"] and a["cpb"]:
+        ctx.fail("attention: give rel=1 (a learned table) or cpb=1 (Swin V2's MLP), not both")
+    s = win or grid
+    if (a["rel"] or a["cpb"]) and not s:
+        ctx.fail("attention rel=1 and cpb=1 bias positions within a square window: give win= or grid=")
+    if win:
+        x = ctx.apply("window", {"s": win, "shift": shift}, h, name + ".window")
+    elif grid:
+        x = ctx.apply("grid", {"s": grid}, h, name + ".grid")
+    else:
+        x = ctx.apply("tokens", {}, h, name + ".tokens")
+    terms = []              # computed before the projections, as torchvision's Swin does
+    if a["rel"]:
+        terms.append(ctx.apply("relbias", {"s": s, "heads": heads}, x, name + ".bias"))
+    if a["cpb"]:
+        terms.append(ctx.apply("cpb", {"s": s, "heads": heads, "hidden": a["hidden"]}, x, name + ".bias"))
+    if win and any(swin_shift(win, shift, H, W)):
+        terms.append(ctx.apply("shift_mask", {"s": win, "shift": shift, "heads": heads, "h": H, "w": W}, x, name + ".mask"))
+    qkv = ctx.apply("qkv_proj", {"c": 3 * C, "bias": a["qkvbias"], "kbias": a["kbias"]}, x, name + ".qkv")
+    part = {}
+    for i, which in enumerate("qkv"):
+        t = ctx.apply("slice", {"start": i * C, "end": (i + 1) * C}, qkv, f"{name}.{which}.slice")
+        part[which] = ctx.apply("split_heads", {"heads": heads}, t, f"{name}.{which}.heads")
+    q, k, v = part["q"], part["k"], part["v"]
+    if a["cos"]:
+        q = ctx.apply("l2norm", {}, q, name + ".q.l2norm")
+        k = ctx.apply("l2norm", {}, k, name + ".k.l2norm")
+    else:
+        sd = a["sd"] if a["sd"] is not None else C // heads
+        q = ctx.apply("scale", {"v": sd ** -0.5}, q, name + ".q.scale")
+    k = ctx.apply("transpose", {}, k, name + ".k.transpose")
+    logits = ctx.combine("matmul", [q, k], name + ".logits")
+    if a["cos"]:
+        logits = ctx.apply("logitscale", {"heads": heads}, logits, name + ".logitscale")
+    if terms:
+        logits = ctx.combine("add", [logits] + terms, name + ".add")
+    p = ctx.apply("softmax", {"axis": -1}, logits, name + ".softmax")
+    o = ctx.combine("matmul", [p, v], name + ".values")
+    o = ctx.apply("merge_heads", {"heads": heads}, o, name + ".merge")
+    o = ctx.apply("linear", {"c": C, "bias": a["projbias"]}, o, name + ".proj")
+    if win:
+        return ctx.apply("unwindow", {"s": win, "shift": shift, "h": H, "w": W}, o, name + ".unwindow")
+    if grid:
+        return ctx.apply("ungrid", {"s": grid, "h": H, "w": W}, o, name + ".ungrid")
+    return ctx.apply("untokens", {"h": H}, o, name + ".untokens") if H > 1 else o
+
+
+def swin_shift(s, shift, h, w):
+    """The cyclic shift of Swin's windows per axis at an h x w map: none along an axis that one
+    window covers once padded (torchvision's rule)."""
+    hp, wp = _ceil_to(h, s), _ceil_to(w, s)
+    return (0 if s >= hp else shift), (0 if s >= wp else shift)
+
+
+def _module(cls_name, *keys):
+    """A torch builder: layers.<cls_name>(*attrs[keys])."""
+    def build(st, inplace):
+        return getattr(_layers(), cls_name)(*(st.attrs[k] for k in keys))
+    return build
+
+
+_TOKEN_PORT = Port("any parameter a module owns directly, of the same shape (torchvision's "
+                   "VisionTransformer.class_token, Encoder.pos_embedding)", lambda m: None)
+_TABLE_PORT = Port("any parameter and integer buffer of the same shapes that a module owns "
+                   "directly (torchvision's Swin and MaxViT attention: relative_position_bias_table, "
+                   "relative_position_index), one by one", lambda m: None)
+
+register(OpSpec(
+    "tokens", "a map's positions as one row of tokens, row by row: C x H x W -> C x 1 x HW",
+    takes="map", shape=_tokens_shape, cost=_free, torch=_module("Tokens"), compiles_to="Tokens",
+    aliases=("flatten_tokens", "to_tokens", "seq"), examples=("tokens", "conv2x2/2 c=4 tokens")))
+register(OpSpec(
+    "untokens", "one row of tokens back to a map: C x 1 x N -> C x h x N/h",
+    {"h": Attr(REQUIRED, POS_INT, "height of the map")},
+    takes="map", shape=_untokens_shape, cost=_free, torch=_module("Untokens", "h"), compiles_to="Untokens",
+    aliases=("from_tokens", "unflatten"), examples=("tokens untokens h=3",)))
+register(OpSpec(
+    "patchembed", "patch embedding: conv pxp/p to c channels, then tokens (steps .conv, .tokens)",
+    {"p": Attr(REQUIRED, POS_INT, "patch size (the conv's kernel and stride)"),
+     "c": Attr(REQUIRED, POS_INT, "embedding width"), "bias": Attr(1, FLAG, "learnable bias")},
+    takes="map", lower=_patchembed_lower, aliases=("patch_embed", "patchify", "conv_proj"),
+    examples=("patchembed p=3 c=8", "patchembed p=2 c=4 bias=0")))
+register(OpSpec(
+    "clstoken", "prepend a learned class token to every row of tokens: C x G x n -> C x G x n+1",
+    takes="map", shape=_clstoken_shape, cost=lambda st: (st.attrs["c"], 0, 0, 0), torch=_module("ClassToken", "c"),
+    port=_TOKEN_PORT, compiles_to="ClassToken (one 1 x 1 x C parameter)",
+    aliases=("cls_token", "class_token", "cls"), examples=("tokens clstoken", "clstoken")))
+register(OpSpec(
+    "posembed", "add a learned embedding per token position (the same for every row)",
+    takes="map", shape=_posembed_shape, cost=lambda st: (st.attrs["n"] * st.attrs["c"], 0, 0, math.prod(st.out)),
+    torch=_module("PosEmbed", "n", "c"), port=_TOKEN_PORT, compiles_to="PosEmbed (one 1 x n x C parameter)",
+    cost_doc=_ONE_PER_ELEMENT, aliases=("pos_embed", "pos_embedding", "position_embedding"),
+    examples=("tokens clstoken posembed", "posembed")))
+register(OpSpec(
+    "token", "token i of every row: C x G x n -> C x G x 1 (ViT reads its class token)",
+    {"i": Attr(0, NONNEG, "which token")},
+    takes="map", shape=_token_shape, cost=_free, torch=_module("TakeToken", "i"), compiles_to="TakeToken",
+    aliases=("take_token", "select_token"), examples=("tokens token", "tokens token i=4")))
+register(OpSpec(
+    "window", "Swin's windows: zero-pad to multiples of s, cyclic shift by -shift (none along an "
+              "axis one window covers), s x s windows as rows: C x H x W -> C x G x s*s",
+    {"s": Attr(REQUIRED, POS_INT, "window side"), "shift": Attr(0, NONNEG, "cyclic shift (Swin's s // 2)")},
+    takes="map", shape=_window_shape, cost=_free, torch=_module("WindowPartition", "s", "shift"),
+    compiles_to="WindowPartition", aliases=("window_partition", "partition", "windows"),
+    examples=("window s=3", "window s=4 shift=2", "window s=5 shift=2")))
+register(OpSpec(
+    "unwindow", "windows back to the h x w map they came from (merge, shift back, crop)",
+    {"s": Attr(REQUIRED, POS_INT, "window side"), "shift": Attr(0, NONNEG, "the window's shift"),
+     "h": Attr(REQUIRED, POS_INT, "height of the map before window"), "w": Attr(REQUIRED, POS_INT, "its width")},
+    takes="map", shape=_unwindow_shape, cost=_free, torch=_module("WindowMerge", "s", "shift", "h", "w"),
+    compiles_to="WindowMerge", aliases=("window_merge", "window_reverse", "departition"),
+    examples=("apool o=6 window s=4 shift=2 unwindow s=4 shift=2 h=6 w=6", "apool oh=5 ow=7 window s=3 shift=1 unwindow s=3 shift=1 h=5 w=7")))
+register(OpSpec(
+    "grid", "MaxViT's grid: s x s tokens spread over the map with stride H/s as rows: "
+            "C x H x W -> C x (H/s)(W/s) x s*s",
+    {"s": Attr(REQUIRED, POS_INT, "grid side (s divides H and W)")},
+    takes="map", shape=_grid_shape, cost=_free, torch=_module("GridPartition", "s"),
+    compiles_to="GridPartition", aliases=("grid_partition", "dilated_window"), examples=("apool o=6 grid s=3", "apool o=4 grid s=2")))
+register(OpSpec(
+    "ungrid", "a grid back to the h x w map",
+    {"s": Attr(REQUIRED, POS_INT, "grid side"), "h": Attr(REQUIRED, POS_INT, "height of the map"),
+     "w": Attr(REQUIRED, POS_INT, "its width")},
+    takes="map", shape=_ungrid_shape, cost=_free, torch=_module("GridMerge", "s", "h", "w"),
+    compiles_to="GridMerge", aliases=("grid_merge", "grid_reverse"), examples=("apool oh=6 ow=9 grid s=3 ungrid s=3 h=6 w=9",)))
+register(OpSpec(
+    "roll", "cyclic shift of a map by dy rows and dx columns (Swin's shift)",
+    {"dy": Attr(0, INT, "rows"), "dx": Attr(0, INT, "columns")},
+    takes="map", shape=_roll_shape, cost=_free, torch=_module("Roll", "dy", "dx"), compiles_to="Roll (torch.roll)",
+    aliases=("cyclic_shift", "shift"), examples=("roll dy=-2 dx=-2", "roll dy=1")))
+register(OpSpec(
+    "split_heads", "multi-head split: C x G x n -> (G heads) x n x C/heads, channel c in head c // (C/heads)",
+    {"heads": Attr(REQUIRED, POS_INT, "heads")},
+    takes="map", shape=_split_heads_shape, cost=_free, torch=_module("SplitHeads", "heads"),
+    compiles_to="SplitHeads", aliases=("heads", "split", "to_heads"), examples=("split_heads heads=2", "split_heads heads=3")))
+register(OpSpec(
+    "merge_heads", "multi-head merge: (G heads) x n x d -> heads d x G x n",
+    {"heads": Attr(REQUIRED, POS_INT, "heads")},
+    takes="map", shape=_merge_heads_shape, cost=_free, torch=_module("MergeHeads", "heads"),
+    compiles_to="MergeHeads", aliases=("merge", "from_heads", "unheads"), examples=("split_heads heads=3 merge_heads heads=3",)))
+register(OpSpec(
+    "transpose", "swap the last two axes: C x H x W -> C x W x H (kᵀ in attention)",
+    takes="map", shape=lambda ctx, a, shape: ({}, (shape[0], shape[2], shape[1])), cost=_free,
+    torch=_module("Transpose"), compiles_to="Transpose", aliases=("t", "swapaxes", "permute"),
+    examples=("transpose",)))
+register(OpSpec(
+    "relbias", "learned relative position bias of an s x s window per head, for each row of tokens: "
+               "C x G x s*s -> (G heads) x s*s x s*s (to add to attention logits; the input gives the layout)",
+    {"s": Attr(REQUIRED, POS_INT, "window side"), "heads": Attr(REQUIRED, POS_INT, "heads")},
+    takes="map", shape=_position_terms("relbias"), cost=_relbias_cost, torch=_module("RelPosBias", "s", "heads"),
+    port=_TABLE_PORT, compiles_to="RelPosBias (a (2s-1)^2 x heads table, an s^2 x s^2 index)",
+    aliases=("rel_pos_bias", "relative_position_bias", "relpos"), examples=("window s=3 relbias s=3 heads=2",)))
+register(OpSpec(
+    "cpb", "Swin V2's continuous position bias: an MLP (2 -> hidden -> heads) of the log-spaced offsets "
+           "in an s x s window, 16 sigmoid(.), for each row: C x G x s*s -> (G heads) x s*s x s*s",
+    {"s": Attr(REQUIRED, POS_INT, "window side"), "heads": Attr(REQUIRED, POS_INT, "heads"),
+     "hidden": Attr(512, POS_INT, "the MLP's hidden width")},
+    takes="map", shape=_position_terms("cpb"), cost=_cpb_cost, torch=_module("ContinuousPosBias", "s", "heads", "hidden"),
+    port=Port("its MLP's nn.Linear layers as linears; its coordinate table and index as buffers a module "
+              "owns directly (torchvision's ShiftedWindowAttentionV2)", lambda m: None),
+    compiles_to="ContinuousPosBias (an nn.Sequential MLP)",
+    cost_doc="MACs: the MLP on the (2s-1)^2 offsets, once per forward pass; other FLOPs: its ReLU, the sigmoid and x16",
+    aliases=("continuous_position_bias", "cpb_mlp"), examples=("window s=3 cpb s=3 heads=2 hidden=8",)))
+register(OpSpec(
+    "shift_mask", "Swin's attention mask for shifted windows (-100 between tokens from different regions), "
+            "for each window and head: C x G x s*s -> (G heads) x s*s x s*s",
+    {"s": Attr(REQUIRED, POS_INT, "window side"), "shift": Attr(REQUIRED, NONNEG, "the windows' shift"),
+     "heads": Attr(REQUIRED, POS_INT, "heads"), "h": Attr(REQUIRED, POS_INT, "height of the map before window"),
+     "w": Attr(REQUIRED, POS_INT, "its width")},
+    takes="map", shape=_position_terms("shift_mask"), cost=_free, torch=_module("ShiftMask", "s", "shift", "heads", "h", "w"),
+    compiles_to="ShiftMask", aliases=("attn_mask", "mask", "attention_mask"),
+    examples=("apool o=6 window s=3 shift=1 shift_mask s=3 shift=1 heads=2 h=6 w=6",)))
+register(OpSpec(
+    "logitscale", "Swin V2's learned temperature per head: x exp(min(t, log 100)), t initialised to log 10",
+    {"heads": Attr(REQUIRED, POS_INT, "heads")},
+    takes="map", shape=_logitscale_shape, cost=lambda st: (st.attrs["heads"], 0, 0, math.prod(st.out)),
+    torch=_module("LogitScale", "heads"),
+    port=Port("a heads x 1 x 1 parameter, as a layer scale (torchvision's logit_scale)", lambda m: None),
+    compiles_to="LogitScale (one heads x 1 x 1 parameter)", cost_doc=_ONE_PER_ELEMENT,
+    aliases=("logit_scale", "temperature"), examples=("logitscale heads=2", "logitscale heads=3")))
+register(OpSpec(
+    "l2norm", "divide each vector along the last axis by its L2 norm (cosine attention's q and k)",
+    takes="map", shape=_same_shape(), cost=_per_element(3), torch=_module("L2Norm"), compiles_to="L2Norm (F.normalize)",
+    cost_doc="other FLOPs: 3 per element (square, sum, divide)", aliases=("normalize", "l2_normalize"),
+    examples=("l2norm",)))
+register(OpSpec(
+    "qkv_proj", "the query/key/value projection: a linear layer over the channels at every position; kbias=0 "
+           "holds the keys' (middle) third of the bias at zero, as Swin V2",
+    {"c": Attr(REQUIRED, POS_INT, "output channels (3 x the width)"), "bias": Attr(1, FLAG, "learnable bias"),
+     "kbias": Attr(1, FLAG, "the keys' bias (0: held at zero)")},
+    takes="map", shape=_qkv_shape, cost=_conv_cost, torch=_qkv_torch,
+    port=Port("an nn.Linear of the same shape, or nn.MultiheadAttention's packed in_proj (its own "
+              "in_proj_weight and in_proj_bias; its out_proj is an nn.Linear)", _classify_in_proj),
+    compiles_to="QKV (an nn.Conv2d 1x1)", aliases=("qkv", "in_proj", "to_qkv"),
+    examples=("qkv_proj c=18", "qkv_proj c=12 kbias=0", "qkv_proj c=6 bias=0")))
+register(OpSpec(
+    "grn", "ConvNeXt V2's global response norm: x + bias + weight x N(x), N = each channel's L2 norm over "
+           "positions / its mean over channels",
+    {"eps": Attr(1e-6, POSITIVE, "added to the mean")},
+    takes="map", shape=_grn_shape, cost=lambda st: (2 * st.attrs["c"], 0, 0, 6 * math.prod(st.out)),
+    torch=_module("GRN", "c", "eps"),
+    port=Port("timm's GlobalResponseNorm: its weight and bias, one by one", lambda m: None),
+    compiles_to="GRN (weight and bias of C values)", cost_doc="other FLOPs: 6 per element",
+    aliases=("global_response_norm", "globalresponsenorm"), examples=("grn", "grn eps=1e-5")))
+register(OpSpec(
+    "patchmerge", "Swin's patch merging: zero-pad odd sizes, 2x2 neighbours as channels in the order "
+                  "(0,0), (1,0), (0,1), (1,1): C x H x W -> 4C x H/2 x W/2",
+    takes="map", shape=_patchmerge_shape, cost=_free, torch=_module("PatchMerge"), compiles_to="PatchMerge",
+    aliases=("patch_merging", "patch_merge", "space2depth"), examples=("patchmerge", "patchmerge ln linear c=6")))
+register(OpSpec(
+    "attention", "multi-head self-attention: qkv, scaled dot-product (or cosine) logits + position terms, "
+                 "softmax over keys, values, output projection; within win x win windows (Swin, shifted by "
+                 "shift=), a grid (MaxViT), or over all positions (ViT)",
+    {"heads": Attr(REQUIRED, POS_INT, "heads"),
+     "win": Attr(0, NONNEG, "window side (0: none)"), "shift": Attr(0, NONNEG, "window shift (Swin: win // 2)"),
+     "grid": Attr(0, NONNEG, "grid side (MaxViT; 0: none)"),
+     "rel": Attr(0, FLAG, "learned relative position bias (Swin, MaxViT)"),
+     "cpb": Attr(0, FLAG, "continuous position bias and cosine logits (Swin V2)"),
+     "cos": Attr(0, FLAG, "cosine logits with a learned temperature (Swin V2)"),
+     "hidden": Attr(512, POS_INT, "width of the cpb MLP"),
+     "sd": Attr(None, POS_INT, "the logits are scaled by sd^-1/2 (default: the head width; MaxViT: the width)"),
+     "qkvbias": Attr(1, FLAG, "bias of the qkv projection"), "kbias": Attr(1, FLAG, "the keys' bias (Swin V2: 0)"),
+     "projbias": Attr(1, FLAG, "bias of the output projection")},
+    takes="map", lower=_attention_lower, aliases=("attn", "mha", "self_attention", "multihead_attention"),
+    examples=("attention heads=2", "tokens attention heads=3", "attention heads=2 win=3 shift=1 rel=1",
+              "attention heads=2 win=4 shift=2 cpb=1 cos=1 kbias=0 hidden=8", "apool o=6 attention heads=3 grid=3 rel=1 sd=6",
+              "attention heads=1 win=3 qkvbias=0 projbias=0")))
+
 # ---- joins: `add(a, b, ...)` in a cell node
 register(OpSpec(
     "add", "sum of equal shapes", join=_equal_shapes("add"), cost=_add_cost, torch=_add_torch,
@@ -900,10 +1382,17 @@ register(OpSpec(
     cost_doc=_ONE_PER_ELEMENT, aliases=("multiply", "prod", "times"),
     examples=("mul(a, b)", "mul(a, gap <- b)", "mul(gap <- b, a)")))
 register(OpSpec(
-    "cat", "concatenation along channels (equal H x W); an operand skipped by its `if` is left out",
+    "cat", "concatenation along channels (equal H x W); an operand that is none (`else none`) is left out, "
+           "as from add and mul",
     join=_cat_shape, cost=_free, torch=_cat_torch, overwritable=True, compiles_to="torch.cat(..., 1)",
     aliases=("concat", "concatenate", "stack"), examples=("cat(a, b)", "cat(a, b, in)")))
 
+register(OpSpec(
+    "matmul", "matrix product of two activations, matrix by matrix: B x n x k and B x k x m -> B x n x m "
+              "(q kᵀ, attention x values)",
+    join=_matmul_shape, arity=2, cost=_matmul_cost, torch=_matmul_torch, compiles_to="torch.matmul",
+    cost_doc="MACs: B n k m", aliases=("bmm", "matrix_product", "einsum"),
+    examples=("matmul(matmul(a, transpose <- b), a)", "matmul(softmax axis=-1 <- matmul(a, transpose <- b), in)")))
 
 # ======================================================================= derived views
 # (what the parser and the static checks read; all of it follows from the entries above)

@@ -15,8 +15,11 @@ Header lines: `net`, `defaults` (op.attr=value), `scale` (width, depth,
 divisor for W() and D()), `let` (named constants, e.g. a family's depths). Cells: `cell NAME(params) [inputs 2]:` then indented
 `node = expr` lines; `out` is the output. An expr is `ops... <- src`, a
 reference, or `add(...)`, `cat(...)`, `mul(...)` of exprs; a trailing
-`if COND` skips the node when COND is 0 (it then stands for the first
-node or input its expr names: optional expand convs, SE, residuals). Body lines:
+`if COND else NAME` skips the node when COND is 0, and the node is then NAME (an input,
+an earlier node, or `none`, which joins leave out): optional expand convs, SE, residuals,
+branches. The `else` is required (a text written before it was is refused with the
+line's explicit form; `legacy.py` reads such texts stored in run folders and rewrites such files:
+`nasty upgrade FILE`). Body lines:
 `stem|stage|head CHAIN [x N] [rest(k=v, ...)]`. A two-input cell reads `in` and `prev`
 (h_{i-1}, h_{i-2}): by default `prev` is the state before last; a call may say
 `prev=-3` on a body line (a state offset, -1 being the line's own input), and inside
@@ -50,14 +53,18 @@ def parse(text: str, source: str = "") -> Genotype:
 
 
 class Parser:
-    def __init__(self, text: str, source: str):
+    def __init__(self, text: str, source: str, legacy: bool = False):
         self.source = source
+        self.legacy = legacy        # accept `if` without `else` (legacy.py makes it explicit)
         self.lines = []
+        self.raw = {}               # line number -> text, for messages that show the line rewritten
+        self.node_lines = []        # per cell, in order: the line number of each node (legacy.rewrite edits them)
         for i, raw in enumerate(text.splitlines(), start=1):
             toks = tokenize_line(raw, i, source)
             if toks[0].kind != "end":
                 indented = raw[:1] in (" ", "\t")
                 self.lines.append((indented, Cursor(toks, source)))
+                self.raw[i] = raw
         self.pos = 0
 
     def err(self, msg, cur=None):
@@ -161,25 +168,43 @@ class Parser:
         cur.expect(":")
         if not cur.done():
             raise cur.error("end of line after ':'")
-        nodes = []
+        nodes, lines = [], []
         while self.pos < len(self.lines) and self.lines[self.pos][0]:
             ncur = self.lines[self.pos][1]
             self.pos += 1
-            nname = ncur.expect_kind("name", "a node name").text
+            nt = ncur.expect_kind("name", "a node name")
             ncur.expect("=")
-            expr, when = self._node_body(ncur)
-            nodes.append(Node(nname, expr, when))
+            expr, when, otherwise = self._node_body(ncur)
+            nodes.append(Node(nt.text, expr, when, otherwise))
+            lines.append(nt.line)
         if not nodes:
             raise self.err(f"expected indented node lines 'NAME = expr' under 'cell {name}:'", cur)
-        return Cell(name, tuple(params), inputs, tuple(nodes))
+        cell = Cell(name, tuple(params), inputs, tuple(nodes))
+        self.node_lines.append(lines)
+        if not self.legacy:
+            from .legacy import missing_else
+            found = missing_else(cell)
+            if found:       # shown as the user wrote the line, with the else it needs
+                i, hint = found
+                raw = " ".join(self.raw[lines[i]].split("#")[0].split())
+                raise ParseError(hint(raw, self.source), lines[i], None, self.source)
+        return cell
 
     def _node_body(self, cur):
-        """`expr [if COND]` up to the end of the line (a node's right-hand side)."""
-        expr = self._expr(cur, stop=("if",))
-        when = parse_value(cur) if cur.accept("if") else None
+        """`expr [if COND else NAME]` up to the end of the line (a node's right-hand side)."""
+        expr = self._expr(cur, stop=("if", "else"))
+        when = otherwise = None
+        if cur.accept("if"):
+            when = parse_value(cur)
+            if cur.accept("else"):
+                otherwise = cur.expect_kind("name", "what the node is when its guard is false: an input, "
+                                                    "an earlier node, or none").text
+        elif cur.at("else"):
+            raise cur.error("'if CONDITION else NAME' ('else' comes after an if)")
         if not cur.done():
-            raise cur.error("'if CONDITION' or end of line")
-        return expr, when
+            raise cur.error("'if CONDITION else NAME' or end of line" if when is None else
+                            "end of line" if otherwise is not None else "'else NAME' after the condition")
+        return expr, when, otherwise
 
     def _layer(self, cur):
         section = cur.next().text
@@ -339,8 +364,10 @@ def format_cell(cell: Cell) -> list[str]:
 
 
 def format_node(n: Node) -> str:
-    """A node's right-hand side: `expr [if COND]`."""
-    return format_expr(n.expr) + (f" if {format_value(n.when)}" if n.when is not None else "")
+    """A node's right-hand side: `expr [if COND else NAME]`."""
+    if n.when is None:
+        return format_expr(n.expr)
+    return format_expr(n.expr) + f" if {format_value(n.when)}" + (f" else {n.otherwise}" if n.otherwise else "")
 
 
 def format_expr(e) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import NastyError
 from ..searchspaces.nb201mini import EDGE_NAMES, nb201mini
 from ..searchspaces.nb201mini import decide as nb201mini_decide
-from .table import load_table
+from .table import load_table, read_progress
 
 DEFAULT_OUT = "runs/nasbench"    # where `nasty bench run` writes unless told (never into the package)
 SCREENS = ("params", "macs")     # the scores a table simulation can screen by (analytic: no images needed)
@@ -606,10 +606,7 @@ def run_oneshot_benchmark(table_path=None, controllers=ONESHOT_CONTROLLERS, seed
     path = out / "runs.jsonl"
     key = {"seconds": seconds, "confirm": confirm, "score_images": score_images, "subset": subset,
            "val_subset": val_subset, "options": options or {}}
-    done = []
-    if path.exists():
-        done = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
-        done = [r for r in done if r.get("key") == key]
+    done = [r for r in read_progress(path) if r.get("key") == key]
     opt_val = max(r["val_acc"] for r in table["rows"])
     payloads = {}
     for seed in range(seeds):                  # seed by seed: a stopped run has every controller's first seeds

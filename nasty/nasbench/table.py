@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import platform
 import time
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from ..errors import NastyError
+from ..errors import NastyError, brief
 from ..searchspaces.nb201mini import EDGES, OPS, WIDTH, arch_genotype, arch_str, live_edges
 from . import all_archs
 
@@ -94,12 +95,10 @@ def build_table(out_dir, recipe: dict | None = None, limit: int | None = None,
 
     partial = out / "partial.jsonl"
     done: dict[str, dict] = {}
-    if partial.exists():
-        for line in partial.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                if r.get("recipe") == _recipe_key(recipe):
-                    done[r["live"]] = r
+    for r in read_progress(partial):
+        if r.get("recipe") == _recipe_key(recipe) and isinstance(r.get("live"), str) and not row_problem(
+                {**r, "ops": list(OPS[:1]) * len(EDGES)}):
+            done[r["live"]] = r
     log(f"bench build: {len(archs)} cells, {len(groups)} distinct networks, "
         f"{len(done)} already trained; recipe {json.dumps(recipe)}")
     t_start = time.perf_counter()
@@ -158,6 +157,34 @@ def build_table(out_dir, recipe: dict | None = None, limit: int | None = None,
     return info
 
 
+def read_progress(path: Path) -> list[dict]:
+    """The records of a progress file a benchmark appends to (partial.jsonl, runs.jsonl). A last line
+    torn by a kill mid-write (no newline) is cut, so that the next record starts on a line of its
+    own; any other line that is not a JSON object is a one-line error naming it."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with path.open("r+b") as f:
+            f.truncate(cut)
+        data = data[:cut]
+    out = []
+    for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except ValueError:
+            r = None
+        if not isinstance(r, dict):
+            raise NastyError(f"{path}: line {n} is not a record ({brief(line)}); delete that line (its work is "
+                             "redone) or the file (all of it is redone)")
+        out.append(r)
+    return out
+
+
 def _recipe_key(recipe: dict) -> str:
     return json.dumps(recipe, sort_keys=True)
 
@@ -172,14 +199,55 @@ def load_table(path=None) -> dict:
     try:
         doc = json.loads(p.read_text())
         rows = doc["rows"]
-        by_ops = {tuple(r["ops"]): r for r in rows}
-    except (ValueError, KeyError, TypeError) as e:
+        if not isinstance(rows, list):
+            raise TypeError(f"'rows' is a {type(rows).__name__}, not a list")
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise NastyError(f"benchmark table {str(p)!r} is unreadable ({type(e).__name__}: {e}); "
                          "rebuild it with `nasty bench build`") from None
-    missing = len(all_archs()) - len(by_ops)
+    by_ops = {}
+    for i, row in enumerate(rows):
+        problem = row_problem(row)
+        if problem:
+            arch = row.get("arch") if isinstance(row, dict) else None
+            raise NastyError(f"benchmark table {str(p)!r}: row {i}{f' ({brief(arch)})' if arch else ''} {problem}; "
+                             "a simulated search would rank on it: rebuild the table with `nasty bench build`")
+        ops = tuple(row["ops"])
+        if ops in by_ops:
+            raise NastyError(f"benchmark table {str(p)!r}: row {i} repeats cell {arch_str(ops)}; rebuild the table "
+                             "with `nasty bench build`")
+        by_ops[ops] = row
+    missing = [a for a in all_archs() if a not in by_ops]
     if missing:
-        raise NastyError(f"benchmark table {str(p)!r} lacks {missing} of {len(all_archs())} cells; "
-                         "finish it with `nasty bench build` (it resumes)")
+        raise NastyError(f"benchmark table {str(p)!r} lacks {len(missing)} of {len(all_archs())} cells "
+                         f"(e.g. {arch_str(missing[0])}); finish it with `nasty bench build` (it resumes)")
     return {"info": doc.get("info", {}), "rows": rows, "by_ops": by_ops, "path": str(p)}
+
+
+def _accuracy(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+
+
+def row_problem(row) -> str | None:
+    """What is wrong with one row of the table (said after 'row N'), or None: its cell is one of
+    the space's, its accuracies (and per-epoch curve) numbers from 0 to 1, its costs whole numbers."""
+    if not isinstance(row, dict):
+        return f"is a {type(row).__name__}, not an object"
+    ops = row.get("ops")
+    if not isinstance(ops, list) or len(ops) != len(EDGES) or not all(isinstance(o, str) and o in OPS for o in ops):
+        return f"has ops {brief(ops)}, not {len(EDGES)} of {', '.join(OPS)}"
+    for key in ("val_acc", "test_acc"):
+        if not _accuracy(row.get(key)):
+            return f"has {key} {brief(row.get(key))}: accuracies are numbers from 0 to 1"
+    curve = row.get("val_curve")
+    if curve is not None and not (isinstance(curve, list) and curve and all(_accuracy(v) for v in curve)):
+        return f"has val_curve {brief(curve)}: a list of accuracies from 0 to 1, one per epoch"
+    for key in ("params", "macs"):
+        v = row.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            return f"has {key} {brief(v)}: a whole number, 0 or more"
+    t = row.get("train_seconds")
+    if t is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t >= 0):
+        return f"has train_seconds {brief(t)}: a number of seconds, 0 or more"
+    return None
 
 

@@ -4,6 +4,11 @@ analytically before anything trains (and `preflight`: is the budget possible at 
     b = Budget.parse(macs="600MFLOPs", params="5M")
     b.check(nasty.cost(g))          # -> None when within budget, else the reason
 
+A time unit makes a latency budget: `Budget.parse("15ms")`, or with MACs `"600MFLOPs,15ms"`.
+Latency is predicted per op from this machine's lookup table (nasty/latency/), so a latency
+budget needs its predictor attached (`with_predictor`, done by the search before preflight);
+the search then measures its finalists for real (nasty/latency/search.py).
+
 The FLOP convention: one multiply-add is one FLOP, as the course notes and the
 mobile NAS papers ("mult-adds") count it, so `600MFLOPs`, `600MMACs` and
 `600MMAdds` are the same budget: 600 million multiply-adds at the target input.
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from ..display import human
 from ..errors import BudgetError, NastyError
@@ -38,7 +43,7 @@ def parse_quantity(text: str, what: str = "budget") -> int:
     s = str(text).strip()
     m = _COST.match(s)
     units = PARAM_UNITS if what == "params" else ("",) + MAC_UNITS
-    example = "5M or 3.5Mparams" if what == "params" else "600MFLOPs, 600M, 1.2GMACs or 600MMAdds"
+    example = "5M or 3.5Mparams" if what == "params" else "600MFLOPs, 600M, 1.2GMACs, 600MMAdds or a latency, 15ms"
     flag = "--params" if what == "params" else "--budget"
     si = None
     if m is not None:
@@ -59,19 +64,72 @@ def parse_quantity(text: str, what: str = "budget") -> int:
     return int(round(value))
 
 
+_TIME = re.compile(_NUMBER + r"\s*(?P<unit>ms|s|us|µs)$")
+_TO_MS = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3}
+LATENCY_CONDITIONS = "batch 1, one CPU thread, on this machine"
+
+
+def parse_latency(text: str) -> float:
+    """'15ms' -> 15.0, '0.02s' -> 20.0, '900us' -> 0.9 (milliseconds)."""
+    m = _TIME.match(str(text).strip())
+    if m is None:
+        raise BudgetError(f"malformed latency budget {text!r}: write a number with a time unit, e.g. 15ms, 0.02s")
+    ms = float(m.group("num")) * _TO_MS[m.group("unit")]
+    if not math.isfinite(ms) or ms <= 0:
+        raise BudgetError(f"latency budget {text!r} must be a positive time, e.g. 15ms")
+    return ms
+
+
+def is_latency(text: str) -> bool:
+    """Does this part of a --budget carry a time unit (15ms, 0.02s)?"""
+    return _TIME.match(str(text).strip()) is not None
+
+
 @dataclass(frozen=True)
 class Budget:
-    """Upper limits at the target: multiply-adds (the FLOP convention) and parameters."""
+    """Upper limits at the target: multiply-adds (the FLOP convention), parameters, and latency
+    (milliseconds at batch 1 on this machine, predicted per op by `predictor`)."""
     macs: int | None = None
     params: int | None = None
+    latency_ms: float | None = None
+    predictor: object = field(default=None, compare=False, repr=False)   # a nasty.latency Predictor
 
     @classmethod
     def parse(cls, macs: str | None = None, params: str | None = None) -> "Budget":
-        return cls(parse_quantity(macs, "budget") if macs is not None else None,
-                   parse_quantity(params, "params") if params is not None else None)
+        """`macs`: the --budget text, MACs and/or a latency, comma-separated (600MFLOPs,15ms)."""
+        mac = lat = None
+        for part in ([] if macs is None else [p.strip() for p in str(macs).split(",")]):
+            if is_latency(part):
+                if lat is not None:
+                    raise BudgetError(f"--budget {macs!r} gives two latencies; give one, e.g. 600MFLOPs,15ms")
+                lat = parse_latency(part)
+            else:
+                if mac is not None:
+                    raise BudgetError(f"--budget {macs!r} gives two MAC budgets; give one, e.g. 600MFLOPs,15ms")
+                mac = parse_quantity(part, "budget")
+        return cls(mac, parse_quantity(params, "params") if params is not None else None, lat)
 
     def __bool__(self) -> bool:
-        return self.macs is not None or self.params is not None
+        return self.macs is not None or self.params is not None or self.latency_ms is not None
+
+    def with_predictor(self, predictor) -> "Budget":
+        return replace(self, predictor=predictor)
+
+    def latency(self, cost) -> float | None:
+        """The predicted latency (ms) of `cost` (a Cost, or anything carrying `latency_ms`), None
+        without a latency budget. Predicted once per Cost: the value is kept on it."""
+        v = getattr(cost, "latency_ms", None)
+        if v is not None or self.latency_ms is None or not hasattr(cost, "per_step"):
+            return v
+        if self.predictor is None:
+            raise BudgetError("a latency budget needs this machine's latency predictor (nasty.latency); "
+                              "the search attaches it before its preflight")
+        v = self.predictor.predict(cost)
+        try:
+            cost.latency_ms = v
+        except (AttributeError, TypeError):       # a frozen cost: predicted again next time
+            pass
+        return v
 
     def check(self, cost) -> str | None:
         """None when `cost` (anything with .macs and .params) fits, else why it does not."""
@@ -80,6 +138,10 @@ class Budget:
             over.append(f"{human(cost.macs)}MACs > {human(self.macs)}")
         if self.params is not None and cost.params > self.params:
             over.append(f"{human(cost.params)} params > {human(self.params)}")
+        if self.latency_ms is not None:
+            lat = self.latency(cost)
+            if lat is not None and lat > self.latency_ms:
+                over.append(f"{lat:.3g} ms predicted > {self.latency_ms:g} ms")
         return "; ".join(over) or None
 
     def excess(self, cost) -> float:
@@ -89,6 +151,10 @@ class Budget:
             r = max(r, _ratio(cost.macs, self.macs))
         if self.params is not None:
             r = max(r, _ratio(cost.params, self.params))
+        if self.latency_ms is not None:
+            lat = getattr(cost, "latency_ms", None) if self.predictor is None else self.latency(cost)
+            if lat is not None:                       # unknown (a record without it): not counted
+                r = max(r, lat / self.latency_ms)
         return r
 
     def describe(self) -> str:
@@ -97,10 +163,12 @@ class Budget:
             parts.append(f"{human(self.macs)}FLOPs (multiply-adds)")
         if self.params is not None:
             parts.append(f"{human(self.params)} params")
+        if self.latency_ms is not None:
+            parts.append(f"{self.latency_ms:g} ms latency ({LATENCY_CONDITIONS})")
         return " and ".join(parts) or "none"
 
     def as_dict(self) -> dict:
-        return {"macs": self.macs, "params": self.params}
+        return {"macs": self.macs, "params": self.params, "latency_ms": self.latency_ms}
 
 
 def _ratio(a: int, b: int) -> float:
@@ -112,19 +180,21 @@ def _ratio(a: int, b: int) -> float:
 
 @dataclass(frozen=True)
 class Costed:
-    """A sample of a space with its target cost."""
+    """A sample of a space with its target cost (and predicted latency, under a latency budget)."""
     values: dict
     genotype: object
     macs: int
     params: int
+    latency_ms: float | None = None
 
 
-def target_cost(space, values: dict) -> Costed:
-    """Build the target genotype of `values` and cost it analytically."""
+def target_cost(space, values: dict, budget: Budget | None = None) -> Costed:
+    """Build the target genotype of `values` and cost it analytically (its latency predicted
+    when `budget` has a latency limit)."""
     from ..cost import cost
     g = space.genotype(values)
     c = cost(g)
-    return Costed(dict(values), g, c.macs, c.params)
+    return Costed(dict(values), g, c.macs, c.params, budget.latency(c) if budget is not None else None)
 
 
 def fit_width(space, values: dict, budget: Budget, costed: Costed | None = None) -> Costed | None:
@@ -135,7 +205,7 @@ def fit_width(space, values: dict, budget: Budget, costed: Costed | None = None)
     the smallest width is over budget, or when the space has no width decision and
     the sample does not fit as it is.
     """
-    costed = costed or target_cost(space, values)
+    costed = costed or target_cost(space, values, budget)
     name = space.width_decision
     if name is None or not budget:
         return costed if budget.check(costed) is None else None
@@ -152,7 +222,7 @@ def fit_width(space, values: dict, budget: Budget, costed: Costed | None = None)
 
     def at(v) -> Costed:
         if v not in cache:
-            cache[v] = costed if v == values.get(name) else target_cost(space, {**values, name: v})
+            cache[v] = costed if v == values.get(name) else target_cost(space, {**values, name: v}, budget)
         return cache[v]
 
     if d.kind == "float":
@@ -190,13 +260,13 @@ def preflight(space, budget: Budget, fit: bool, seed: int = 0, tries: int = PREF
 
     from ..space import RandomTrial, SpaceError
     rng = random.Random(seed + 7919)
-    smallest, errors, start = None, 0, time.time()
+    smallest, fastest, errors, start = None, None, 0, time.time()
     last_error = None
     for i in range(tries):
         t = RandomTrial(rng)
         try:
             values, _ = space.sample(t)
-            c = target_cost(space, values)
+            c = target_cost(space, values, budget)
         except NastyError as e:
             errors += 1
             last_error = e
@@ -213,14 +283,29 @@ def preflight(space, budget: Budget, fit: bool, seed: int = 0, tries: int = PREF
                 return f
             d = next(x for x in t.asked if x.name == space.width_decision)
             c = target_cost(space, {**values, space.width_decision:
-                                    d.low if d.kind == "float" else min(d.options())})
+                                    d.low if d.kind == "float" else min(d.options())}, budget)
         if smallest is None or budget.excess(c) < budget.excess(smallest):
             smallest = c
+        if c.latency_ms is not None and (fastest is None or c.latency_ms < fastest.latency_ms):
+            fastest = c
         if time.time() - start > seconds and i >= 20:
             break
     if smallest is None:
         raise SpaceError(f"space {space.name!r} fails to build its samples: {last_error}")
+    if fastest is not None:
+        also = (f"; the smallest by MACs and params costs {human(smallest.macs)}MACs and {human(smallest.params)} "
+                f"params" if budget.macs is not None or budget.params is not None else "")
+        raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
+                          f"after {i + 1} samples; the fastest seen is predicted at {fastest.latency_ms:.3g} ms "
+                          f"({human(fastest.macs)}MACs, {human(fastest.params)} params at the target; "
+                          f"{_short_values(fastest.values)}){also}"
+                          + ("" if fit else "; raise the budget or try --fit"))
     raise BudgetError(f"no architecture of space {space.name!r} fits the budget {budget.describe()} "
                       f"after {i + 1} samples; the smallest seen costs {human(smallest.macs)}MACs "
                       f"({smallest.macs:,}) and {human(smallest.params)} params at the target"
                       + ("" if fit else "; raise the budget or try --fit"))
+
+
+def _short_values(values: dict, limit: int = 160) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in values.items())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .folder import CONFIRMS, RunFolder, atomic_write
 from .loop import Proposal, Running, TrialSource
-from .record import ConfirmRecord, Status, TrialRecord
+from .record import ConfirmRecord, Status, TrialRecord, jsonable
 from .settings import Settings
 
 
@@ -93,10 +93,11 @@ class ConfirmLoop(TrialSource):
         # another seed than the search's (s.seed + trial), and another per confirmation
         seed = self.s.seed + job.trial + 100_003 * (job.seed + 1)
         tc = {"epochs": self.fidelity["epochs"], "batch_size": self.s.batch_size, "lr": self.s.lr, "seed": seed,
-              "subset": None, "val_subset": None}
+              "subset": None, "val_subset": None, "precise_bn": self.s.precise_bn}
         return {"trial": job.trial, "seed": seed, "proxy": job.record.proxy_genotype, "train": tc,
+                "decisions": jsonable(job.record.decisions),
                 "threads": self.s.cpus_per_trial, "keep_weights": True, "rows": self.rows,
-                "deadline": (self.deadline + 20.0) if self.deadline is not None else None}
+                "deadline": self.deadline}                # the time budget is hard (standalone.evaluate)
 
     def epoch(self, key: str, result: dict):
         r = self.running.get(key)
@@ -113,12 +114,17 @@ class ConfirmLoop(TrialSource):
         if error is not None or result.get("failed"):
             rec = ConfirmRecord(job.trial, job.seed, Status.FAILED, None, tuple(r.epochs), self.fidelity,
                                 error or result.get("reason"), timings)
+        elif not r.epochs and result.get("timeout"):        # cut by the hard time budget: run again on resume
+            rec = ConfirmRecord(job.trial, job.seed, Status.TIMEOUT, None, (), self.fidelity, result.get("reason"),
+                                timings)
         elif not r.epochs:
             return
         else:
-            status = Status.OK if len(r.epochs) >= self.fidelity["epochs"] else Status.TIMEOUT
-            rec = ConfirmRecord(job.trial, job.seed, status, r.epochs[-1].val_acc, tuple(r.epochs),
-                                self.fidelity, None, timings)
+            done = len(r.epochs) >= self.fidelity["epochs"]
+            rec = ConfirmRecord(job.trial, job.seed, Status.OK if done else Status.TIMEOUT, r.epochs[-1].val_acc,
+                                tuple(r.epochs), self.fidelity, None if done else
+                                f"stopped at the time budget after {len(r.epochs)} of {self.fidelity['epochs']} epochs",
+                                timings)
             self.seconds.append(timings.total_s)
         self.folder.append(rec, CONFIRMS)
         self.records.append(rec)
@@ -143,14 +149,15 @@ class ConfirmLoop(TrialSource):
 
 
 def reserve_seconds(s: Settings, records, slots: int, ratio: float) -> float:
-    """Seconds the confirmation stage will need, from the search's measured trial times (0 before
-    any), at most half the time budget (the search itself must have time to find candidates)."""
+    """Seconds the confirmation stage (and the audit's members, audit.py) will need, from the search's
+    measured trial times (0 before any), at most half the time budget (the search itself must have
+    time to find candidates)."""
     if not s.confirm:
         return 0.0
     durs = [r.timings.total_s for r in records if r.status is Status.OK and r.timings and r.timings.total_s]
     if not durs:
         return 0.0
-    waves = -(-s.confirm * s.confirm_seeds // max(1, slots))
+    waves = -(-(s.confirm + (s.audit or 0)) * s.confirm_seeds // max(1, slots))    # the audit's members too
     need = waves * statistics.median(durs) * ratio
     return min(need, 0.5 * s.time_budget) if s.time_budget else need
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import math
 import os
@@ -24,11 +23,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import RunError
-from .record import ConfirmRecord, RecordError, TrialRecord, jsonable
+from .record import AuditRecord, ConfirmRecord, RecordError, TrialRecord, jsonable
 
 TRIALS = "trials.jsonl"
 CONFIRMS = "confirm.jsonl"          # the confirmation stage's records (record.ConfirmRecord)
-DECODERS = {TRIALS: TrialRecord.from_json, CONFIRMS: ConfirmRecord.from_json}
+AUDITS = "audit.jsonl"              # the self-audit's random members (record.AuditRecord, audit.py)
+DECODERS = {TRIALS: TrialRecord.from_json, CONFIRMS: ConfirmRecord.from_json, AUDITS: AuditRecord.from_json}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
@@ -89,8 +89,20 @@ def _has_type(v, annotation: str) -> bool:
     return any(isinstance(v, _JSON_TYPES[a]) for a in names)
 
 
-def _lock_holder(st) -> int | None:
-    """The PID holding a flock on the file with stat `st` (from /proc/locks; None if unknown)."""
+def _lock_holder(path: Path, st) -> int | None:
+    """The PID holding the run folder's lock: the kernel's word where it tells it (Linux), else
+    what the holder wrote in its PID note (macOS, Windows)."""
+    pid = _kernel_holder(st)
+    if pid is not None:
+        return pid
+    try:
+        return int(_pid_note(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _kernel_holder(st) -> int | None:
+    """The PID holding a flock on the file with stat `st`, from Linux's /proc/locks (by inode)."""
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
@@ -104,6 +116,22 @@ def _lock_holder(st) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _pid_note(path: Path) -> Path:
+    """Where the holder of run folder `path` notes its PID: outside the folder (in the temp
+    directory), so that taking the lock changes no byte of the run."""
+    import hashlib
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / "nasty-locks" / f"{key}.pid"
+
+
+def _open_for_lock(path: Path) -> int:
+    """A descriptor to lock for run folder `path`: the folder itself where the OS opens folders
+    (POSIX: no file is created), else its .lock file (Windows)."""
+    if os.name == "nt":
+        return os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
 
 def _short(v) -> str:
@@ -160,7 +188,8 @@ class RunFolder:
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as e:
-            raise RunError(f"cannot append trial {record.trial if record.trial is not None else '(rejected)'} "
+            n = getattr(record, "trial", None)
+            raise RunError(f"cannot append {'trial ' + str(n) if n is not None else 'a record'} "
                            f"to {p}: {e.strerror or e}; the search stops so that no result is lost "
                            "silently (earlier records are intact)") from None
 
@@ -201,11 +230,16 @@ class RunFolder:
         """The confirmation stage's records (confirm.jsonl), read as records() reads trials."""
         return self._scan(CONFIRMS)[0]
 
+    def audits(self) -> list[AuditRecord]:
+        """The self-audit's records (audit.jsonl), read as records() reads trials."""
+        return self._scan(AUDITS)[0]
+
     def repair(self, name: str | None = None) -> str | None:
         """Mend what a crash mid-append leaves (see the module docstring); says what it did.
-        Without `name`: trials.jsonl and confirm.jsonl (returns what was done to trials.jsonl)."""
+        Without `name`: trials.jsonl, confirm.jsonl and audit.jsonl (returns what was done to trials.jsonl)."""
         if name is None:
             self.repair(CONFIRMS)
+            self.repair(AUDITS)
             name = TRIALS
         _, raw, fix = self._scan(name)
         p = self.path / name
@@ -221,27 +255,46 @@ class RunFolder:
     # ------------------------------------------------------------ one writer at a time
     @contextlib.contextmanager
     def lock(self, what: str = "search"):
-        """Hold the run folder for this process: an exclusive flock on the folder itself (no file
-        is created, so a refused command leaves every byte as it was), released when the process
-        ends however it ends, so a killed run never leaves a stale lock. A second process gets a
-        RunError naming the holder's PID."""
+        """Hold the run folder for this process: an exclusive lock (filelock's, on every OS: flock
+        on POSIX, LockFileEx on Windows) on the folder itself where the OS can open a folder (no
+        file is created, so a refused command leaves every byte as it was), released when the
+        process ends however it ends, so a killed run never leaves a stale lock. A second process
+        gets a RunError naming the holder's PID."""
+        from filelock import lock_descriptor, unlock_descriptor
         if not self.path.is_dir():
             raise RunError(f"no run folder {self.path}")
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+            fd = _open_for_lock(self.path)
         except OSError as e:
-            raise RunError(f"cannot open run folder {self.path}: {e.strerror or e}") from None
+            if self.writable():
+                raise RunError(f"cannot open run folder {self.path}: {e.strerror or e}") from None
+            fd = None                           # nothing can be written there, by anyone: the caller says so
+        if fd is None:
+            yield
+            return
+        note = _pid_note(self.path)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = _lock_holder(os.fstat(fd))
+                held = lock_descriptor(fd, blocking=False)
+            except OSError as e:
+                raise RunError(f"cannot lock run folder {self.path}: {e.strerror or e}") from None
+            if not held:
+                pid = _lock_holder(self.path, os.fstat(fd))
                 raise RunError(f"run folder {self.path} is in use by another nasty process"
                                + (f" (PID {pid})" if pid else "")
                                + f"; wait for it to end, or stop it, before this {what}") from None
-            yield
+            try:
+                note.parent.mkdir(exist_ok=True)
+                note.write_text(f"{os.getpid()}\n")
+            except OSError:
+                pass                            # the PID is a courtesy; the lock holds without it
+            try:
+                yield
+            finally:
+                note.unlink(missing_ok=True)
+                unlock_descriptor(fd)
         finally:
-            os.close(fd)                       # releases the lock
+            os.close(fd)                        # releases the lock
 
     def writable(self) -> bool:
         return os.access(self.path, os.W_OK)

@@ -23,7 +23,9 @@ PAGE = Template("""<!DOCTYPE html>
 <title>$title</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 76em; padding: 0 1em; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+h1 { font-size: 1.5em; margin-bottom: 0.3em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+p.headline { font-size: 1.05em; margin-top: 0; }
+div.warning { background: #fff3e0; border-left: 4px solid #e65100; padding: 0.5em 0.8em; margin: 0.6em 0; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { padding: 0.2em 0.7em; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 th { border-bottom: 2px solid #999; } td.text, th.text { text-align: left; }
@@ -32,24 +34,32 @@ table.facts td { text-align: left; border: none; }
 tr.winner td { background: #fff6cc; font-weight: bold; }
 pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; font-size: 0.85em; }
 td pre { margin: 0; padding: 0.2em; white-space: pre-wrap; }
+ul.summary { padding-left: 1.2em; } ul.summary li { margin: 0.2em 0; }
+code { background: #f3f3f3; padding: 0 0.2em; font-size: 0.9em; overflow-wrap: anywhere; }
+details summary { cursor: pointer; color: #333; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
 </style>
 </head>
 <body>
 <h1>$title</h1>
-$facts
-<h2>Summary</h2>
-$summary
+$headline
+$warnings
 <h2>Leaderboard</h2>
 $leaderboard
 <h2>Plots</h2>
 $plots
+<h2>Summary</h2>
+$summary
+<h2>The run</h2>
+$facts
+<h2>The winner's genotype</h2>
+$genotype
 <h2>The winner's cells</h2>
 $cells
 <h2>Failed trials</h2>
 $failed
-<p><small>Written by nasty on $written from the run's trials.jsonl; `nasty report RUN` rewrites it.</small></p>
+<p><small>Written by nasty on $written from the run's trials.jsonl; <code>nasty report RUN</code> rewrites it.</small></p>
 </body>
 </html>
 """)
@@ -80,19 +90,37 @@ class Table:
 
 def page(title: str, facts: list[tuple[str, object]], summary: list[str], leaderboard: Table,
          plots: list[Picture], cells: list[Picture], no_cells: str, failed: Table, written: str,
-         root: Path | None = None) -> str:
-    """The whole page. `no_cells`: what to say when `cells` is empty; `root`: the folder the
-    pictures' paths are relative to (their files are embedded), None to only link them."""
-    text = "\n".join(summary).strip()
+         root: Path | None = None, headline: str = "", warnings: list[str] = (),
+         genotype: tuple[str, str] | None = None) -> str:
+    """The whole page: the leaderboard and plots first, then the summary, the run's facts, the
+    winner's genotype (folded: (label, text)), its cells and the failures. `headline`: one line
+    under the title (the winner); `warnings`: what the accuracies cannot say, in boxes at the top;
+    `no_cells`: what to say when `cells` is empty; `root`: the folder the pictures' paths are
+    relative to (their files are embedded), None to only link them. Text in `backticks` (commands)
+    is shown as code: no Markdown reaches the page raw."""
+    lines = [line for line in summary if line.strip() and line not in warnings]
     return PAGE.substitute(
         title=escape(title),
+        headline=f'<p class="headline">{_inline(headline)}</p>' if headline else "",
+        warnings="\n".join(f'<div class="warning">{_inline(w)}</div>' for w in warnings),
         facts=_facts(facts),
-        summary=f"<pre>{escape(text)}</pre>",
+        summary='<ul class="summary">\n' + "\n".join(f"<li>{_inline(line.strip())}</li>" for line in lines)
+                + "\n</ul>" if lines else "<p>-</p>",
         leaderboard=_table(leaderboard) if leaderboard.rows else "<p>No trial has a validation accuracy yet.</p>",
         plots="\n".join(_figure(p, root) for p in plots) or "<p>No plots were written.</p>",
+        genotype=(f"<details><summary>{escape(genotype[0])}</summary>\n<pre>{escape(genotype[1])}</pre>\n</details>"
+                  if genotype else "<p>No winner yet.</p>"),
         cells="\n".join(_figure(p, root) for p in cells) or f"<p>{escape(no_cells)}</p>",
         failed=_table(failed) if failed.rows else "<p>No trial failed.</p>",
         written=escape(written))
+
+
+def _inline(text: str) -> str:
+    """A line of text as HTML: escaped, with `backtick spans` as <code>."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:                       # an odd backtick: no code spans
+        return escape(text)
+    return "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 def _facts(facts) -> str:

@@ -79,6 +79,8 @@ def prepare(s: Settings, resumed=None) -> Settings:
         raise RunError("--scheduler asha stops standalone trials early; a one-shot search is one trial: drop it")
     if s.trials is None:
         s = dataclasses.replace(s, trials=DEFAULT_CHILDREN)
+    if resumed is not None:
+        check_checkpoint(resumed.path / ONESHOT_DIR / CHECKPOINT)
     if resumed is not None and s.time_budget is None:
         total = resumed.config().get("time_budget")
         if total:
@@ -89,6 +91,54 @@ def prepare(s: Settings, resumed=None) -> Settings:
     if s.supernet_warmup is None:
         s = dataclasses.replace(s, supernet_warmup=WARMUP.get(s.controller, 0.5))
     return s
+
+
+# ------------------------------------------------------------------ the supernet's checkpoint
+DAMAGED = "the supernet checkpoint cannot be restored"     # a trial's failure that a resume would repeat
+
+
+def _move_away(path: Path) -> str:
+    return (f"move {path} away and resume: the controller and every scored child are kept, the supernet trains "
+            "again from the start")
+
+
+def checkpoint_problem(blob: bytes) -> str | None:
+    """What keeps a supernet checkpoint (oneshot/supernet.pt) from being restored, or None: read with
+    weights_only, every value the trial restores of its type, the weights finite."""
+    import torch
+    try:
+        from .supernet import from_bytes
+        st = from_bytes(blob)
+    except Exception as e:  # noqa: BLE001 - a torn or foreign file fails in torch's many ways
+        return f"it cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:80]})"
+    net, run, rng = (st.get("supernet"), st.get("run"), st.get("warm_rng")) if isinstance(st, dict) else (None,) * 3
+    if not isinstance(net, dict) or not isinstance(run, dict) or not isinstance(rng, (list, tuple)) or len(rng) != 3:
+        return "it lacks the supernet's state, the search's progress or its random state"
+    kinds = {"pool": dict, "keys": list, "opt": dict, "gen": torch.Tensor, "order": torch.Tensor, "cursor": int,
+             "val_gen": torch.Tensor, "val_order": torch.Tensor, "val_cursor": int, "steps": int,
+             "train_seconds": (int, float), "images_trained": int, "mac_images": (int, float)}
+    for k, kind in kinds.items():
+        if not isinstance(net.get(k), kind) or isinstance(net.get(k), bool):
+            return f"its supernet state has no valid {k!r}"
+    pool = net["pool"]
+    if not all(isinstance(v, torch.Tensor) for v in pool.values()) or not set(net["keys"]) <= set(pool):
+        return "its weight pool is not a set of named tensors"
+    for k, v in pool.items():
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            return f"its weight {k} holds NaN or infinite values"
+    if run.get("phase") not in ("warmup", "search") or not isinstance(run.get("elapsed"), (int, float)):
+        return "its search progress (phase, elapsed time) is damaged"
+    return None
+
+
+def check_checkpoint(path: Path) -> None:
+    """A one-line RunError, before Ray starts, when a resumed one-shot search's checkpoint cannot be
+    restored: the trial would fail on it, and so would every resume after it."""
+    if not path.is_file():
+        return
+    problem = checkpoint_problem(path.read_bytes())
+    if problem:
+        raise RunError(f"{path} is damaged: {problem}; {_move_away(path)}")
 
 
 # ------------------------------------------------------------------ the trial
@@ -217,13 +267,16 @@ class _Trial:
         self.warm_rng = random.Random(s.seed + 7)
         self.resumed_from = None
         if extra.get("checkpoint"):
-            st = from_bytes(extra["checkpoint"])
-            self.net.load_state_dict(st["supernet"])
-            self.state.update(st["run"])
+            try:
+                st = from_bytes(extra["checkpoint"])
+                self.net.load_state_dict(st["supernet"])
+                self.state.update(st["run"])
+                v, internal, gauss = st["warm_rng"]
+                self.warm_rng.setstate((v, tuple(internal), gauss))
+            except Exception as e:  # noqa: BLE001 - its own failure, so that the driver's advice is not --resume
+                raise RuntimeError(f"{DAMAGED} ({type(e).__name__}: {' '.join(str(e).split())[:120]})") from None
             self.resumed_from = {"steps": self.net.steps, "elapsed": self.state["elapsed"],
                                  "phase": self.state["phase"]}
-            v, internal, gauss = st["warm_rng"]
-            self.warm_rng.setstate((v, tuple(internal), gauss))
         self.deadline = config.get("deadline")
         self.elapsed_base = float(self.state["elapsed"])
         self.budget_total = config.get("time_budget")
@@ -569,9 +622,10 @@ class OneShotSource(SearchLoop):
         self.epoch(key, result)
         self.exhausted = True
         if error is not None or result.get("failed"):
-            self.fatal = RunError(f"the one-shot search failed: {error or result.get('reason')}; the children it "
-                                  f"scored are kept: `nasty search --resume {self.folder}` continues from its last "
-                                  "checkpoint")
+            reason = error or result.get("reason")
+            advice = (_move_away(self.checkpoint_path()) if DAMAGED in str(reason) else
+                      f"`nasty search --resume {self.folder}` continues from its last checkpoint")
+            self.fatal = RunError(f"the one-shot search failed: {reason}; the children it scored are kept: {advice}")
         elif self.final is None and not any(r.status.scored for r in self.records):
             self.stop_reason = "the supernet scored no child"
         self.folder.write_json(INFO, {**self.info, "final": self.final})

@@ -41,6 +41,9 @@ def as_dataset(data):
     from ..data import Dataset, from_arrays, from_torch_dataset
     if isinstance(data, Dataset):
         return data
+    if isinstance(data, dict) or hasattr(data, "keys"):
+        raise RunError(f"data must be a nasty Dataset, (x, y) or (x, y, test_x, test_y) arrays, or a torch "
+                       f"Dataset; got a {type(data).__name__} (for arrays in a dict, pass (d['x'], d['y']))")
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
         return from_arrays(*data)
     if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
@@ -185,12 +188,14 @@ def _fresh_or_resume(s: Settings, resume: str | None):
             raise RunError(f"--{k.replace('_', '-')} cannot change when resuming {folder}; "
                            f"the run was started with {cfg.get(k)!r} (only {may} may)")
         known = {f.name for f in dataclasses.fields(Settings)}
+        cfg = {"screen": 0, "audit": 0, **cfg}     # a run from before the screen and the audit resumes without
         merged = Settings(**{k: v for k, v in cfg.items() if k in known})
         for k in Settings.resumable() & set(given):
             setattr(merged, k, given[k])
         if "time_budget" not in given:
             merged.time_budget = None
         ctrl_state = folder.controller_state()     # a corrupt file fails before any repair
+        check_room(folder.path, "the run folder", probe=False)     # its writability: folder.writable(), below
         return merged, folder, folder.records(), ctrl_state
     if not s.space and not (s.controller == "compound" and s.baseline):
         raise RunError("--space is required (a built-in name such as nasnet, or a .py file), "
@@ -199,6 +204,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
         check_name(s.name)
     if Path(s.runs_dir).exists() and not Path(s.runs_dir).is_dir():
         raise RunError(f"--runs-dir {s.runs_dir} is a file, not a folder; give a folder for the run folders")
+    check_room(Path(s.runs_dir), "--runs-dir")
     if s.space and str(s.space).endswith(".py"):          # a user's file: found again on resume from anywhere
         s = dataclasses.replace(s, space=str(Path(s.space).resolve()))
     stem = Path(s.space).stem if s.space else f"compound-{Path(s.baseline).stem}"
@@ -211,6 +217,43 @@ def _fresh_or_resume(s: Settings, resume: str | None):
     return dataclasses.replace(s, name=name), folder, [], None
 
 
+def check_room(path: Path, what: str, probe: bool = True) -> None:
+    """Before anything starts (Ray, the run folder): `path`, or the nearest folder above it that
+    exists, takes new folders, and its file system has nasty.limits.MIN_FREE_BYTES free. A probe
+    folder is made and removed at once: permissions alone do not say it (root, read-only mounts, /proc)."""
+    import errno
+    import shutil
+    import tempfile
+
+    from ..limits import DOCS, MIN_FREE_BYTES, human_bytes
+    where = path
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise RunError(f"{what} {path}: {where} is a file, not a folder; give a folder for the run folders")
+    if probe:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".nasty-probe-", dir=where))
+        except OSError as e:
+            why = "no space left" if e.errno in (errno.ENOSPC, errno.EDQUOT) else e.strerror or str(e)
+            raise RunError(f"{what} {path}: cannot create folders in {where} ({why}); give a folder you can "
+                           "write") from None
+    free = shutil.disk_usage(where).free
+    if free < MIN_FREE_BYTES:
+        raise RunError(f"{what} {path}: only {human_bytes(free)} free on its file system, and a search needs at "
+                       f"least {human_bytes(MIN_FREE_BYTES)} (trial weights, study.db, plots; {DOCS}); free some "
+                       "space or give another --runs-dir")
+
+
+def disk_full(e: BaseException) -> bool:
+    """Is `e` a write that failed for want of space (OSError ENOSPC/EDQUOT/EFBIG, or SQLite's
+    'database or disk is full' as Optuna's SQLAlchemy reports it)?"""
+    import errno
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    return "database or disk is full" in str(e) or "No space left on device" in str(e)
+
+
 def search(s: Settings, resume: str | None = None, console=None, live: bool | None = None,
            executor: Executor | None = None, data=None, space=None, verbosity: int = 1,
            summary_console=None) -> dict:
@@ -221,10 +264,15 @@ def search(s: Settings, resume: str | None = None, console=None, live: bool | No
     folder is locked for the whole search: a second process on it is refused. `data`: images
     given from Python instead of --dataset (see `as_dataset`)."""
     with contextlib.ExitStack() as hold:
+        from .settings import check_types
+        check_types(s)
         s.check()
         if resume:
             hold.enter_context(RunFolder(resume).lock())     # before anything is read: one writer
         if data is not None:
+            if s.data_dir is not None or s.dataset not in (Settings.dataset, IN_MEMORY):
+                raise RunError(f"a search was given images (data=) and also --dataset {s.dataset}"
+                               + (f" --data-dir {s.data_dir}" if s.data_dir else "") + "; give the images one way")
             s = dataclasses.replace(s, dataset=IN_MEMORY, data_dir=None)
         return _search(s, resume, console, live, executor, hold, data, space, verbosity, summary_console)
 
@@ -239,9 +287,20 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
     summary_console = summary_console or console or Console(highlight=False)
     console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
 
-    def say(text):                               # start-up steps, for a person watching a terminal
-        if verbosity >= 1 and console.is_terminal or verbosity >= 2:
+    held: list[str] = []
+
+    def say(text):
+        """A start-up step: at once on a terminal (or with -v); piped output holds it until every check
+        has passed (a bad input stays a one-line error), then shows it before any trial ends."""
+        if verbosity >= 2 or verbosity >= 1 and console.is_terminal:
             console.print(text, soft_wrap=True, highlight=False, markup=False)
+        elif verbosity >= 1:
+            held.append(text)
+
+    def release():
+        for text in held:
+            console.print(text, soft_wrap=True, highlight=False, markup=False)
+        held.clear()
     s, folder, records, ctrl_state = _fresh_or_resume(s, resume)
     s = prepare_oneshot(s, folder if resume else None)   # --evaluator supernet / --controller darts (oneshot.py)
     if resume and not folder.writable():
@@ -262,6 +321,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         f"{s.dataset if s.dataset != IN_MEMORY else 'the data given'}…")
     data, train_idx, val_idx = load_data(s, data)    # a missing dataset fails here, before any folder
     space = with_target(space, s, data)
+    from ..latency.search import attach, config_facts, finalists, keep_table
+    budget = attach(budget, space, say, clock=s.latency_clock, evaluator=s.evaluator)   # latency: the per-op predictor
     if not resume:
         preflight(space, budget, s.fit, s.seed)
     controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
@@ -281,15 +342,23 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                   target={"input": list(space.target.input), "classes": space.target.classes},
                   proxy={"input": list(data.shape), "classes": data.num_classes}, data=data.describe(),
                   unseen_decisions=unseen_decisions(space, s.fit),
-                  flop_convention="one multiply-add = one FLOP")
+                  flop_convention="one multiply-add = one FLOP", **config_facts(budget))
+    from .guards import describe_counts, image_counts, small_validation
+    more = confirmation_indices(s, data, train_idx, val_idx)
+    config["images"] = image_counts(train_idx, val_idx, *more, data)      # what the trials really see
+    say(f"nasty search: {describe_counts(config['images'])}, {data.num_classes} classes")
+    if small_validation(config["images"]):
+        say(small_validation(config["images"]))
     from .standalone import make_payload
-    payload = make_payload(data, train_idx, val_idx, *confirmation_indices(s, data, train_idx, val_idx))
+    payload = make_payload(data, train_idx, val_idx, *more)
     started_ray = False
     if executor is None:
         from .ray_backend import TuneExecutor, start_ray
         say(f"nasty search: {'joining the Ray cluster at ' + s.address if s.address else 'starting Ray'} "
             "(a few seconds)…")
         started_ray, resources = start_ray(s, payload["x"].nbytes + payload["y"].nbytes)
+        say(f"nasty search: Ray {'joined' if s.address else 'started'}: {resources.get('CPU', 0):g} CPUs"
+            + (f", {resources.get('GPU', 0):g} GPUs" if resources.get("GPU") else ""))
     else:
         resources = {"CPU": float(os.cpu_count() or 1)}
     try:
@@ -298,11 +367,15 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
         if resume:
             folder.repair()                          # every check has passed: mend a torn last record
             records = folder.records()
+            if folder.config().get("images") != config["images"]:         # a run made before they were kept
+                folder.write_json("config.json", {**folder.config(), "images": config["images"]})
         else:
             config["created"] = time.strftime("%Y-%m-%d %H:%M:%S")
             folder.create(config)
             hold.enter_context(folder.lock())
+            keep_table(folder, budget)
         controller, study = _controller_and_study(s, space, budget, folder, controller, ctrl_state, records)
+        release()                                    # every check has passed: the held start-up lines
         samples, told = (ctrl_state.get("samples", 0), ctrl_state.get("told", 0)) if ctrl_state else (0, 0)
         from .progress import Progress
         title = (f"nasty search · {space.name} · budget {budget.describe()} · {s.controller}"
@@ -328,6 +401,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             loop.reserve = lambda: reserve_seconds(s, loop.records, slots, ratio)
             loop.replay(records[told:], told)        # records the controller was not told before a crash
             loop.save_controller()
+            from .screen import make_screen
+            loop.screen = make_screen(s, loop, data, train_idx, slots, records)
 
         def run_stage(source, phase):
             """Run a TrialSource to its end; a fatal error or a Ctrl-C ends the search (results kept)."""
@@ -355,24 +430,44 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             loop.write(plots=True)
         else:
             run_stage(loop, "tune")
+        if budget.latency_ms is not None:            # the finalists measured for real: the winner fits the budget
+            with progress:
+                fits = finalists(folder, ranked(loop.records, folder.confirmations()), budget, max(1, s.confirm),
+                                 progress)
+            loop.write(plots=True)
         if s.confirm:
             chosen = (loop.picks(s.confirm) if isinstance(loop, OneShotSource)      # DARTS's final pick first
                       else picks(ranked(loop.records), s.confirm))
+            if budget.latency_ms is not None:
+                chosen = fits
             stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
                                 fidelity(s, rows["confirm"]), deadline, progress)
-            if stage.jobs:
+            from .audit import Together, audit_stage
+            audit = audit_stage(s, folder, space, budget, data.shape, data.num_classes, rows["confirm"],
+                                stage.fidelity, deadline, progress, seconds=stage.seconds)
+            if stage.jobs or (audit and audit.jobs):
                 progress.note(f"confirming the top {len(chosen)}: {s.confirm_seeds} seed(s) each, "
                               f"{stage.fidelity['train_images']} training and {stage.fidelity['val_images']} "
-                              f"validation images, {s.confirm_epochs} epoch(s)")
-                run_stage(stage, "tune-confirm")
+                              f"validation images, {s.confirm_epochs} epoch(s)"
+                              + (f"; and, to audit the run, {len(audit.members)} random in-budget member(s) "
+                                 "trained the same way" if audit else ""))
+                run_stage(Together(stage, audit) if audit else stage, "tune-confirm")
         summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
-                           time.time() - t_start)
+                           time.time() - t_start, space=space)
     except KeyboardInterrupt:
         if folder.exists:
             console.print(
                 f"interrupted: finished trials are saved in {folder}; continue with "
                 f"`nasty search --resume {folder}`", soft_wrap=True, highlight=False, markup=False)
         raise
+    except Exception as e:
+        if not disk_full(e):
+            raise
+        name = getattr(e, "filename", None)
+        what = Path(name).name if name else "study.db" if "database or disk is full" in str(e) else "its files"
+        then = (f"free some space, then `nasty search --resume {folder}` continues (finished trials are kept in "
+                "trials.jsonl)" if folder.exists else f"free some space, remove {folder} and start again")
+        raise RunError(f"no space left on the device of {folder} while writing {what}; {then}") from None
     finally:
         if started_ray:
             from .ray_backend import stop_ray
@@ -387,24 +482,24 @@ def keeps_study(controller) -> bool:
 
 
 def _controller_and_study(s: Settings, space, budget, folder: RunFolder, checked, ctrl_state, records):
-    """The controller (restored on resume) and the run's Optuna study. A controller that keeps an
-    Optuna study (tpe, nsga2) keeps it in the run's study.db, so resume reopens it; for the others
-    the StudyLog mirrors each record there. `checked`: the same controller, built (and its options
-    checked) before the run folder existed."""
+    """The controller (restored on resume) and the run's Optuna study (study.py's StudyLog, the view
+    of its trials). A controller that keeps an Optuna study of its own (tpe, nsga2) keeps it in the
+    run's sampler.db, so resume reopens it (in study.db for runs made before: study.old_layout).
+    `checked`: the same controller, built (and its options checked) before the run folder existed."""
     from ..controllers import make_controller
-    from .study import STUDY_FILE, StudyLog
-    path = folder.path / STUDY_FILE
-    writes = keeps_study(checked)
+    from .study import SAMPLER_FILE, STUDY_FILE, StudyLog, old_layout
+    old = old_layout(folder.path, s.controller)
     controller = checked                              # restored already, if resumed
-    if writes:
+    if keeps_study(checked):
         controller = make_controller(s.controller, space, seed=s.seed, budget=budget, objective=s.objective,
-                                     **s.controller_kwargs(), storage=path, study_name=folder.path.name)
+                                     **s.controller_kwargs(), storage=folder.path / (STUDY_FILE if old else SAMPLER_FILE),
+                                     study_name=folder.path.name)
         if ctrl_state:
             controller.load_state_dict(ctrl_state["state"])
-    study = StudyLog(path, folder.path.name, s.objective == "pareto", budget, controller_writes=writes,
-                     names=getattr(controller, "names", None))
-    if not writes:
-        study.sync(records, space)              # records written before a crash, or by an older nasty
+    if old:
+        return controller, None
+    study = StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto", budget)
+    study.sync(records, space)                  # records written before a crash, or by an older nasty
     return controller, study
 
 
@@ -443,9 +538,71 @@ def score_winner(folder: RunFolder, records, data) -> dict:
     return info
 
 
-def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None) -> dict:
+def mark_winner(folder: RunFolder, s: Settings, info: dict, space=None) -> str:
+    """Rebuild the run's Optuna study from trials.jsonl with the winner (best.json) marked; a note
+    when it cannot be (the study is a view)."""
+    from .study import STUDY_FILE, StudyLog, old_layout
+    if old_layout(folder.path, s.controller):
+        return ""
+    winner = ({"trial": info["trial"], "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
+               "test_acc": info.get("test_acc")} if info.get("trial") is not None else None)
+    try:
+        if space is None:
+            from ..space import load_space
+            space = load_space(s.space) if s.space and not str(s.space).startswith("python:") else None
+    except Exception:  # noqa: BLE001 - the trials go in without their params
+        space = None
+    try:
+        StudyLog(folder.path / STUDY_FILE, folder.path.name, s.objective == "pareto",
+                 Budget(folder.config().get("budget_macs"), folder.config().get("budget_params"))
+                 ).sync(folder.records(), space, winner=winner, rebuild=True)
+    except Exception as e:  # noqa: BLE001
+        return f"(the Optuna study {folder.path / STUDY_FILE} could not be updated: {type(e).__name__}: {e})"
+    return ""
+
+
+TRAIN_HINT_EPOCHS = 10           # the closing hint's `nasty train RUN --epochs 10`
+
+
+def train_estimate(folder: RunFolder, s: Settings, records, data) -> dict | None:
+    """How long the closing hint's `nasty train RUN --epochs 10` should take here, on one thread:
+    seconds per (MAC x image) measured by the search's complete trials (training, precise BN and
+    validation over their images and epochs, as their train_s counts them), times the final
+    network's MACs per image (the winner rebuilt at the data's input, as `nasty train` builds it),
+    times 10 epochs over nasty train's images (the training set with its validation split).
+    None when it cannot be said (no complete trial, data or a space given from Python)."""
+    from ..cost import cost
+    from ..data import split_train_val
+    from ..final import final_genotype, open_run
+    images = (folder.config().get("images") or {}).get("search")
+    ok = [r for r in records if r.status is Status.OK and r.timings and r.timings.train_s and r.proxy
+          and r.proxy.macs]
+    if s.dataset == IN_MEMORY or not ok or not images:
+        return None
+    per_trial = s.epochs * (images["train"] + images["val"])
+    spmi = statistics.median(r.timings.train_s / (r.proxy.macs * per_trial) for r in ok)
+    try:
+        run = open_run(folder.path)
+        g, _ = final_genotype(run, run.values, data.shape, data.num_classes)
+        macs = cost(g).macs
+    except Exception:  # noqa: BLE001 - a hint; the search's results stand without it
+        return None
+    n = sum(len(i) for i in split_train_val(data, 0.1, seed=0))
+    return {"seconds": spmi * macs * TRAIN_HINT_EPOCHS * n, "epochs": TRAIN_HINT_EPOCHS, "images": n, "macs": macs,
+            "ns_per_mac_image": spmi * 1e9}
+
+
+def finalize(folder: RunFolder, s: Settings, records, data, budget, console, stop_reason=None, wall=None,
+             space=None) -> dict:
     """The winner's test accuracy and the end-of-run summary (printed and returned)."""
+    from .guards import warnings
     info = score_winner(folder, records, data)
+    mark_winner(folder, s, info, space)
+    if info.get("trial") is not None and "train_estimate" not in info:
+        est = train_estimate(folder, s, records, data)
+        if est is not None:
+            info["train_estimate"] = est
+            folder.write_json("best.json", info)
     best = best_of(records, folder.confirmations())
     every = folder.records()                          # rejected samples included
     n = counts(every)
@@ -456,7 +613,9 @@ def finalize(folder: RunFolder, s: Settings, records, data, budget, console, sto
                                  "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
                                  **{k: v for k, v in best.to_dict().items() if k in ("target", "proxy")}},
                "test_acc": info.get("test_acc"), "counts": n, "wall_s": wall, "stop_reason": stop_reason,
-               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None}
+               "overhead_s_per_trial": statistics.mean(overheads) if overheads else None,
+               "images": folder.config().get("images"), "warnings": warnings(folder.config(), records),
+               "train_estimate": info.get("train_estimate")}
     for line in summary_lines(folder, every, info.get("test_acc"), budget.describe() if budget else None,
                               stop_reason, wall):
         console.print(line, soft_wrap=True, highlight=False, markup=False)

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from ..errors import RunError
+from ..errors import RunError, brief
 
 
 def setting(default=None, help: str = "", *, cpu=None, gpu=None, metavar: str | None = None,
@@ -35,8 +35,12 @@ class Settings:
         None, "built-in space (nasnet, mbconv, resnet, darts, nb201mini, nb201) or a .py file with one @space")
     budget: str | None = setting(
         None, "multiply-adds at the target (one multiply-add = one FLOP), e.g. 600MFLOPs, 600M, 1.2GMACs, "
-              "600MMAdds", metavar="FLOPS")
+              "600MMAdds; a time unit makes it a latency budget, predicted per op on this machine's CPU at batch 1 "
+              "and measured for the finalists: 15ms, or both: 600MFLOPs,15ms", metavar="FLOPS")
     params: str | None = setting(None, "parameters at the target, e.g. 5M", metavar="N")
+    latency_clock: str = setting(
+        "wall", "with a latency budget: the clock it is predicted and measured on: wall (elapsed time) or cpu (the "
+                "measuring thread's CPU time, steadier on a machine other processes load)", choices=("wall", "cpu"))
     fit: bool | None = setting(None, "set each sample's width decision (F, width multiplier) by the budget: the "
                                      "largest value within it (default: on when the space's proxy does not see "
                                      "the width, as for nasnet's F and darts's C; --no-fit turns it off)")
@@ -46,8 +50,9 @@ class Settings:
         None, "the controller's own options as key=value pairs, e.g. population=6,sample=3 (evolution), "
               "n_startup_trials=5 (tpe); an unknown key's error lists the controller's options", metavar="K=V,...")
     objective: str | None = setting(
-        None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs; tpe, nsga2) "
-              "or soft (MnasNet's ACC*(MACs/T)^w; reinforce)")
+        None, "what the controller optimises: accuracy (default), pareto (accuracy vs target MACs, or vs latency "
+              "under a latency budget; tpe, nsga2) or soft (MnasNet's ACC*(MACs/T)^w, ACC*(LAT/T)^w under a latency "
+              "budget; reinforce)")
     baseline: str | None = setting(
         None, "with --controller compound: the network whose depth/width/resolution scaling is searched "
               "(e.g. efficientnet_b0), instead of --space", metavar="NAME")
@@ -59,6 +64,10 @@ class Settings:
     val_fraction: float = setting(0.1, "share of the training set held out for validation")
     batch_size: int | None = setting(None, "proxy batch size", cpu=64, gpu=256)
     lr: float | None = setting(None, "peak learning rate (one-cycle SGD)", cpu=0.05, gpu=0.1)
+    precise_bn: int = setting(
+        1024, "before every validation, recompute the proxies' BatchNorm statistics on N training images "
+              "(0: off): after a few steps the running averages are far from the weights' own, and a proxy "
+              "scored with them can sit at chance", metavar="N")
     evaluator: str | None = setting(
         None, "how a sample is scored: standalone (its proxy trained on its own; the default) or supernet "
               "(one-shot: children share one pool of weights and train a few steps each, thousands per search; "
@@ -88,9 +97,22 @@ class Settings:
     confirm_epochs: int | None = setting(None, "epochs of a confirmation (default: --epochs)")
     confirm_subset: int | None = setting(None, "training images of a confirmation (default: twice --subset, "
                                                "12000 on a CPU)")
+    screen: int | None = setting(
+        None, "before each training round, score K in-budget candidates for almost nothing and train only the "
+              "best (the rest are recorded as screened); at most a fifth of --time-budget goes to it. 0 turns the "
+              "screen off", cpu=500, gpu=1000, metavar="K", resumable=True)
+    screen_score: str | None = setting(
+        None, "what the screen ranks by: a score, or several (comma-separated) ranked by the average of their "
+              "ranks: naswot, synflow, snip, grad_norm, jacob_cov (zero-cost, on one batch of the training "
+              "images), params, macs (of the proxy network) (default macs,params: no zero-cost score beat "
+              "#params on our benchmarks; docs/screening.md)", metavar="NAMES")
+    audit: int | None = setting(
+        None, "with the confirmation stage, also train R random in-budget members of the space with the same "
+              "recipe and seeds; the summary then says by how much the winner beats them. 0 skips this",
+        cpu=2, gpu=3, metavar="R")
     time_budget: float | None = setting(
-        None, "seconds of searching: no trial starts that would end after it (so that a default search ends "
-              "within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
+        None, "seconds of searching: no trial starts that would end after it, and one still running at it is "
+              "stopped and recorded as timeout (so that a default search ends within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
     dataset: str = setting("fashion-mnist", "fashion-mnist, mnist, cifar10, cifar100, or imagefolder (your own "
                                             "images: --data-dir with one folder per class)")
     data_dir: str | None = setting(None, "directory with the dataset's files (default /usr/share/datasets/NAME)")
@@ -115,6 +137,11 @@ class Settings:
     seed: int = setting(0, "random seed of the controller, the data split and the trials")
     name: str | None = setting(None, "run folder name under --runs-dir (default SPACE-DATE-TIME)")
     runs_dir: str = setting("runs", "where run folders go")
+
+    def __post_init__(self):
+        if isinstance(self.controller_options, dict):    # from Python or a YAML mapping: stored as K=V text
+            from ..controllers import format_options
+            self.controller_options = format_options(self.controller_options)
 
     # ------------------------------------------------------------ defaults
     @classmethod
@@ -150,10 +177,22 @@ class Settings:
         if self.controller_options is not None:
             from ..controllers import check_options
             check_options(self.controller, self.controller_kwargs())
+        if self.latency_clock not in ("wall", "cpu"):
+            raise RunError(f"--latency-clock must be wall or cpu, got {self.latency_clock!r}")
         if self.scheduler not in ("fifo", "asha", "hyperband"):
             raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo, asha or hyperband")
         if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or not 0 <= self.confirm <= 100:
             raise RunError(f"--confirm must be a whole number from 0 to 100, got {self.confirm!r}")
+        for k in ("screen", "audit"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1_000_000):
+                raise RunError(f"--{_flag(k)} must be a whole number from 0 to 1000000, got {v!r}")
+        if self.screen_score is not None:
+            from ..scores import ScoreNameError, names
+            try:
+                names(self.screen_score)
+            except ScoreNameError as e:
+                raise RunError(f"--screen-score: {e}") from None
         for k in ("trials", "epochs", "batch_size", "subset", "val_subset", "confirm_seeds", "confirm_epochs",
                   "confirm_subset"):
             v = getattr(self, k)
@@ -161,6 +200,12 @@ class Settings:
                 raise RunError(f"--{_flag(k)} must be a whole number, got {v!r}")
             if v is not None and v < 1:
                 raise RunError(f"--{_flag(k)} must be at least 1, got {v}")
+        if self.confirm and self.confirm_subset is not None and self.subset is not None \
+                and self.confirm_subset < self.subset:
+            raise RunError(f"--confirm-subset {self.confirm_subset} is below --subset {self.subset}: a confirmation "
+                           "trains on the search's images and more; give at least --subset (default: twice it)")
+        if isinstance(self.precise_bn, bool) or not isinstance(self.precise_bn, int) or self.precise_bn < 0:
+            raise RunError(f"--precise-bn must be a whole number of images, 0 or more, got {self.precise_bn!r}")
         for k in ("cpus_per_trial", "gpus_per_trial", "time_budget", "lr"):
             v = getattr(self, k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
@@ -254,25 +299,33 @@ def add_arguments(parser: argparse.ArgumentParser):
 
 # Keys of a run's config.json that are not settings but facts the run derived (ignored by --config)
 DERIVED = {"space_name", "budget_macs", "budget_params", "target", "proxy", "data", "flop_convention", "created",
-           "unseen_decisions"}
+           "unseen_decisions", "images", "budget_latency_ms", "latency"}
 
 
 def read_config(path) -> dict:
     """The settings of a `--config` file: YAML or JSON with the keys of config.json. A run's own
     config.json re-runs its search as a new run (its `name` is dropped; its derived facts ignored)."""
     from pathlib import Path
+    from ..limits import MAX_CONFIG_BYTES, over
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise RunError(f"--config {path} is not a regular file (a folder, FIFO or device); give a YAML or JSON file")
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise RunError(f"--config {path}: " + over("its size in bytes", p.stat().st_size, MAX_CONFIG_BYTES))
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise RunError(f"cannot read --config {path}: {getattr(e, 'strerror', None) or e}") from None
     try:
         if p.suffix.lower() == ".json":
             import json
-            doc = json.loads(text)
+            doc = json.loads(text, object_pairs_hook=_unique_keys)
         else:
-            import yaml                               # PyYAML: JSON is YAML too
-            doc = yaml.safe_load(text)
+            doc = _load_yaml(text)
+    except RunError as e:
+        raise RunError(f"--config {path}: {e}") from None
     except Exception as e:  # noqa: BLE001 - a malformed file, whatever the parser raises
         raise RunError(f"--config {path} is not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: "
                        f"{' '.join(str(e).split())[:200]}") from None
@@ -285,12 +338,14 @@ def read_config(path) -> dict:
     out = {}
     for k, v in doc.items():
         key = str(k).replace("-", "_")
+        if key == "target" and not isinstance(v, dict):
+            key = "target_kind"                      # `target: data`, as the flag; config.json's target is a dict
         if key in DERIVED:
             continue
         if key not in fields:
             import difflib
             hint = difflib.get_close_matches(key, fields, 1)
-            raise RunError(f"--config {path}: unknown setting {k!r}"
+            raise RunError(f"--config {path}: unknown setting {brief(k)}"
                            + (f"; did you mean {hint[0]!r}?" if hint else "; see `nasty search --help`"))
         if str(fields[key].type) == "str | None" and isinstance(v, (int, float)) and not isinstance(v, bool):
             v = str(v)                               # `budget: 600M` in YAML is a string already; 6e8 is not
@@ -300,18 +355,60 @@ def read_config(path) -> dict:
     return out
 
 
+def _unique_keys(pairs):
+    """A JSON object's pairs as a dict; a key given twice is an error (json keeps the last silently)."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise RunError(f"setting {brief(k)} is given twice; give each setting once")
+        out[k] = v
+    return out
+
+
+def _load_yaml(text: str):
+    """yaml.safe_load, refusing a mapping key given twice (PyYAML keeps the last silently)."""
+    import yaml                                       # PyYAML: JSON is YAML too
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise RunError(f"setting {brief(key)} is given twice (line {key_node.start_mark.line + 1}); "
+                                   "give each setting once")
+                seen.add(key)
+            except TypeError:                         # an unhashable key: the constructor says so below
+                pass
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass: plain YAML types only
+
+
 def from_arguments(args: argparse.Namespace) -> Settings:
     """Settings from parsed flags over a --config file's: the fields given, defaults for the rest."""
     names = {f.name for f in dataclasses.fields(Settings)}
     given = read_config(args.config) if getattr(args, "config", None) else {}
-    given.update({k: v for k, v in vars(args).items() if k in names})
+    flags = {k: v for k, v in vars(args).items() if k in names}
+    for k, v in flags.items():
+        if isinstance(v, list):                       # argparse's reading of `--budget=--`
+            raise RunError(f"{flag_of(k)} needs a value, got '--'; write it after the flag, e.g. {flag_of(k)} VALUE")
+    given.update(flags)
     s = Settings(**given)
-    _check_types(s)
+    check_types(s, source="flag" if not getattr(args, "config", None) else None)
     return s
 
 
-def _check_types(s: Settings):
-    """A setting of the wrong type (from a config file) is a one-line error naming it."""
+_TYPE_WORDS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}
+
+
+def check_types(s: Settings, source: str | None = None):
+    """A setting of the wrong type (from a config file, or from Python) is a one-line error naming
+    it: `--budget` for a flag (`source="flag"`), `budget=` from Python (`"python"`), else both."""
     for f in dataclasses.fields(Settings):
         v = getattr(s, f.name)
         t = str(f.type)
@@ -321,4 +418,9 @@ def _check_types(s: Settings):
             isinstance(v, int) and not isinstance(v, bool) if t.startswith("int") else
             isinstance(v, (int, float)) and not isinstance(v, bool) if t.startswith("float") else True)
         if not ok:
-            raise RunError(f"setting {f.name} must be {t}, got {v!r}")
+            want = " or ".join(_TYPE_WORDS.get(x.strip(), "None") for x in t.split("|") if x.strip() != "None")
+            name = (flag_of(f.name) if source == "flag" else f"{f.name}=" if source == "python"
+                    else f"setting {f.name} ({flag_of(f.name)})")
+            raise RunError(f"{name} must be {want}" + (" (or left out)" if "None" in t else "")
+                           + f", got {type(v).__name__} {brief(v)}")
+

@@ -55,7 +55,7 @@ def evaluate(config: dict, data: dict, report) -> None:
         torch.set_num_threads(threads)
         from .. import parse
         from ..compile import compile_genotype
-        from ..train import TrainConfig, train
+        from ..train import DeadlineReached, TrainConfig, train
         ds, train_idx, val_idx = _dataset_from_payload(data, config.get("rows"))
         g = parse(config["proxy"])
         from ..genotype.check import require_head
@@ -64,10 +64,6 @@ def evaluate(config: dict, data: dict, report) -> None:
         model = compile_genotype(g, input=ds.shape, classes=ds.num_classes)
         inject_fault(model, g.name)
         tc = TrainConfig(**config["train"], threads=threads)
-        deadline = config.get("deadline")
-
-        class _Deadline(Exception):
-            pass
 
         def on_epoch(epoch, m):
             last = epoch == tc.epochs
@@ -76,16 +72,16 @@ def evaluate(config: dict, data: dict, report) -> None:
                 # the weights travel back with the result: the driver writes them into the run folder,
                 # which a trial on another node of a cluster cannot see
                 extra["weights_b64"] = _weights_blob(model)
-            late = not last and deadline is not None and time.time() > deadline
             report({**extra, "val_acc": m["val_acc"], "train_loss": m["train_loss"], "epoch": epoch,
                     "images_per_s": m["images_per_s"], "train_s": m["elapsed_s"], "started": started, **where,
-                    **({"final": 1} if last else {}), **({"timeout": 1} if late else {})})
-            if late:
-                raise _Deadline()
+                    **({"final": 1} if last else {})})
 
         try:
-            train(model, ds, tc, train_idx, val_idx, on_epoch=on_epoch)
-        except _Deadline:
+            # the time budget is hard: at the deadline the trial stops mid-epoch and says so
+            train(model, ds, tc, train_idx, val_idx, on_epoch=on_epoch, deadline=config.get("deadline"))
+        except DeadlineReached as e:
+            report({"timeout": 1, "reason": f"stopped at the time budget in epoch {e.epoch} of {tc.epochs}",
+                    "started": started, **where})
             return
     except Exception as e:  # noqa: BLE001 - every failure becomes a recorded reason
         msg = " ".join(str(e).split())[:300]

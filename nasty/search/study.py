@@ -1,24 +1,43 @@
-"""The run as an Optuna study: runs/<name>/study.db (SQLite), one Optuna trial per record of
-trials.jsonl, so Optuna's own tools open any run:
+"""The run as an Optuna study: runs/<name>/study.db (SQLite), one Optuna trial per trial of the
+search, so Optuna's own tools open any run:
 
     study = optuna.load_study(study_name=None, storage="sqlite:///runs/NAME/study.db")
+    study.trials_dataframe().value.mean()           # the mean accuracy of the trained trials
     optuna.visualization.plot_optimization_history(study)
     # optuna-dashboard sqlite:///runs/NAME/study.db
 
+- numbers: Optuna trial N is nasty's trial #N (trials are added in their order; a number no record
+  will ever have, a trial cut before its first epoch by an interrupt, is a FAIL placeholder);
 - params: the sample's decisions, with their distributions (a choice of non-JSON values,
   e.g. tuples, is its option index; a conditional decision whose options change between
   samples gets its own parameter `name@<hash>`, as Optuna refuses changing distributions);
-- value: the validation accuracy (two values, accuracy and target MACs, for --objective pareto);
+- value: the validation accuracy (two values, accuracy and target MACs, for --objective pareto)
+  of a trial that trained every epoch (COMPLETE); a trial a scheduler or the time budget stopped
+  is PRUNED, a failed one FAIL: neither has a value, so `trials_dataframe().value.mean()` is the
+  mean of the complete trials;
+- intermediate values: every trained trial's per-epoch validation accuracies (the curves);
+- times: the trial's real dispatch and end (datetime_start, datetime_complete), so the
+  dashboard's timeline and durations are the run's;
 - user attributes: the nasty trial number, the record's line in trials.jsonl, the status, the
-  target and proxy costs, the failure reason;
+  target and proxy costs, the failure reason, the screen's scores and rank (`score_naswot`,
+  `screen_rank`, ...); the winner's trial has `winner` True (and `confirmed_val_acc` when
+  confirmed) and the study's own user attribute `winner` names it;
 - constraints (Optuna's feasibility, <= 0 feasible): target MACs / budget - 1 (and params).
-  An over-budget sample is an infeasible COMPLETE trial: its value is a placeholder 0.0 that
-  Optuna's best_trial, plots and dashboard leave out as infeasible; the constraint-aware
-  samplers need it to learn where the budget ends. A failed trial is FAIL; a trial a scheduler
-  stopped early (ASHA, Hyperband) is PRUNED with its per-epoch accuracies as intermediate values.
 
-trials.jsonl stays the truth: the study is a view, written as records are appended, and
-brought up to date from trials.jsonl on resume and by `nasty report`.
+Over-budget samples are costed and never trained: they are not trials (nasty numbers only what
+trains), so they are not in the study (a search may reject thousands: they stay in trials.jsonl
+and the plots; the study's user attribute `over_budget_samples` counts them). The TPE and
+NSGA-II controllers, which must learn where the budget ends, keep their own sampler study in
+runs/<name>/sampler.db (SAMPLER_FILE), over-budget samples included (infeasible by constraint).
+Runs made before this layout, whose study.db is the TPE controller's own study, keep it as it is.
+
+The candidates the screen scored and did not train (status screened, screen.py) are not trials
+either: each screen round is a study user attribute, `screen_round_0003` = [{record line, sample,
+rank, scores}] (an Optuna trial apiece would cost ~50 ms in SQLite, more than scoring it). TPE and
+NSGA-II asked for them, so they are FAIL trials of sampler.db, which their samplers ignore.
+
+trials.jsonl stays the truth: the study is a view, written as trials end, and rebuilt from
+trials.jsonl at the end of a search (the winner marked), on resume and by `nasty report`.
 """
 from __future__ import annotations
 
@@ -30,6 +49,7 @@ from ..space import Decision
 from .record import Status, TrialRecord
 
 STUDY_FILE = "study.db"
+SAMPLER_FILE = "sampler.db"          # the TPE/NSGA-II controller's own study (see the module docstring)
 CONSTRAINTS_KEY = "constraints"      # the system attribute Optuna's samplers and best_trial read
 
 
@@ -114,95 +134,194 @@ def record_attrs(rec: TrialRecord, line: int) -> dict:
         attrs.update(proxy_macs=rec.proxy.macs, proxy_params=rec.proxy.params)
     if rec.reason:
         attrs["reason"] = rec.reason[:500]
+    if rec.screen:                                  # the screen's verdict and scores (screen.py)
+        attrs.update({f"screen_{k}": rec.screen[k] for k in ("round", "rank", "of", "by") if k in rec.screen})
+        attrs.update({f"score_{k}": v for k, v in (rec.screen.get("scores") or {}).items()})
     return attrs
 
 
 def values_of(rec: TrialRecord, pareto: bool):
-    """The Optuna values of a record: None for a FAIL or PRUNED trial."""
-    if rec.status in (Status.STOPPED, Status.TIMEOUT) and not pareto:
-        return None                                 # PRUNED: its curve is in the intermediate values
-    if rec.status is Status.REJECTED:
-        acc = 0.0                                   # a placeholder: the trial is infeasible
-    elif rec.status.scored and rec.val_acc is not None:
-        acc = float(rec.val_acc)
-    else:
+    """The Optuna values of a record: those of a trial that trained every epoch; None for a trial
+    a scheduler or the time budget stopped (PRUNED) or a failed one (FAIL)."""
+    if rec.status is not Status.OK or rec.val_acc is None:
         return None
-    return [acc, float(rec.target.macs)] if pareto else [acc]
+    return [float(rec.val_acc), float(rec.target.macs)] if pareto else [float(rec.val_acc)]
+
+
+def _when(t: float | None):
+    import datetime
+    return datetime.datetime.fromtimestamp(t) if t else None
+
+
+def old_layout(folder: Path, controller: str | None) -> bool:
+    """Is study.db of this run the TPE/NSGA-II controller's own study (runs made before
+    sampler.db)? It is then left as it is: the controller reopens it on resume."""
+    return (controller in ("tpe", "nsga2") and (Path(folder) / STUDY_FILE).is_file()
+            and not (Path(folder) / SAMPLER_FILE).exists())
 
 
 class StudyLog:
-    """Writes a run's records into its Optuna study (see the module docstring)."""
+    """Writes a run's trials into its Optuna study (see the module docstring)."""
 
-    def __init__(self, path: Path, name: str, pareto: bool, budget, controller_writes: bool = False,
-                 names: ParamNames | None = None):
+    def __init__(self, path: Path, name: str, pareto: bool, budget, names: ParamNames | None = None):
         self.path, self.name, self.pareto, self.budget = Path(path), name, pareto, budget
-        self.controller_writes = controller_writes      # tpe/nsga2: the controller's own trials are the record
         self.names = names or ParamNames()
         self.error: str | None = None                    # the study is behind trials.jsonl (see sync)
+        self.pending: dict[int, tuple] = {}              # trials that ended before a lower-numbered one
+        self.over_budget = 0
         self._study = None
 
     @property
     def study(self):
         if self._study is None:
-            import optuna
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self._study = optuna.create_study(
-                    storage=storage_url(self.path), study_name=self.name, load_if_exists=True,
-                    directions=["maximize", "minimize"] if self.pareto else ["maximize"])
+            self._study = self._open()
         return self._study
 
-    def add(self, rec: TrialRecord, line: int, asked=None):
-        """Add one record (its decisions' Decisions in `asked`, or rebuilt from the space)."""
+    def _open(self):
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.create_study(storage=storage_url(self.path), study_name=self.name, load_if_exists=True,
+                                       directions=["maximize", "minimize"] if self.pareto else ["maximize"])
+
+    def _frozen(self, rec: TrialRecord, line: int | None, asked=None, extra_attrs=None):
+        """The Optuna trial of a record (numbered by the storage: trials are added in nasty's order)."""
         import optuna
         values = values_of(rec, self.pareto)
         params, dists = self.names.params(asked or [], rec.decisions)
-        pruned = values is None and rec.status in (Status.STOPPED, Status.TIMEOUT) and bool(rec.epochs)
+        trained = rec.status.scored and bool(rec.epochs)
+        state = (optuna.trial.TrialState.COMPLETE if values is not None else
+                 optuna.trial.TrialState.PRUNED if trained else optuna.trial.TrialState.FAIL)
         system = {}
         cons = constraints(rec.target, self.budget)
-        if cons and (values is not None or pruned):
+        if cons and state is not optuna.trial.TrialState.FAIL:
             system[CONSTRAINTS_KEY] = cons
-        state = (optuna.trial.TrialState.PRUNED if pruned else
-                 optuna.trial.TrialState.COMPLETE if values is not None else optuna.trial.TrialState.FAIL)
+        tm = rec.timings
+        start = _when(tm and (tm.dispatched or tm.started))
+        end = _when(tm and tm.completed)
+        import datetime
+        now = datetime.datetime.now()
+        attrs = {**(record_attrs(rec, line) if line is not None else {}), **(extra_attrs or {})}
+        return optuna.trial.FrozenTrial(
+            number=0, trial_id=0, state=state, value=None, values=values,
+            datetime_start=start or end or now, datetime_complete=end or start or now,
+            params=params, distributions=dists, user_attrs=attrs, system_attrs=system,
+            intermediate_values={e.epoch: float(e.val_acc) for e in rec.epochs} if trained else {})
+
+    def _add(self, frozen):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t = optuna.trial.create_trial(
-                params=params, distributions=dists, values=values, state=state,
-                intermediate_values={e.epoch: e.val_acc for e in rec.epochs} if pruned else None,
-                user_attrs=record_attrs(rec, line), system_attrs=system)
-            self.study.add_trial(t)
+            self.study.add_trial(frozen)
+
+    def _placeholder(self, number: int):
+        """A trial number no record will have (cut by an interrupt before its first epoch)."""
+        rec = TrialRecord(Status.FAILED, number, reason="cut before its first epoch (an interrupt); no record")
+        self._add(self._frozen(rec, None, extra_attrs={"nasty_trial": number, "status": "abandoned",
+                                                       "reason": rec.reason}))
 
     def record(self, rec: TrialRecord, line: int, asked=None):
-        """A record was just appended: mirror it (a failure to write the study never stops a search:
-        the study is rebuilt from trials.jsonl on resume and by `nasty report`)."""
-        if self.controller_writes:
-            return
+        """A record was just appended: a trial joins the study once every lower-numbered one has
+        (a failure to write the study never stops a search: it is rebuilt from trials.jsonl)."""
         try:
-            self.add(rec, line, asked)
+            if rec.status is Status.SCREENED:
+                return                              # one study attribute per screen round (screened)
+            if rec.status is Status.REJECTED or rec.trial is None:
+                self.over_budget += 1
+                return
+            self.pending[rec.trial] = (rec, line, asked)
+            n = len(self.study.get_trials(deepcopy=False))
+            while n in self.pending:
+                self._add(self._frozen(*self.pending.pop(n)))
+                n += 1
         except Exception as e:  # noqa: BLE001 - a view; the truth is on disk already
             self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
-    def sync(self, records: list[TrialRecord], space=None) -> int:
-        """Add the records the study lacks (by their line in trials.jsonl); returns how many."""
+    def _asked(self, rec: TrialRecord, space):
+        if space is None:
+            return None
         from ..controllers.values import ReplayTrial
-        have = {t.user_attrs.get("record") for t in self.study.get_trials(deepcopy=False)}
-        added = 0
-        for line, rec in enumerate(records):
-            if line in have:
-                continue
-            asked = None
-            if space is not None:
+        try:
+            t = ReplayTrial(rec.decisions)
+            space.sample(t)
+            return t.asked
+        except Exception:  # noqa: BLE001 - the decisions stay out; the trial is still there
+            return None
+
+    def matches(self, records) -> bool:
+        """Does the study hold, as trial N, nasty's trial #N for every record it holds?"""
+        for t in self.study.get_trials(deepcopy=False):
+            if t.user_attrs.get("nasty_trial") != t.number:
+                return False
+        return True
+
+    def sync(self, records: list[TrialRecord], space=None, winner: dict | None = None, rebuild: bool = False) -> int:
+        """Bring the study up to date with trials.jsonl (every record in order; numbers no record
+        will have get placeholders); rebuilt from scratch when its trials are not nasty's, when
+        `rebuild`, or to mark `winner` ({"trial": N, "confirmed_val_acc": x or None}). Returns how
+        many trials were added."""
+        import optuna
+        if rebuild or winner is not None or not self.matches(records):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 try:
-                    t = ReplayTrial(rec.decisions)
-                    space.sample(t)
-                    asked = t.asked
-                except Exception:  # noqa: BLE001 - the decisions stay out; the trial is still there
-                    asked = None
-            self.add(rec, line, asked)
+                    optuna.delete_study(study_name=self.name, storage=storage_url(self.path))
+                except KeyError:
+                    pass
+            self._study = None
+        by_number = {}
+        for line, rec in enumerate(records):
+            if rec.status is Status.REJECTED or rec.trial is None:
+                continue
+            by_number[rec.trial] = (rec, line)           # a later record of the same number wins
+        have = len(self.study.get_trials(deepcopy=False))
+        added = 0
+        for n in range(have, max(by_number, default=-1) + 1):
+            if n not in by_number:
+                self._placeholder(n)
+                continue
+            rec, line = by_number[n]
+            extra = None
+            if winner is not None and winner.get("trial") == n:
+                extra = {"winner": True, **({"confirmed_val_acc": winner["confirmed_val_acc"]}
+                                            if winner.get("confirmed_val_acc") is not None else {})}
+            self._add(self._frozen(rec, line, self._asked(rec, space), extra))
             added += 1
+        self.pending.clear()
+        rejected = sum(1 for r in records if r.status is Status.REJECTED)
+        self.study.set_user_attr("over_budget_samples", rejected)
+        screened = [(line, rec) for line, rec in enumerate(records) if rec.status is Status.SCREENED]
+        if screened:
+            self.screened(screened, strict=True)
+        if winner is not None:
+            self.study.set_user_attr("winner", winner)
         self.error = None
         return added
+
+
+    def screened(self, lines_and_records, strict: bool = False):
+        """The candidates the screen scored and did not train, as study user attributes, one per
+        screen round: `screen_round_0003` = [{record, sample, rank, of, scores}, ...] (they are not
+        trials: nasty numbers only what trains). A failure is kept in `error` (raised when `strict`),
+        never stops a search."""
+        rounds: dict[int, list] = {}
+        for line, rec in lines_and_records:
+            v = rec.screen or {}
+            rounds.setdefault(int(v.get("round", 0)), []).append(
+                {"record": line, "sample": rec.sample, **{k: v[k] for k in ("rank", "of", "duplicate") if k in v},
+                 "scores": v.get("scores") or {}})
+        try:
+            for r, entries in rounds.items():
+                key = f"screen_round_{r:04d}"
+                old = self.study.user_attrs.get(key) or []
+                have = {e.get("record") for e in old}
+                new = old + [e for e in entries if e["record"] not in have]
+                if len(new) != len(old):
+                    self.study.set_user_attr(key, new)
+        except Exception as e:  # noqa: BLE001 - a view; the truth is trials.jsonl
+            if strict:
+                raise
+            self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
 def study_summary(path: Path) -> str:

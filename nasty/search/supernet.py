@@ -300,8 +300,9 @@ class Supernet:
         torch = self.torch
         bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         with torch.no_grad():
-            if self.bn == "recompute":
-                self._recompute_bn(model, bns)
+            if self.bn == "recompute":               # the same training images for every child
+                from ..train import recalibrate_bn
+                recalibrate_bn(model, self.x, self.batch_size, images=self.bn_batches * self.batch_size, seed=12345)
                 model.eval()
             else:
                 model.eval()
@@ -313,19 +314,6 @@ class Supernet:
                 correct += (model(x).argmax(1) == self.vy[i:i + len(x)]).sum().item()
         model.train()
         return correct / self.score_images
-
-    def _recompute_bn(self, model, bns):
-        saved = [m.momentum for m in bns]
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None                       # a cumulative average over the batches
-        model.train()
-        g = self.torch.Generator().manual_seed(12345)   # the same batches for every child
-        for _ in range(self.bn_batches):
-            idx = self.torch.randint(0, len(self.x), (self.batch_size,), generator=g).to(self.device)
-            model(self.x[idx])
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:

@@ -119,8 +119,8 @@ cell freduce(c):
 {reduce}
 
 cell darts_normal(C, red_prev=0) inputs 2:
-  fr  = freduce(C) <- prev if red_prev
-  hp  = rcb(C) <- fr if 1 - red_prev
+  fr  = freduce(C) <- prev if red_prev else prev
+  hp  = rcb(C) <- fr if 1 - red_prev else fr
   cur = rcb(C) <- in
   out = normal_cell(C, prev=hp) <- cur
 
@@ -132,11 +132,11 @@ cell darts_reduce(C) inputs 2:
 
 _TARGET = """
 cell darts_stem0(C, imagenet):
-  a   = conv3x3/2 c=C // 2 bn relu <- in if imagenet
+  a   = conv3x3/2 c=C // 2 bn relu <- in if imagenet else in
   out = conv3x3 c=C * (3 - 2 * imagenet) s=1 + imagenet bn <- a
 
 cell darts_stem1(C, imagenet):
-  out = relu conv3x3/2 c=C bn <- in if imagenet
+  out = relu conv3x3/2 c=C bn <- in if imagenet else in
 
 stem  darts_stem0(C, imagenet)
 stem  darts_stem1(C, imagenet)

@@ -43,12 +43,12 @@ def b0_decisions() -> dict:
 
 CELL = """
 cell mbconv(e, c, k, stride, rate, se):
-  ex  = conv1x1 c=div(cin * e, 8) bn silu <- in                             if ne(e, 1)
+  ex  = conv1x1 c=div(cin * e, 8) bn silu <- in                             if ne(e, 1) else in
   d   = dwconv/stride k=k bn silu <- ex
-  g   = gap conv1x1 c=max(1, cin // 4) bias=1 silu conv1x1 c=div(cin * e, 8) bias=1 sigmoid <- d if se
-  q   = mul(d, g)                                                           if se
+  g   = gap conv1x1 c=max(1, cin // 4) bias=1 silu conv1x1 c=div(cin * e, 8) bias=1 sigmoid <- d if se else d
+  q   = mul(d, g)                                                           if se else d
   p   = conv1x1 c=c bn <- q
-  out = add(droppath p=rate <- p, in)                                       if eq(stride, 1) * eq(c, cin)
+  out = add(droppath p=rate <- p, in)                                       if eq(stride, 1) * eq(c, cin) else p
 """
 
 

@@ -141,8 +141,8 @@ cell freduce(c):
 
 _WRAPPERS = """
 cell nasnet_normal(F, red_prev=0) inputs 2:
-  fr  = freduce(F) <- prev if red_prev
-  hp  = rcb(F) <- fr if 1 - red_prev
+  fr  = freduce(F) <- prev if red_prev else prev
+  hp  = rcb(F) <- fr if 1 - red_prev else fr
   cur = rcb(F) <- in
   out = normal_cell(F, prev=hp) <- cur
 

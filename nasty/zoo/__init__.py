@@ -157,3 +157,37 @@ def _weights_on_meta():
         yield
     finally:
         nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+
+
+@contextlib.contextmanager
+def unfused_attention():
+    """Attention computed by its matrix products while the block runs, so that FlopCounterMode
+    counts them: torch's fused scaled_dot_product_attention is not counted on the CPU (torch 2.14:
+    no FLOP formula for its CPU flash kernel), and nn.MultiheadAttention's CPU fast path counts
+    neither its projections nor its products. Inside, F.scaled_dot_product_attention is q k^T
+    scaled, masked, softmax, times v (torch's own math path), and MultiheadAttention's fast path is
+    off. nasty's compiled attention always runs its products unfused (`matmul`)."""
+    import torch
+    import torch.nn.functional as F
+
+    fused = F.scaled_dot_product_attention
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+
+    def math_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        s = q.shape[-1] ** -0.5 if scale is None else scale
+        a = torch.matmul(q * s, k.transpose(-2, -1))
+        if is_causal:
+            keep = torch.ones(a.shape[-2:], dtype=torch.bool, device=a.device).tril()
+            a = a.masked_fill(~keep, float("-inf"))
+        if attn_mask is not None:
+            a = a.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else a + attn_mask
+        a = F.dropout(torch.softmax(a, dim=-1), dropout_p)
+        return torch.matmul(a, v)
+
+    F.scaled_dot_product_attention = math_attention
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = fused
+        torch.backends.mha.set_fastpath_enabled(fastpath)

@@ -129,11 +129,18 @@ def test_every_controller_trains_only_what_the_screen_lets_through(tmp_path, con
         trained_values = {json.dumps(r.decisions, sort_keys=True) for r in trained}
         assert kept and all(k in trained_values for k in kept)
     if controller == "tpe":
-        study = optuna.load_study(study_name=controller, storage=f"sqlite:///{folder.path / 'study.db'}")
-        fail = [t for t in study.trials if t.user_attrs.get("status") == "screened"]
+        # TPE's own study (sampler.db) holds every candidate it proposed: the screened ones as FAIL
+        from nasty.search.study import SAMPLER_FILE, STUDY_FILE
+        sampler = optuna.load_study(study_name=folder.path.name, storage=f"sqlite:///{folder.path / SAMPLER_FILE}")
+        fail = [t for t in sampler.trials if t.user_attrs.get("status") == "screened"]
         assert len(fail) == len(screened) and all(t.state == optuna.trial.TrialState.FAIL for t in fail)
-        ok = [t for t in study.trials if t.user_attrs.get("status") == "ok"]
+        ok = [t for t in sampler.trials if t.user_attrs.get("status") == "ok"]
         assert len(ok) == 5 and all(t.state == optuna.trial.TrialState.COMPLETE for t in ok)
+        # the run's study (study.db) numbers only what trained; the screened ones are per-round attributes
+        study = optuna.load_study(study_name=None, storage=f"sqlite:///{folder.path / STUDY_FILE}")
+        assert not [t for t in study.trials if t.user_attrs.get("status") == "screened"]
+        rounds = [v for k, v in study.user_attrs.items() if k.startswith("screen_round_")]
+        assert sum(len(v) for v in rounds) == len(screened)
     if controller == "reinforce":
         # the policy learnt from the trained samples (and the over-budget ones, reward 0), not the screened
         rejected = sum(r.status is Status.REJECTED for r in every)

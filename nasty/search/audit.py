@@ -166,8 +166,10 @@ class AuditLoop(TrialSource):
         self.records.append(rec)
         if self.progress:
             self.progress.running.pop(-100 - m.index, None)
-            what = f"val {rec.val_acc:.4f}" if rec.val_acc is not None else f"{rec.status}: {rec.reason}"
-            self.progress.note(f"audit: random member {m.index + 1} (seed {job.seed + 1}): {what}")
+            # as a confirmation is told (progress.confirmed): only a finished training shows a plain val
+            what = (f": val {rec.val_acc:.4f}" if rec.status is Status.OK else f" {rec.status}: {rec.reason}"
+                    + (f" (val {rec.val_acc:.4f} so far, not counted)" if rec.val_acc is not None else ""))
+            self.progress.note(f"audit: random member {m.index + 1} (seed {job.seed + 1}){what}")
 
     def retry(self, key: str, reason: str):
         r = self.running.get(key)

@@ -35,7 +35,7 @@ import dataclasses
 import math
 import time
 
-from .loop import MAX_CONSECUTIVE_REJECTS
+from . import loop as loop_module
 from .record import Status
 
 SHARE = 0.2                 # at most this share of the time budget is spent screening
@@ -102,15 +102,17 @@ class Screen:
         # has no measured seconds per candidate to size it by: a slow controller, TPE on SQLite, is cut here)
         budget = (self.allowance - self.seconds) / 2 if self.allowance is not None else None
         while len(cands) < k and not (loop.stop_reason or loop.fatal or getattr(loop.controller, "finished", False)):
-            if loop.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS or (loop.deadline and time.time() > loop.deadline):
+            if (loop.rejected_in_a_row >= loop_module.MAX_CONSECUTIVE_REJECTS      # read here: tests lower it
+                    or (loop.deadline and time.time() > loop.deadline)):
                 break
             if budget is not None and len(cands) >= keep and time.time() - start > budget:
                 break
             got = loop.sample(defer_fit=True)
             if got is not None:
                 cands.append(got)
-            if progress and len(cands) % 10 == 0:
-                progress.started(-1, f"screen round {self.rounds}: {len(cands)}/{k} in-budget candidates")
+                # (only on a new candidate: the panel's count of over-budget samples in a row goes on)
+                if progress and len(cands) % 10 == 0:
+                    progress.started(-1, f"screen round {self.rounds}: {len(cands)}/{k} in-budget candidates")
         fresh, dups, here = [], [], set()
         for p, g in cands:
             key = p.record.proxy_genotype

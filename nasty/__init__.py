@@ -7,6 +7,7 @@
     t = nasty.latency("resnet50")            # measured here (nasty.latency(..., predict=True): per op)
     nasty.port_weights(torchvision_model, model)
     result = nasty.search("nasnet", budget="600MFLOPs", trials=10)   # a search, as `nasty search`
+    nasty.score("resnet50", (x, y), which="naswot")  # a zero-cost score on one batch (nasty.scores)
     model = nasty.train(result, epochs=1)    # its final network, trained as `nasty train` does
     model = nasty.load_model("runs/NAME")    # or result.model(): ready for inference (docs/deploy.md)
 
@@ -26,8 +27,8 @@ from .lookup import load, read_text, resolve
 from . import latency  # a callable module, as nasty.search: nasty.latency("resnet18"); imports no torch
 
 __all__ = ["Genotype", "GenotypeError", "NastyError", "ParseError", "build", "cost", "format", "read_text",
-           "latency", "load", "load_model", "parse", "port_weights", "resolve", "search", "train", "validate", "zoo",
-           "__version__"]
+           "latency", "load", "load_model", "parse", "port_weights", "resolve", "score", "search", "train", "validate",
+           "zoo", "__version__"]
 
 
 def __getattr__(name):
@@ -70,6 +71,14 @@ def build(name_or_genotype, num_classes: int | None = None, input=None):
 def cost(name_or_genotype, input=None, batch: int = 1, num_classes: int | None = None):
     """Analytic cost (params, MACs, FLOPs, memory, layers) without building torch modules."""
     return _cost(resolve(name_or_genotype), input=input, batch=batch, classes=num_classes)
+
+
+def score(genotype, data, which=None, *, images: int = 64, seed: int = 0):
+    """Zero-cost score(s) of a genotype (or zoo name, or file) on one batch of `data`, untrained:
+    naswot, synflow, snip, grad_norm, jacob_cov, params, macs (see nasty.scores). `which`: one
+    name (returns a float, NaN when it came out non-finite), several, or None for all ({name: float})."""
+    from .scores import score as _score
+    return _score(genotype, data, which, images=images, seed=seed)
 
 
 def port_weights(src, dst, input_shape=None) -> int:

@@ -22,7 +22,8 @@ BUDGET = 20_000_000
 
 def settings(tmp_path, **kw):
     base = dict(space=TINY, budget="20MFLOPs", trials=6, epochs=2, subset=2000, val_subset=500, batch_size=64,
-                lr=0.05, time_budget=600, seed=1, runs_dir=str(tmp_path), name="run", confirm=0)
+                lr=0.05, time_budget=600, seed=1, runs_dir=str(tmp_path), name="run", confirm=0,
+                screen=0)                  # every proposal trains: these tests follow the sampled sequence
     return Settings(**{**base, **kw})
 
 

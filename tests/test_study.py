@@ -38,6 +38,9 @@ def _check_study_matches_records(folder: Path):
     # Optuna's trial N is nasty's trial #N; over-budget samples are not trials, only counted
     assert [t.number for t in trials] == sorted(trained) == [t.user_attrs["nasty_trial"] for t in trials]
     assert study.user_attrs["over_budget_samples"] == sum(r.status == "rejected" for r in recs)
+    # nor are the candidates the screen did not train: each screen round is a study user attribute
+    in_rounds = sorted(e["record"] for k, v in study.user_attrs.items() if k.startswith("screen_round_") for e in v)
+    assert in_rounds == [line for line, r in enumerate(recs) if r.status == "screened"]
     for t in trials:
         line, r = trained[t.number]
         assert t.user_attrs["record"] == line and t.user_attrs["status"] == r.status.value

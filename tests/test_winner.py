@@ -20,7 +20,7 @@ from test_confirm import TINY, fake_evaluate, run
 
 
 def test_report_and_json_rank_with_the_confirmations_as_the_leaderboard_does(tmp_path):
-    summary = run(tmp_path, "c", seed=4)
+    summary = run(tmp_path, "c", seed=4, screen=0)         # the unscreened sample sequence of seed 4
     folder = RunFolder(tmp_path / "c")
     ok = [r for r in folder.records() if r.status is Status.OK]
     search_best = max(ok, key=lambda r: r.val_acc).trial
@@ -57,8 +57,11 @@ def test_a_confirmation_cut_by_the_time_budget_is_never_shown_as_confirmed(tmp_p
     assert {c.status for c in confs if c.seed == 1} == {Status.TIMEOUT}
     text = out.getvalue()
     assert "(seed 2): val" not in text and "confirmed #" in text
-    assert text.count("(seed 2) timeout: stopped at the time budget after 1 of 2 epochs (val 0.9900 so far, "
-                      "not counted)") == 2
+    cut = "(seed 2) timeout: stopped at the time budget after 1 of 2 epochs (val 0.9900 so far, not counted)"
+    lines = text.splitlines()
+    assert sum("confirmation of #" in line and cut in line for line in lines) == 2
+    # the audit's random members (issue 20) are cut alike at their second seed, and told so
+    assert sum(line.startswith("audit: random member") and cut in line for line in lines) == 2
     best = json.loads((folder.path / "best.json").read_text())
     assert best["confirmed"]["accs"] == [summary["best"]["confirmed_val_acc"]]      # the cut 0.99 is not in it
     assert "1 of 2 seeds: the time budget cut the others" in text

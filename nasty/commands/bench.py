@@ -1,13 +1,17 @@
-"""`nasty bench build|run`: our own NAS benchmark (see nasty/nasbench/)."""
+"""`nasty bench build|run`: our own NAS benchmark and NAS-Bench-201's (see nasty/nasbench/)."""
 from __future__ import annotations
+
+NB201_K = 5           # the screen's K by default (docs/benchmarks-nb201.md: the K sweep behind it)
 
 
 def add_parser(sub):
-    p = sub.add_parser("bench", help="build the small NAS-Bench-201-like table; simulate controllers on it",
+    p = sub.add_parser("bench", help="simulate controllers on NAS-Bench-201 or on our own small table; build ours",
                        description="`build` trains every cell of a small NAS-Bench-201-like space "
                                    "(4 nodes, 6 edges, ops none/skip/conv3x3: 729 cells) on Fashion-MNIST "
-                                   "with a fixed recipe and seed. `run` simulates each controller on the "
-                                   "table (a trial is a lookup) and plots mean regret vs trials.")
+                                   "with a fixed recipe and seed. `run` simulates each controller on that "
+                                   "table, or with --table nb201 on NAS-Bench-201's (15,625 cells, CIFAR-10, "
+                                   "shipped with nasty), with and without a screen by params (a trial is a "
+                                   "lookup), and plots mean regret vs trials.")
     bsub = p.add_subparsers(dest="bench_command", metavar="build|run")
     bsub.required = True
     b = bsub.add_parser("build", help="train every cell once and store the table (resumable)")
@@ -21,7 +25,10 @@ def add_parser(sub):
     b.set_defaults(func=run_build)
 
     r = bsub.add_parser("run", help="simulate controllers on the table: regret curves and a results table")
-    r.add_argument("--table", default=None, help="table folder or table.json (default: the table shipped with nasty)")
+    r.add_argument("--table", default=None,
+                   help="nb201: NAS-Bench-201's CIFAR-10 table (15,625 cells, shipped with nasty; or a CSV of its "
+                        "form, .csv or .csv.gz); else an nb201mini table folder or table.json (default: our "
+                        "nb201mini table, shipped with nasty)")
     r.add_argument("--controllers", default=None,
                    help="comma-separated controllers, each NAME or NAME:key=value:... with options "
                         "(e.g. tpe:multivariate=true) (default: random,evolution,reinforce,tpe,nsga2; with "
@@ -39,10 +46,20 @@ def add_parser(sub):
                    help="with --evaluator supernet: BN statistics of a scored child (as nasty search's flag)")
     r.add_argument("--compare", default="random,evolution,reinforce,tpe",
                    help="with --evaluator supernet: multi-trial controllers simulated at the same wall-clock")
-    r.add_argument("--trials", type=int, default=100, help="trials per simulated search (default 100)")
+    r.add_argument("--trials", type=int, default=None,
+                   help="trials (evaluations) per simulated search (default 100; 300 with --table nb201)")
     r.add_argument("--seeds", type=int, default=20, help="independent searches per controller (default 20)")
-    r.add_argument("--out", default=None, help="where the plot and results go (default runs/nasbench)")
-    r.add_argument("--at", default="25,50,100", help="trial counts for the results table (default 25,50,100)")
+    r.add_argument("--out", default=None, help="where the plot and results go (default runs/nasbench, "
+                                               "runs/nasbench-nb201 with --table nb201)")
+    r.add_argument("--at", default=None,
+                   help="trial counts for the results table (default 25,50,100; 25,50,100,300 with --table nb201)")
+    r.add_argument("--screen", choices=("params", "macs", "none"), default=None,
+                   help="also run every controller behind a screen: each trial is the best of K proposals by this "
+                        "analytic score (default: params with --table nb201, none otherwise)")
+    r.add_argument("--screen-k", type=int, default=None,
+                   help=f"K, the proposals per trial of a screened search (default {NB201_K})")
+    r.add_argument("--jobs", type=int, default=1,
+                   help="processes that share the seeds (default 1; results do not depend on it)")
     r.add_argument("--workers", type=int, default=1,
                    help="trials in flight: asked before any of them is told (default 1)")
     r.add_argument("--dedupe", action="store_true",
@@ -101,23 +118,35 @@ def run_run(args) -> int:
              if n.strip()]
     if not names:
         raise NastyError("--controllers needs at least one controller name")
+    nb201 = args.table is not None and (args.table in ("nb201", "nas-bench-201") or args.table.endswith(".csv")
+                                        or args.table.endswith(".csv.gz"))
+    trials = args.trials if args.trials is not None else 300 if nb201 else 100
+    at_text = args.at or ("25,50,100,300" if nb201 else "25,50,100")
     try:
-        at = [int(x) for x in args.at.split(",") if x.strip()]
+        at = [int(x) for x in at_text.split(",") if x.strip()]
     except ValueError:
         raise NastyError(f"--at must be comma-separated trial counts, got {args.at!r}") from None
-    if args.trials < 1 or args.seeds < 1 or args.workers < 1:
-        raise NastyError("--trials, --seeds and --workers must be at least 1")
+    if trials < 1 or args.seeds < 1 or args.workers < 1 or args.jobs < 1:
+        raise NastyError("--trials, --seeds, --workers and --jobs must be at least 1")
+    screen = args.screen or ("params" if nb201 else "none")
+    k = args.screen_k if args.screen_k is not None else NB201_K
+    if screen != "none" and k < 2:
+        raise NastyError(f"--screen-k must be at least 2 (the screen keeps 1 of K proposals), got {k}")
     if args.schedulers:
+        if nb201:
+            raise NastyError("--schedulers needs per-epoch curves, which the NAS-Bench-201 table does not ship; "
+                             "use it with the nb201mini table")
         from ..nasbench.fidelity import run_fidelity_benchmark
         if args.budget_epochs < 1:
             raise NastyError(f"--budget-epochs must be at least 1, got {args.budget_epochs}")
         scheds = [x.strip() for x in args.schedulers.split(",") if x.strip()]
-        at = [a for a in at if a <= args.budget_epochs] if args.at != "25,50,100" else \
+        at = [a for a in at if a <= args.budget_epochs] if args.at is not None else \
             [args.budget_epochs // 4, args.budget_epochs // 2, args.budget_epochs]
         run_fidelity_benchmark(args.table, names, scheds, args.budget_epochs, args.seeds, at, args.out,
                                log=lambda s: print(s, flush=True))
         return 0
-    run_benchmark(args.table, names, trials=args.trials, seeds=args.seeds,
-                  out_dir=args.out, at=at, workers=args.workers,
-                  dedupe=args.dedupe, log=lambda s: print(s, flush=True))
+    run_benchmark(args.table, names, trials=trials, seeds=args.seeds,
+                  out_dir=args.out or ("runs/nasbench-nb201" if nb201 else None), at=at, workers=args.workers,
+                  dedupe=args.dedupe, screen=None if screen == "none" else screen, k=k, jobs=args.jobs,
+                  log=lambda s: print(s, flush=True))
     return 0

@@ -101,6 +101,16 @@ class Controller(abc.ABC):
         its target macs and params). Trials are told in the order they finish, which
         is not the order they were asked in. Default: nothing to learn."""
 
+    def discard(self, trial: Trial) -> None:
+        """Forget a trial this controller asked for that will never be evaluated: a screen
+        (zero-cost scores, `nasty bench run --screen`) proposed it among K candidates and kept
+        another. It is neither a result nor a failure. Default: nothing to undo."""
+
+    def screen_keep(self) -> int:
+        """With a screen (nasty/search/screen.py), how many of the next screened round to train:
+        0 lets the screen decide (one per free slot); a controller's warm-up asks for more."""
+        return 0
+
     def state_dict(self) -> dict:
         """Everything needed to continue the search, as JSON-able data. Called after every
         `tell` (the run folder's controller.json); subclasses extend this dict."""

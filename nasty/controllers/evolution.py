@@ -9,6 +9,11 @@
   dropped.
 - Each told trial joins the population; when it grows beyond `population`, the
   OLDEST member dies (aging, the "regularized" part), whatever its reward.
+- A trial a screen discards (`discard`) does not count as asked, so with a screen the
+  random start is `population` kept trials, each the best-scored of its candidates.
+
+With a screen (`--screen`), the first population is the best-scored `population` of the
+first screened round (a zero-cost warm-up), and each round's children are screened.
 
 Trials may be told in any order and in any number at once, as parallel
 workers finish. A trial told with reward None (failed, or rejected as over
@@ -81,6 +86,11 @@ class EvolutionController(Controller):
         target = self.rng.choice(parent["mutable"]) if parent["mutable"] else None
         return MutantTrial(parent["values"], target, self.rng)
 
+    def screen_keep(self) -> int:
+        """Screened (nasty/search/screen.py): the first round's best-scored `population` candidates
+        are all trained, so that evolution starts from the best-scored population (zero-cost warm-up)."""
+        return self.P if self.asked == 0 else 0
+
     def tell(self, trial: Trial, result: Result) -> None:
         if result.reward is None:
             return
@@ -88,6 +98,15 @@ class EvolutionController(Controller):
                                 "mutable": mutable_names(trial)})
         while len(self.population) > self.P:
             self.population.pop(0)
+
+    def discard(self, trial: Trial) -> None:
+        """A screened-out trial is not counted as asked, so the random start is made of the
+        trials a screen keeps: with a screen that discards each loser as soon as a better
+        candidate comes (nasty/nasbench/simulate.py), the first population - 1 members are each
+        the best-scored of K random candidates (zero-cost warm-up; the last round of the start
+        mixes one random candidate with mutants, as the round's best so far is still
+        outstanding), and children are screened the same way."""
+        self.asked = max(0, self.asked - 1)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "asked": self.asked, "population_size": self.P, "sample": self.S,

@@ -212,6 +212,12 @@ class TPEController(Controller):
                                        "system_attrs": system_attrs,
                                        **({"intermediate": list(intermediate.values())} if pruned else {})})
 
+    def discard(self, trial: Trial) -> None:
+        """A screened-out trial is closed as FAIL, which the samplers ignore (no RUNNING trial is
+        left behind in the study)."""
+        if isinstance(trial, OptunaTrial) and trial.controller is self:
+            self.study.tell(trial.optuna_trial, state=self.optuna.trial.TrialState.FAIL)
+
     # ------------------------------------------------------------ state
     def _rng_objects(self):
         """The sampler's NumPy random states, by attribute path (private Optuna internals)."""

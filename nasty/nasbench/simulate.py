@@ -1,6 +1,13 @@
-"""Simulated searches on the benchmark table: each controller proposes cells of the
-nb201mini space and is told their table accuracies (a trial is a lookup), many seeds
-each; `nasty bench run` prints and plots the regret curves.
+"""Simulated searches on a benchmark table: each controller proposes cells of the table's space
+(nb201mini, our own table; nb201, NAS-Bench-201's) and is told their table accuracies (a trial
+is a lookup), many seeds each; `nasty bench run` prints and plots the regret curves.
+
+With a screen (`screen="params"` or `"macs"`, `k` = K), every evaluation is preceded by K
+proposals of the controller; the screen keeps the one with the highest score and the
+controller is told only that one's result (the others are `discard`ed: neither results nor
+failures). Scores are analytic, so screened candidates are free and a search is still counted
+in evaluations. This is the screen of `nasty search --screen` without a budget: with a budget,
+candidates are compared inside it; here there is none, so it takes the top of K.
 """
 from __future__ import annotations
 
@@ -14,9 +21,26 @@ from pathlib import Path
 
 from ..errors import NastyError
 from ..searchspaces.nb201mini import EDGE_NAMES, nb201mini
+from ..searchspaces.nb201mini import decide as nb201mini_decide
 from .table import load_table, read_progress
 
 DEFAULT_OUT = "runs/nasbench"    # where `nasty bench run` writes unless told (never into the package)
+SCREENS = ("params", "macs")     # the scores a table simulation can screen by (analytic: no images needed)
+
+
+def open_table(table=None) -> dict:
+    """A benchmark table by name or path: None (our nb201mini table), 'nb201' (NAS-Bench-201's,
+    shipped), a NAS-Bench-201 CSV (.csv or .csv.gz), or an nb201mini table folder / table.json."""
+    if isinstance(table, dict):
+        return table
+    text = None if table is None else str(table)
+    if text in ("nb201", "nas-bench-201"):
+        from .nb201 import load_nb201
+        return load_nb201()
+    if text is not None and (text.endswith(".csv") or text.endswith(".csv.gz")):
+        from .nb201 import load_nb201
+        return load_nb201(text)
+    return load_table(table)
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -27,38 +51,64 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 
 
 def simulate(table: dict, controller: str, trials: int = 100, seed: int = 0, workers: int = 1,
-             options: dict | None = None, dedupe: bool = False) -> dict:
+             options: dict | None = None, dedupe: bool = False, screen: str | None = None, k: int = 1) -> dict:
     """One simulated search: `trials` table lookups proposed by `controller`.
 
     `workers` trials are asked before their results are told (in reverse order,
-    to exercise asynchronous tells). With `dedupe`, a cell proposed again is told
-    its known result at once and does not count as a trial (what a run that
-    caches results by decisions would do); at most 5 * `trials` proposals are
-    made, after which repeats count. Returns per-trial arrays of the best
-    validation accuracy so far and the test accuracy of that best-so-far cell,
-    the cells evaluated, and how many proposals were repeats.
+    to exercise asynchronous tells). With `screen` ('params' or 'macs') and `k` > 1,
+    each trial is the best of `k` proposals by that score (ties: the first proposed);
+    a proposal that loses is discarded at once (Controller.discard), so only the round's
+    best so far is outstanding while the next is asked. With `dedupe`, a cell proposed again is told its known
+    result at once and does not count as a trial (what a run that caches results by
+    decisions would do); at most 5 * `trials` proposals are made, after which repeats
+    count. Returns per-trial lists of the evaluated cells' validation and test
+    accuracies, the best validation accuracy so far and the test accuracy of that
+    best-so-far cell, the cells evaluated, and how many proposals were made and how
+    many of the evaluated ones were repeats.
     """
     from ..controllers import make_controller
+    if screen is not None and screen not in SCREENS:
+        raise NastyError(f"unknown screen {screen!r}; a table simulation screens by {' or '.join(SCREENS)}")
+    if int(k) < 1:
+        raise NastyError(f"the screen's K must be at least 1, got {k}")
+    k = int(k) if screen else 1
     name, spec_options = parse_spec(controller)
+    space, decide = table.get("space", nb201mini), table.get("decide", nb201mini_decide)
     try:
-        ctrl = make_controller(name, nb201mini, seed=seed, **{**spec_options, **(options or {})})
+        ctrl = make_controller(name, space, seed=seed, **{**spec_options, **(options or {})})
     except TypeError as e:
         raise NastyError(f"controller {controller!r}: {e}") from None
     by_ops = table["by_ops"]
-    best_val, sel_test, archs = [], [], []
-    cur_val, cur_test = -math.inf, None
-    done = proposals = repeats = 0
+    proposals = 0
+
+    def propose():
+        nonlocal proposals
+        t = ctrl.ask()
+        proposals += 1
+        return t, by_ops[decide(t)]
+
+    def screened():
+        best = propose()
+        for _ in range(k - 1):
+            cand = propose()
+            if cand[1][screen] > best[1][screen]:
+                ctrl.discard(best[0])
+                best = cand
+            else:
+                ctrl.discard(cand[0])
+        return best
+
+    vals, tests, archs = [], [], []
+    done = repeats = asked = 0
     seen = set()
     while done < trials:
         batch = []
         while len(batch) < min(workers, trials - done):
-            t = ctrl.ask()
-            proposals += 1
-            values, _ = nb201mini.sample(t)
-            row = by_ops[tuple(values[e] for e in EDGE_NAMES)]
+            t, row = screened()
+            asked += 1
             if row["arch"] in seen:
                 repeats += 1
-                if dedupe and proposals < 5 * trials:
+                if dedupe and asked < 5 * trials:
                     ctrl.tell(t, _result(row))
                     continue
             seen.add(row["arch"])
@@ -66,14 +116,25 @@ def simulate(table: dict, controller: str, trials: int = 100, seed: int = 0, wor
         for t, row in reversed(batch):
             ctrl.tell(t, _result(row))
         for t, row in batch:
-            if row["val_acc"] > cur_val:
-                cur_val, cur_test = row["val_acc"], row["test_acc"]
-            best_val.append(cur_val)
-            sel_test.append(cur_test)
+            vals.append(row["val_acc"])
+            tests.append(row["test_acc"])
             archs.append(row["arch"])
             done += 1
-    return {"best_val": best_val, "sel_test": sel_test, "archs": archs, "proposals": proposals,
-            "repeats": repeats}
+    best_val, sel_test = best_so_far([vals], [tests])
+    return {"vals": vals, "tests": tests, "best_val": best_val[0].tolist(), "sel_test": sel_test[0].tolist(),
+            "archs": archs, "proposals": proposals, "repeats": repeats}
+
+
+def best_so_far(vals, tests):
+    """(best validation accuracy so far, test accuracy of the first cell that reached it), per
+    search (rows) and trial (columns), vectorised over searches."""
+    import numpy as np
+    v, t = np.asarray(vals, dtype=float), np.asarray(tests, dtype=float)
+    best = np.maximum.accumulate(v, axis=1)
+    prev = np.concatenate([np.full((v.shape[0], 1), -np.inf), best[:, :-1]], axis=1)
+    pos = np.arange(v.shape[1])[None, :] * (v > prev)          # where a new best appears
+    sel = np.maximum.accumulate(pos, axis=1)
+    return best, np.take_along_axis(t, sel, axis=1)
 
 
 def _result(row):
@@ -91,12 +152,27 @@ def _mean_ci(xs):
     return m, 1.96 * sd / math.sqrt(n)
 
 
-def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforce", "tpe"),
-                  trials: int = 100, seeds: int = 20, out_dir=None, at=(25, 50, 100), workers: int = 1,
-                  dedupe: bool = False, log=print) -> dict:
-    """Simulate each controller `seeds` times; write results.json, results.md and regret.png."""
+def _curve_ci(matrix):
+    """Mean and 95% half-interval (normal approximation) over searches, per trial."""
+    import numpy as np
+    m = np.asarray(matrix, dtype=float)
+    n = m.shape[0]
+    half = 1.96 * m.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.zeros(m.shape[1])
+    return m.mean(axis=0).tolist(), half.tolist()
+
+
+def expected_random_regret(table: dict, n: int) -> float:
+    """Exact expected regret (pp) of n uniform draws with replacement from the table's cells."""
+    import numpy as np
+    v = np.sort(np.array([r["val_acc"] for r in table["rows"]]))
+    N = len(v)
+    cdf = (np.arange(1, N + 1) / N) ** n                          # P(max of n draws <= v[i])
+    pmf = np.diff(np.concatenate([[0.0], cdf]))
+    return float(100 * (v[-1] - (pmf * v).sum()))
+
+
+def _check_controllers(controllers):
     from ..controllers import REGISTRY, check_option_types
-    table = load_table(table_path)
     for spec in controllers:
         name, opts = parse_spec(spec)
         if name not in REGISTRY:
@@ -111,6 +187,47 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
         if name == "compound":
             raise NastyError("controller 'compound' scales a baseline network and cannot search the bench "
                              "cell space; leave it out of --controllers")
+        if name == "darts":
+            raise NastyError("controller 'darts' is a one-shot search: simulate it with --evaluator supernet "
+                             "(nb201mini), and leave it out of --controllers here")
+
+
+def _seed_runs(args):
+    """A worker process's share of the seeds (`jobs` > 1): runs are returned in seed order."""
+    table_ref, spec, trials, seeds, workers, dedupe, screen, k = args
+    table = open_table(table_ref)
+    return [simulate(table, spec, trials, seed=s, workers=workers, dedupe=dedupe, screen=screen, k=k)
+            for s in seeds]
+
+
+def _runs(table, table_ref, spec, trials, seeds, workers, dedupe, screen, k, jobs):
+    if jobs <= 1 or seeds < 2:
+        return _seed_runs((table, spec, trials, range(seeds), workers, dedupe, screen, k))
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    shares = [list(range(seeds))[i::jobs] for i in range(jobs)]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(_seed_runs, [(table_ref, spec, trials, sh, workers, dedupe, screen, k)
+                                           for sh in shares if sh]))
+    by_seed = {}
+    for sh, part in zip([sh for sh in shares if sh], parts):
+        by_seed.update(zip(sh, part))
+    return [by_seed[s] for s in range(seeds)]
+
+
+def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforce", "tpe"),
+                  trials: int = 100, seeds: int = 20, out_dir=None, at=(25, 50, 100), workers: int = 1,
+                  dedupe: bool = False, screen: str | None = None, k: int = 10, jobs: int = 1,
+                  plain: bool = True, log=print) -> dict:
+    """Simulate each controller `seeds` times (and, with `screen`, each again behind the screen,
+    K = `k`; `plain=False`: only behind it); write results.json, results.md and regret.png/.svg."""
+    _check_controllers(controllers)
+    if screen is not None and screen not in SCREENS:
+        raise NastyError(f"unknown screen {screen!r}; a table simulation screens by {' or '.join(SCREENS)}")
+    if screen is not None and int(k) < 2:
+        raise NastyError(f"a screen needs K of at least 2 candidates per evaluation, got {k}")
+    table = open_table(table_path)
+    import numpy as np
     at = [a for a in at if 1 <= a <= trials] or [trials]
     rows = table["rows"]
     opt_val = max(r["val_acc"] for r in rows)
@@ -119,40 +236,111 @@ def run_benchmark(table_path=None, controllers=("random", "evolution", "reinforc
     best_test = max(r["test_acc"] for r in rows)
     out = Path(out_dir or DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"table": table["path"], "trials": trials, "seeds": seeds, "workers": workers, "dedupe": dedupe,
-               "optimum_val": opt_val, "optimum_test": opt_test, "best_test_in_table": best_test,
+    results = {"table": Path(table["path"]).name, "space": table.get("name", "nb201mini"), "trials": trials,
+               "seeds": seeds, "workers": workers, "dedupe": dedupe, "optimum_val": opt_val, "optimum_test": opt_test,
+               "best_test_in_table": best_test, "at": at,
+               "random_exact": {str(a): expected_random_regret(table, a) for a in at},
+               "screen": {"score": screen, "K": int(k)} if screen else None, "run": _provenance(jobs),
                "controllers": {}}
     t0 = time.perf_counter()
-    for name in controllers:
+    variants = ([(spec, None) for spec in controllers] if plain or not screen else []) \
+        + ([(spec, screen) for spec in controllers] if screen else [])
+    table_ref = table_path if table_path is not None else None
+    for spec, scr in variants:
+        key = spec if scr is None else f"{spec} +screen"
         t1 = time.perf_counter()
-        runs = [simulate(table, name, trials, seed=s, workers=workers, dedupe=dedupe) for s in range(seeds)]
-        regret = [[100 * (opt_val - v) for v in r["best_val"]] for r in runs]
-        test = [[100 * v for v in r["sel_test"]] for r in runs]
-        curve = [_mean_ci([reg[i] for reg in regret]) for i in range(trials)]
-        tcurve = [_mean_ci([ts[i] for ts in test]) for i in range(trials)]
-        found = [[reg[i] == 0 for reg in regret] for i in range(trials)]
-        results["controllers"][name] = {
-            "regret_mean": [c[0] for c in curve], "regret_ci95": [c[1] for c in curve],
-            "test_mean": [c[0] for c in tcurve], "test_ci95": [c[1] for c in tcurve],
-            "found_optimum": [sum(f) / seeds for f in found],
-            "unique_cells": sum(len(set(r["archs"])) for r in runs) / seeds,
-            "repeat_proposals": sum(r["repeats"] for r in runs) / seeds,
+        runs = _runs(table, table_ref, spec, trials, seeds, workers, dedupe, scr, k, jobs)
+        best, sel = best_so_far([r["vals"] for r in runs], [r["tests"] for r in runs])
+        regret, test = 100 * (opt_val - best), 100 * sel
+        rm, rci = _curve_ci(regret)
+        tm, tci = _curve_ci(test)
+        results["controllers"][key] = {
+            "spec": spec, "screen": scr, "K": int(k) if scr else 1,
+            "regret_mean": rm, "regret_ci95": rci, "test_mean": tm, "test_ci95": tci,
+            "found_optimum": (regret == 0).mean(axis=0).tolist(),
+            "unique_cells": float(np.mean([len(set(r["archs"])) for r in runs])),
+            "repeat_proposals": float(np.mean([r["repeats"] for r in runs])),
+            "proposals": float(np.mean([r["proposals"] for r in runs])),
             "seconds": round(time.perf_counter() - t1, 1)}
-        log(f"bench run: {name}: {seeds} seeds x {trials} trials in {time.perf_counter() - t1:.1f}s; "
-            + ", ".join(f"regret@{a} {curve[a - 1][0]:.3f}pp" for a in at))
+        log(f"bench run: {key}: {seeds} seeds x {trials} trials in {time.perf_counter() - t1:.1f}s; "
+            + ", ".join(f"regret@{a} {rm[a - 1]:.3f}pp" for a in at))
     results["seconds"] = round(time.perf_counter() - t0, 1)
+    results["run"]["load_end"] = _load()
+    results["verdict"] = verdict(results)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.md").write_text(results_markdown(results, at))
     plot_results(results, out / "regret.png")
-    log(f"bench run: wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'regret.png'}")
+    log(f"bench run: wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'regret.png'} (and .svg)")
     print(results_markdown(results, at))
     return results
 
 
+def _load():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _provenance(jobs: int) -> dict:
+    """When, where and with what a benchmark ran (the machine's load matters for its seconds)."""
+    import platform
+    from datetime import datetime, timezone
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .table import _machine
+    versions = {}
+    for pkg in ("optuna", "torch", "numpy"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
+            "python": platform.python_version(), **versions, "jobs": jobs, "load_start": _load()}
+
+
+def _at(entry, a, key="regret"):
+    return entry[f"{key}_mean"][a - 1], entry[f"{key}_ci95"][a - 1]
+
+
+def verdict(results: dict, goal_at: int = 100) -> dict:
+    """The goals of issue 21, computed from the curves: at `goal_at` evaluations every controller's
+    regret interval lies below random's (the intervals do not overlap), and screened evolution at
+    half the evaluations is not worse than plain evolution at `goal_at` (the 95% interval of the
+    difference of means reaches 0 or lies below it)."""
+    ctrls = results["controllers"]
+    if goal_at > results["trials"] or "random" not in ctrls:
+        return {}
+    rm, rci = _at(ctrls["random"], goal_at)
+    beats = {}
+    for key, e in ctrls.items():
+        if key == "random":
+            continue
+        m, ci = _at(e, goal_at)
+        beats[key] = {"regret": m, "ci95": ci, "upper": m + ci, "random_lower": rm - rci,
+                      "beats_random": m + ci < rm - rci}
+    out = {"at": goal_at, "random": {"regret": rm, "ci95": rci}, "vs_random": beats,
+           "every_controller_beats_random": all(b["beats_random"] for b in beats.values())}
+    plain = next((k for k, e in ctrls.items() if e["spec"].split(":")[0] == "evolution" and not e["screen"]), None)
+    scr = next((k for k, e in ctrls.items() if e["spec"].split(":")[0] == "evolution" and e["screen"]), None)
+    half = goal_at // 2
+    if plain and scr and half >= 1:
+        (sm, sci), (pm, pci) = _at(ctrls[scr], half), _at(ctrls[plain], goal_at)
+        diff, dci = sm - pm, math.hypot(sci, pci)
+        out["screened_evolution"] = {"screened": scr, "at": half, "regret": sm, "ci95": sci,
+                                     "plain": plain, "plain_at": goal_at, "plain_regret": pm, "plain_ci95": pci,
+                                     "difference": diff, "difference_ci95": dci,
+                                     "matches": diff - dci <= 0}
+    return out
+
+
 def results_markdown(results: dict, at) -> str:
-    lines = [f"Simulated searches on `{Path(results['table']).name}`: {results['seeds']} seeds per controller, "
+    scr = results.get("screen")
+    lines = [f"Simulated searches on `{Path(results['table']).name}` ({results.get('space', 'nb201mini')}): "
+             f"{results['seeds']} seeds per controller, "
              f"{results['trials']} trials each, {results['workers']} trial(s) in flight"
              + (", repeated cells told from cache and not counted as trials" if results.get("dedupe") else "")
+             + (f"; '+screen': each trial is the best of K={scr['K']} proposals by {scr['score']}" if scr else "")
              + ". Regret = optimum "
              f"validation accuracy ({100 * results['optimum_val']:.2f}%) minus the best found, in percentage "
              f"points; test = test accuracy of the cell with the best validation accuracy found "
@@ -170,44 +358,70 @@ def results_markdown(results: dict, at) -> str:
         cells += [f"{r['found_optimum'][a - 1]:.2f}" for a in at]
         cells += [f"{r.get('unique_cells', float('nan')):.1f}", f"{r.get('repeat_proposals', float('nan')):.1f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    exact = results.get("random_exact")
+    if exact:
+        lines += ["", "Exact expected regret of random search (draws with replacement): "
+                  + ", ".join(f"{float(v):.3f} pp at {a}" for a, v in exact.items()) + "."]
+    v = results.get("verdict") or {}
+    if v:
+        lines += ["", f"Goals at {v['at']} trials (random: {v['random']['regret']:.3f} +- "
+                  f"{v['random']['ci95']:.3f} pp):"]
+        for key, b in v["vs_random"].items():
+            lines.append(f"- {key}: {b['regret']:.3f} +- {b['ci95']:.3f} pp: "
+                         + ("beats random (intervals do not overlap)" if b["beats_random"] else
+                            "does NOT beat random beyond the intervals"))
+        s = v.get("screened_evolution")
+        if s:
+            lines.append(f"- {s['screened']} at {s['at']}: {s['regret']:.3f} +- {s['ci95']:.3f} pp vs {s['plain']} at "
+                         f"{s['plain_at']}: {s['plain_regret']:.3f} +- {s['plain_ci95']:.3f} pp; difference "
+                         f"{s['difference']:+.3f} +- {s['difference_ci95']:.3f} pp: "
+                         + ("matches (not worse beyond the interval)" if s["matches"] else "does NOT match"))
     return "\n".join(lines) + "\n"
 
 
 def plot_results(results: dict, path) -> None:
+    """The regret and test-accuracy curves, as `path` (PNG) and the same name with .svg."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {}
     for name, r in results["controllers"].items():
         x = list(range(1, len(r["regret_mean"]) + 1))
+        base = r.get("spec", name)
+        style = "--" if r.get("screen") else "-"
         m, ci = r["regret_mean"], r["regret_ci95"]
-        line, = ax.plot(x, m, label=name)
+        line, = ax.plot(x, m, style, label=name, color=colors.get(base))
+        colors.setdefault(base, line.get_color())
         ax.fill_between(x, [max(0.0, a - b) for a, b in zip(m, ci)], [a + b for a, b in zip(m, ci)],
-                        color=line.get_color(), alpha=0.18, linewidth=0)
+                        color=line.get_color(), alpha=0.15, linewidth=0)
         tm, tci = r["test_mean"], r["test_ci95"]
-        bx.plot(x, tm, label=name, color=line.get_color())
+        bx.plot(x, tm, style, label=name, color=line.get_color())
         bx.fill_between(x, [a - b for a, b in zip(tm, tci)], [a + b for a, b in zip(tm, tci)],
-                        color=line.get_color(), alpha=0.18, linewidth=0)
+                        color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_yscale("symlog", linthresh=0.1)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("trials")
+    ax.set_xlabel("trials (evaluations)")
     ax.set_ylabel("regret: optimum - best found (val acc, pp)")
-    ax.set_title(f"mean regret, 95% CI, {results['seeds']} seeds"
+    scr = results.get("screen")
+    ax.set_title(f"{results.get('space', 'nb201mini')}: mean regret, 95% CI, {results['seeds']} seeds"
                  + (", repeats not counted" if results.get("dedupe") else "")
-                 + (f", {results['workers']} in flight" if results.get("workers", 1) > 1 else ""))
+                 + (f", {results['workers']} in flight" if results.get("workers", 1) > 1 else ""), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend()
-    bx.axhline(100 * results["optimum_test"], color="k", linestyle="--", linewidth=0.8,
+    ax.legend(fontsize=8, title=(f"dashed: screened, best of K={scr['K']} by {scr['score']}" if scr else None),
+              title_fontsize=8)
+    bx.axhline(100 * results["optimum_test"], color="k", linestyle=":", linewidth=0.8,
                label="test of val optimum")
-    bx.set_xlabel("trials")
+    bx.set_xlabel("trials (evaluations)")
     bx.set_ylabel("test accuracy of selected cell (%)")
-    bx.set_title("test accuracy of the best-validation cell")
+    bx.set_title("test accuracy of the best-validation cell", fontsize=10)
     bx.grid(alpha=0.3)
-    bx.legend(loc="lower right")
+    bx.legend(loc="lower right", fontsize=8)
     lo = min(min(r["test_mean"][min(9, len(r["test_mean"]) - 1):]) for r in results["controllers"].values())
     bx.set_ylim(lo - 0.3, 100 * max(results["optimum_test"], results["best_test_in_table"]) + 0.2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    fig.savefig(Path(path).with_suffix(".svg"))
     plt.close(fig)
 
 

@@ -152,14 +152,15 @@ class ConfirmLoop(TrialSource):
 
 
 def reserve_seconds(s: Settings, records, slots: int, ratio: float) -> float:
-    """Seconds the confirmation stage will need, from the search's measured trial times (0 before
-    any), at most half the time budget (the search itself must have time to find candidates)."""
+    """Seconds the confirmation stage (and the audit's members, audit.py) will need, from the search's
+    measured trial times (0 before any), at most half the time budget (the search itself must have
+    time to find candidates)."""
     if not s.confirm:
         return 0.0
     durs = [r.timings.total_s for r in records if r.status is Status.OK and r.timings and r.timings.total_s]
     if not durs:
         return 0.0
-    waves = -(-s.confirm * s.confirm_seeds // max(1, slots))
+    waves = -(-(s.confirm + (s.audit or 0)) * s.confirm_seeds // max(1, slots))    # the audit's members too
     need = waves * statistics.median(durs) * ratio
     return min(need, 0.5 * s.time_budget) if s.time_budget else need
 

@@ -37,12 +37,13 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import RunError
-from .record import ConfirmRecord, RecordError, TrialRecord, jsonable
+from .record import AuditRecord, ConfirmRecord, RecordError, TrialRecord, jsonable
 
 TRIALS = "trials.jsonl"
 CONFIRMS = "confirm.jsonl"          # the confirmation stage's records (record.ConfirmRecord)
 RUNNING = "running.json"            # the trials dispatched and not yet recorded (RunFolder.running)
-DECODERS = {TRIALS: TrialRecord.from_json, CONFIRMS: ConfirmRecord.from_json}
+AUDITS = "audit.jsonl"              # the self-audit's random members (record.AuditRecord, audit.py)
+DECODERS = {TRIALS: TrialRecord.from_json, CONFIRMS: ConfirmRecord.from_json, AUDITS: AuditRecord.from_json}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 WRITING = threading.RLock()         # held while a file of a run is written: signals.Stop ends a process between writes
 
@@ -252,7 +253,8 @@ class RunFolder:
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as e:
-            raise RunError(f"cannot append trial {record.trial if record.trial is not None else '(rejected)'} "
+            n = getattr(record, "trial", None)
+            raise RunError(f"cannot append {'trial ' + str(n) if n is not None else 'a record'} "
                            f"to {p}: {e.strerror or e}; the search stops so that no result is lost "
                            "silently (earlier records are intact)") from None
 
@@ -393,11 +395,16 @@ class RunFolder:
         else:
             (self.path / RUNNING).unlink(missing_ok=True)
 
+    def audits(self) -> list[AuditRecord]:
+        """The self-audit's records (audit.jsonl), read as records() reads trials."""
+        return self._scan(AUDITS)[0]
+
     def repair(self, name: str | None = None) -> str | None:
         """Mend what a crash mid-append leaves (see the module docstring); says what it did.
-        Without `name`: trials.jsonl and confirm.jsonl (returns what was done to trials.jsonl)."""
+        Without `name`: trials.jsonl, confirm.jsonl and audit.jsonl (returns what was done to trials.jsonl)."""
         if name is None:
             self.repair(CONFIRMS)
+            self.repair(AUDITS)
             name = TRIALS
         _, raw, fix = self._scan(name)
         p = self.path / name

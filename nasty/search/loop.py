@@ -145,6 +145,7 @@ class SearchLoop(TrialSource):
         (running.json): proposed first, under their numbers, with their decisions."""
         self.rows = rows
         self.reserve = reserve or (lambda: 0.0)
+        self.screen = None                          # a Screen (screen.py): score many, train the best
         self.s, self.folder, self.space, self.controller, self.budget = s, folder, space, controller, budget
         self.study = study                          # a StudyLog: the run as an Optuna study (study.py)
         self.lines = len(records or [])             # records in trials.jsonl, rejected ones included
@@ -199,75 +200,138 @@ class SearchLoop(TrialSource):
     def propose(self) -> Proposal | None:
         """The next within-budget sample to train, or None when the search should stop proposing.
         Over-budget samples, and samples the space cannot build, are recorded and told to the
-        controller here; they never reach an executor."""
+        controller here; they never reach an executor. With a screen (screen.py), each round of
+        in-budget samples is scored and only the best are proposed."""
+        if self.rerun and not (self.stop_reason or self.fatal) and not self._out_of_time() \
+                and self.done() + len(self.running) < self.s.trials:
+            return self._again(self.rerun.pop(0))    # a trial cut short before (running.json): first, as it was
+        if self.screen is not None:
+            return self.screen.propose(self)
+        while not self.should_stop():
+            got = self.sample()
+            if got is not None:
+                return self.number(got[0])
+        return None
+
+    def should_stop(self) -> bool:
+        """Should the search stop proposing (trials done, time spent, ...)? Sets why."""
+        if self.stop_reason or self.fatal:
+            return True
+        if self.done() + len(self.running) >= self.s.trials:
+            self.exhausted = True
+            return True
+        if getattr(self.controller, "finished", False):
+            self.stop_reason = "the controller has proposed everything it plans to"
+            return True
+        if self.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS:
+            self.stop_reason = (f"{MAX_CONSECUTIVE_REJECTS} samples in a row were over budget; "
+                                "raise the budget or use --fit")
+            return True
+        if self._out_of_time():
+            # decided before asking, so that no proposal is asked and then dropped untold
+            self.stop_reason = "the time budget is spent"
+            return True
+        return False
+
+    def sample(self, defer_fit: bool = False):
+        """Ask the controller for one sample: (a Proposal with no trial number yet, its proxy
+        Genotype), or None when it was over budget or could not be built (then it is recorded and
+        told to the controller here). `defer_fit` (the screen): when --fit sets a width the proxy
+        does not see, only check that some width fits, and leave the fitting (a bisection of target
+        builds) to `fit_deferred`, for the samples chosen to train."""
         from ..cost import cost
-        from ..genotype import format as fmt
         from ..controllers import Result
-        while True:
-            if self.stop_reason or self.fatal:
-                return None
-            if self.done() + len(self.running) >= self.s.trials:
-                self.exhausted = True
-                return None
-            if self.rerun and not self._out_of_time():
-                return self._again(self.rerun.pop(0))
-            if getattr(self.controller, "finished", False):
-                self.stop_reason = "the controller has proposed everything it plans to"
-                return None
-            if self.rejected_in_a_row >= MAX_CONSECUTIVE_REJECTS:
-                self.stop_reason = (f"{MAX_CONSECUTIVE_REJECTS} samples in a row were over budget; "
-                                    "raise the budget or use --fit")
-                return None
-            if self._out_of_time():
-                # decided before asking, so that no proposal is asked and then dropped untold
-                self.stop_reason = "the time budget is spent"
-                return None
-            t = self.controller.ask()
-            self.samples += 1
-            try:
-                values, g = self.space.sample(t)
-                c = cost(g)
-            except (Exception, SystemExit) as e:  # noqa: BLE001 - a space that cannot build this sample
-                self._failed_sample(t, getattr(t, "values", {}), e)
-                continue
-            values = dict(values)
-            fitted_from = None
-            reason = self.budget.check(c)
-            if self.s.fit and self.budget:
-                # the width is the budget's: the largest value within it, up or down from the sample's
-                from .budget import fit_width
-                fitted = fit_width(self.space, values, self.budget,
-                                   Costed(values, g, c.macs, c.params, self.budget.latency(c)))
-                if fitted is not None:
-                    if fitted.values != values:
-                        fitted_from = values.get(self.space.width_decision)
-                    values, g = fitted.values, fitted.genotype
-                    c = cost(g)
-                    reason = None
-            if reason:
-                self.rejected_in_a_row += 1
-                lat = self.budget.latency(c)
-                rec = TrialRecord(Status.REJECTED, None, sample=self.samples - 1, decisions=values, reason=reason,
-                                  target=NetCost(c.macs, c.params, latency_ms=lat))
-                self._finish(rec, t, Result(None, Status.REJECTED, {"macs": c.macs, "params": c.params,
-                                                                     **({"latency_ms": lat} if lat else {})}))
-                continue
-            self.rejected_in_a_row = 0
-            try:
-                pg = self.space.genotype(values, proxy=True, input=self.data_shape, classes=self.classes)
-                pc = cost(pg)
-            except (Exception, SystemExit) as e:  # noqa: BLE001
-                self._failed_sample(t, values, e)
-                continue
-            n = self.next_trial
-            self.next_trial += 1
-            rec = TrialRecord(
-                Status.OK, n, sample=self.samples - 1, decisions=values, genotype=fmt(g), proxy_genotype=fmt(pg),
-                target=NetCost(c.macs, c.params, tuple(g.input), g.classes, self.budget.latency(c)),
-                proxy=NetCost(pc.macs, pc.params, self.data_shape, self.classes),
-                fitted=({self.space.width_decision: [fitted_from, values[self.space.width_decision]]}
-                        if fitted_from is not None else None))
-            return Proposal(rec, t)
+        t = self.controller.ask()
+        self.samples += 1
+        try:
+            values, g = self.space.sample(t)
+            c = cost(g)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a space that cannot build this sample
+            self._failed_sample(t, getattr(t, "values", {}), e)
+            return None
+        values = dict(values)
+        fitted_from, unfitted = None, None
+        reason = self.budget.check(c)
+        if self.s.fit and self.budget and defer_fit and self.space.width_decision in self.space.proxy_ignores:
+            fits = (Costed(values, g, c.macs, c.params, self.budget.latency(c)) if reason is None
+                    else self._narrowest(t, values))
+            if fits is not None:
+                if fits.values != values:
+                    fitted_from = values.get(self.space.width_decision)
+                unfitted, values, g, c, reason = values, fits.values, fits.genotype, fits, None
+        elif self.s.fit and self.budget:
+            # the width is the budget's: the largest value within it, up or down from the sample's
+            from .budget import fit_width
+            fitted = fit_width(self.space, values, self.budget,
+                               Costed(values, g, c.macs, c.params, self.budget.latency(c)))
+            if fitted is not None:
+                if fitted.values != values:
+                    fitted_from = values.get(self.space.width_decision)
+                values, g, c = fitted.values, fitted.genotype, fitted
+                reason = None
+        if reason:
+            self.rejected_in_a_row += 1
+            lat = self.budget.latency(c)
+            rec = TrialRecord(Status.REJECTED, None, sample=self.samples - 1, decisions=values, reason=reason,
+                              target=NetCost(c.macs, c.params, latency_ms=lat))
+            self._finish(rec, t, Result(None, Status.REJECTED, {"macs": c.macs, "params": c.params,
+                                                                 **({"latency_ms": lat} if lat else {})}))
+            return None
+        self.rejected_in_a_row = 0
+        try:
+            pg = self.space.genotype(values, proxy=True, input=self.data_shape, classes=self.classes)
+            pc = cost(pg)
+        except (Exception, SystemExit) as e:  # noqa: BLE001
+            self._failed_sample(t, values, e)
+            return None
+        p = Proposal(self._record(values, g, c, fitted_from, proxy=(pg, pc)), t)
+        p.unfitted = unfitted
+        return p, pg
+
+    def _record(self, values, g, c, fitted_from, proxy) -> TrialRecord:
+        from ..genotype import format as fmt
+        pg, pc = proxy
+        return TrialRecord(
+            Status.OK, None, sample=self.samples - 1, decisions=values, genotype=fmt(g), proxy_genotype=fmt(pg),
+            target=NetCost(c.macs, c.params, tuple(g.input), g.classes, self.budget.latency(c)),
+            proxy=NetCost(pc.macs, pc.params, self.data_shape, self.classes),
+            fitted=({self.space.width_decision: [fitted_from, values[self.space.width_decision]]}
+                    if fitted_from is not None else None))
+
+    def _narrowest(self, t, values: dict):
+        """The sample at its narrowest width (Costed) when that is within budget, else None."""
+        from .budget import target_cost
+        name = self.space.width_decision
+        d = next((x for x in getattr(t, "asked", ()) if x.name == name), None)
+        if d is None:
+            return None
+        c = target_cost(self.space, {**values, name: d.low if d.kind == "float" else min(d.options())}, self.budget)
+        return c if self.budget.check(c) is None else None
+
+    def fit_deferred(self, p: Proposal) -> Proposal:
+        """A sample whose width fitting `sample(defer_fit=True)` left out, fitted now (it will train;
+        its proxy does not see the width, so only its target changes)."""
+        unfitted = getattr(p, "unfitted", None)
+        if unfitted is None:
+            return p
+        from ..genotype import format as fmt
+        from .budget import fit_width
+        p.unfitted = None
+        fitted = fit_width(self.space, unfitted, self.budget)
+        if fitted is None:                            # cannot happen for a monotone width; keep the narrowest
+            return p
+        name, g = self.space.width_decision, fitted.genotype
+        p.record = dataclasses.replace(
+            p.record, decisions=fitted.values, genotype=fmt(g),
+            target=NetCost(fitted.macs, fitted.params, tuple(g.input), g.classes, fitted.latency_ms),
+            fitted=({name: [unfitted.get(name), fitted.values[name]]} if fitted.values != unfitted else None))
+        return p
+
+    def number(self, p: Proposal) -> Proposal:
+        """Give a proposal about to train its trial number."""
+        p.record = dataclasses.replace(p.record, trial=self.next_trial)
+        self.next_trial += 1
+        return p
 
     def _again(self, rec: TrialRecord) -> Proposal:
         """A trial cut short by an interrupt or a kill, proposed again under its number with its
@@ -391,8 +455,9 @@ class SearchLoop(TrialSource):
         self.folder.weights(r.proposal.trial).unlink(missing_ok=True)
 
     # ------------------------------------------------------------ recording
-    def _finish(self, rec: TrialRecord, ctrl_trial, res):
-        """Record (on disk first), then tell the controller, save its state, update the study."""
+    def _finish(self, rec: TrialRecord, ctrl_trial, res, save: bool = True):
+        """Record (on disk first), then tell the controller, save its state (unless `save` is off:
+        the caller saves once after many), update the study."""
         from .study import record_attrs
         line = self.lines
         try:
@@ -411,7 +476,8 @@ class SearchLoop(TrialSource):
                 self.controller.tell(ctrl_trial, res)
         finally:
             self.told += 1
-            self.save_controller()
+            if save:
+                self.save_controller()
         if self.study is not None:
             self.study.record(rec, line, getattr(ctrl_trial, "asked", None))
         if self.progress:
@@ -447,8 +513,8 @@ def replay_result(rec: TrialRecord, line: int):
     """The controllers.Result a record was told with (its user attributes for Optuna included)."""
     from ..controllers import Result
     from .study import record_attrs
-    if rec.status is Status.REJECTED:
-        res = Result(None, Status.REJECTED, {"macs": rec.target.macs, "params": rec.target.params}
+    if rec.status in (Status.REJECTED, Status.SCREENED):
+        res = Result(None, rec.status, {"macs": rec.target.macs, "params": rec.target.params}
                      if rec.target else {})
     elif rec.status is Status.FAILED:
         res = Result(None, Status.FAILED, {})

@@ -35,7 +35,7 @@ class Progress:
         self.console = console or Console(stderr=not sys.stdout.isatty(), highlight=False)
         self.title, self.total, self.verbosity = title, total, verbosity
         self.start = time.time()
-        self.done = self.failed = self.rejected = self.stopped = 0
+        self.done = self.failed = self.rejected = self.stopped = self.screened = 0
         for r in records:
             self._count(r)
         self.running: dict[int, str] = {}
@@ -96,6 +96,8 @@ class Progress:
             self.failed += 1
         elif record.status is Status.REJECTED:
             self.rejected += 1
+        elif record.status is Status.SCREENED:
+            self.screened += 1
         else:
             self.stopped += 1
 
@@ -109,6 +111,8 @@ class Progress:
             if not self._live and self.verbosity >= 1 and doubling:
                 self.console.print(f"[{clock(time.time() - self.start)}] {self.rejects_line()}", soft_wrap=True,
                                    highlight=False, markup=False)
+            return
+        if record.status is Status.SCREENED:     # scored by the screen, never trained: counted, no line
             return
         self.rejected_in_a_row = 0
         self.best = best
@@ -155,7 +159,8 @@ class Progress:
         grid.add_row("trials", f"{self.done + self.failed + self.stopped}/{self.total} finished "
                      f"({self.done} trained, {self.failed} failed"
                      + (f", {self.stopped} stopped early" if self.stopped else "")
-                     + f") · {len(self.running)} running · {self.rejected} over budget")
+                     + f") · {len(self.running)} running · {self.rejected} over budget"
+                     + (f" · {self.screened} screened out" if self.screened else ""))
         if self.best:
             t = self.best.target
             grid.add_row("best", f"#{self.best.trial}  val acc {self.best.val_acc:.4f}  "

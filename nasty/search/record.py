@@ -25,6 +25,7 @@ class Status(StrEnum):
     TIMEOUT = "timeout"        # cut by the time budget after at least one epoch
     FAILED = "failed"          # an error: the space could not build it, training diverged, the worker died
     REJECTED = "rejected"      # over budget at the target: costed analytically and never trained
+    SCREENED = "screened"      # in budget, scored by the screen (zero-cost scores), never trained
 
     @property
     def scored(self) -> bool:
@@ -33,8 +34,9 @@ class Status(StrEnum):
 
     @property
     def counted(self) -> bool:
-        """Counts towards `--trials` (everything dispatched to training; rejected samples are free)."""
-        return self is not Status.REJECTED
+        """Counts towards `--trials` (everything dispatched to training; rejected and screened samples
+        are free)."""
+        return self not in (Status.REJECTED, Status.SCREENED)
 
 
 class RecordError(ValueError):
@@ -90,7 +92,7 @@ class Timings:
 class TrialRecord:
     """One line of trials.jsonl: a sample of the space and what became of it."""
     status: Status
-    trial: int | None                        # the trial number; None for a rejected sample (never a trial)
+    trial: int | None                        # the trial number; None for a rejected or screened sample
     sample: int | None = None                # the controller's proposal number (rejected ones included)
     decisions: dict = field(default_factory=dict)
     reason: str | None = None                # why it failed or was rejected
@@ -106,6 +108,7 @@ class TrialRecord:
     placement: dict | None = None            # {"node": Ray node id, "gpu_ids": [...]}
     retries: tuple[str, ...] = ()            # why Ray ran it again (a worker or node died)
     weights_error: str | None = None
+    screen: dict | None = None               # the screen's verdict: {"round", "rank", "of", "by", "scores"}
     extra: dict = field(default_factory=dict)   # keys this version does not know: kept as they were
 
     # ------------------------------------------------------------ reading
@@ -148,9 +151,9 @@ class TrialRecord:
             raise RecordError(f"unknown status {_short(d.get('status'))}; statuses: "
                               f"{', '.join(s.value for s in Status)}") from None
         n = d.get("trial")
-        if status is Status.REJECTED:
+        if status in (Status.REJECTED, Status.SCREENED):
             if n is not None:
-                raise RecordError("a rejected sample has no trial number")
+                raise RecordError(f"a {status.value} sample has no trial number")
         elif type(n) is not int or not 0 <= n < 2**53:
             raise RecordError(f"trial number {_short(n)} is not a whole number from 0 to 2^53")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -171,6 +174,7 @@ class TrialRecord:
             placement=_dict(d, "placement") or None,
             retries=tuple(_opt({"r": r}, "r", str) for r in _list(d, "retries")),
             weights_error=_opt(d, "weights_error", str),
+            screen=_dict(d, "screen") or None,
             extra={k: v for k, v in d.items() if k not in known})
 
     @classmethod
@@ -222,6 +226,53 @@ class ConfirmRecord:
         return cls(d["trial"], d["seed"], status, _opt(d, "val_acc", float),
                    tuple(_part(Epoch, e, "epochs") for e in _list(d, "epochs")), _dict(d, "fidelity"),
                    _opt(d, "reason", str), _part(Timings, d["timings"], "timings") if d.get("timings") else None)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One line of audit.jsonl: a random in-budget member of the space, trained with the
+    confirmation stage's recipe and seed indices (the run's self-audit, audit.py)."""
+    member: int                              # 0, 1, ...: which random member
+    seed: int                                # 0, 1, ...: the seed index, as a ConfirmRecord's
+    status: Status                           # ok, failed, or timeout
+    val_acc: float | None = None             # on the confirmation's validation images
+    epochs: tuple[Epoch, ...] = ()
+    fidelity: dict = field(default_factory=dict)
+    decisions: dict = field(default_factory=dict)
+    target: NetCost | None = None
+    proxy: NetCost | None = None
+    reason: str | None = None
+    timings: Timings | None = None
+
+    def to_json(self) -> str:
+        d = {"member": self.member, "seed": self.seed, "status": self.status.value, "val_acc": self.val_acc,
+             "epochs": [_compact(e) for e in self.epochs], "fidelity": self.fidelity, "decisions": self.decisions}
+        for k in ("target", "proxy", "timings"):
+            if getattr(self, k) is not None:
+                d[k] = _compact(getattr(self, k))
+        if self.reason:
+            d["reason"] = self.reason
+        return json.dumps(jsonable(d), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> "AuditRecord":
+        try:
+            d = json.loads(line)
+        except (ValueError, RecursionError) as e:
+            raise RecordError(f"not JSON ({type(e).__name__})") from None
+        if not isinstance(d, dict):
+            raise RecordError(f"a record is a JSON object, not {type(d).__name__}")
+        try:
+            status = Status(d.get("status"))
+        except ValueError:
+            raise RecordError(f"unknown status {_short(d.get('status'))}") from None
+        for k in ("member", "seed"):
+            if type(d.get(k)) is not int or not 0 <= d[k] < 2**53:
+                raise RecordError(f"{k!r} is {_short(d.get(k))}, not a whole number")
+        return cls(d["member"], d["seed"], status, _opt(d, "val_acc", float),
+                   tuple(_part(Epoch, e, "epochs") for e in _list(d, "epochs")), _dict(d, "fidelity"),
+                   _dict(d, "decisions"), _cost(d, "target"), _cost(d, "proxy"), _opt(d, "reason", str),
+                   _part(Timings, d["timings"], "timings") if d.get("timings") else None)
 
 
 def _compact(part) -> dict:

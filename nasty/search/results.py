@@ -95,6 +95,8 @@ def leaderboard_rows(records, confirmations=()) -> list[dict]:
 PLOTS = {                      # plots/<name>.png and .svg, rewritten from the records, and their captions
     "accuracy_vs_macs": "validation accuracy vs target MACs and params, with the over-budget samples' costs",
     "best_so_far": "validation accuracy of each trial, and the best so far",
+    "screen": "the screen: each score against the trained accuracy of the candidates it let through, and "
+              "the scores of those it screened out (runs that screened)",
     "accuracy_vs_latency": "validation accuracy vs predicted target latency (runs with a latency budget), with "
                            "the front, the budget and the finalists as measured",
 }
@@ -314,6 +316,8 @@ def write_results(folder: RunFolder, records, budget_macs=None, plots=True, cano
         cfg = _config(folder)
         info.update(images=cfg.get("images"), warnings=warnings(cfg, records))
         info.update(best_info(folder, b.trial))
+        from .audit import audit_info
+        info.update(audit_info(folder, b.trial))
         if isinstance(prev, dict) and prev.get("trial") == b.trial and "test_acc" in prev \
                 and prev.get("confirmed") == info.get("confirmed"):
             info["test_acc"] = prev["test_acc"]
@@ -334,9 +338,10 @@ def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None)
     cfg = _config(folder)
     trials = [r for r in trials if r.status.counted]
     try:
-        rejected = [r for r in folder.records() if r.status is Status.REJECTED]
-    except RunError:            # a damaged line: the plots go without the over-budget samples
-        rejected = []
+        every = folder.records()
+    except RunError:            # a damaged line: the plots go without the over-budget and screened samples
+        every = trials
+    rejected = [r for r in every if r.status is Status.REJECTED]
     try:
         confirmations = folder.confirmations()
     except RunError:
@@ -346,7 +351,10 @@ def write_run_plots(folder: RunFolder, trials, budget_macs=None, canonical=None)
                        space_canonical(cfg) if canonical is None else canonical, confirmations, chance)
     from ..latency.search import PLOT, latency_figure
     fig = latency_figure(folder, trials + rejected, cfg)                # None for a run without latency
-    return paths + (_save_fig(fig, folder.path / "plots" / PLOT) if fig is not None else [])
+    paths += _save_fig(fig, folder.path / "plots" / PLOT) if fig is not None else []
+    from .screen import PLOT as SCREEN_PLOT, screen_figure
+    fig = screen_figure(every)                                          # None for a run that did not screen
+    return paths + (_save_fig(fig, folder.path / "plots" / SCREEN_PLOT) if fig is not None else [])
 
 
 def _config(folder: RunFolder) -> dict:
@@ -594,11 +602,17 @@ def summary_lines(folder: RunFolder, records, test_acc, budget_describe: str | N
         lines.append(f"  decisions: {d}")
         from ..latency.search import summary_lines as latency_lines
         lines += latency_lines(folder, best)
+    from .audit import audit_info, audit_line
+    from .screen import screened_summary
+    for extra in (audit_line(audit_info(folder, best.trial if best else None)), screened_summary(records)):
+        if extra:
+            lines.append(extra)
     cfg = _config(folder)
     oneshot = cfg.get("evaluator") == "supernet"
     lines.append(f"trials: {n[Status.OK]} {'scored on shared weights' if oneshot else 'trained'}, "
                  f"{n[Status.FAILED]} failed, "
                  f"{n[Status.STOPPED] + n[Status.TIMEOUT]} stopped early, {n[Status.REJECTED]} over budget (never trained)"
+                 + (f", {n[Status.SCREENED]} screened out (scored, never trained)" if n[Status.SCREENED] else "")
                  + (f" — stopped because {stop_reason}" if stop_reason else "")
                  + (f"; {wall:.0f} s" if wall else ""))
     from .guards import describe_counts, warnings

@@ -192,6 +192,7 @@ def _fresh_or_resume(s: Settings, resume: str | None):
             raise RunError(f"--{k.replace('_', '-')} cannot change when resuming {folder}; "
                            f"the run was started with {cfg.get(k)!r} (only {may} may)")
         known = {f.name for f in dataclasses.fields(Settings)}
+        cfg = {"screen": 0, "audit": 0, **cfg}     # a run from before the screen and the audit resumes without
         merged = Settings(**{k: v for k, v in cfg.items() if k in known})
         for k in Settings.resumable() & set(given):
             setattr(merged, k, given[k])
@@ -463,6 +464,8 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
             loop.reserve = lambda: reserve_seconds(s, loop.records, slots, ratio)
             loop.replay(records[told:], told)        # records the controller was not told before a crash
             loop.save_controller()
+            from .screen import make_screen
+            loop.screen = make_screen(s, loop, data, train_idx, slots, records)
 
         def run_stage(source, phase):
             """Run a TrialSource to its end; a fatal error or a Ctrl-C ends the search (results kept)."""
@@ -502,11 +505,16 @@ def _search(s: Settings, resume, console, live, executor, hold: contextlib.ExitS
                 chosen = fits
             stage = ConfirmLoop(s, folder, chosen, folder.confirmations(), rows["confirm"],
                                 fidelity(s, rows["confirm"]), deadline, progress)
-            if stage.jobs:
+            from .audit import Together, audit_stage
+            audit = audit_stage(s, folder, space, budget, data.shape, data.num_classes, rows["confirm"],
+                                stage.fidelity, deadline, progress, seconds=stage.seconds)
+            if stage.jobs or (audit and audit.jobs):
                 progress.note(f"confirming the top {len(chosen)}: {s.confirm_seeds} seed(s) each, "
                               f"{stage.fidelity['train_images']} training and {stage.fidelity['val_images']} "
-                              f"validation images, {s.confirm_epochs} epoch(s)")
-                run_stage(stage, "tune-confirm")
+                              f"validation images, {s.confirm_epochs} epoch(s)"
+                              + (f"; and, to audit the run, {len(audit.members)} random in-budget member(s) "
+                                 "trained the same way" if audit else ""))
+                run_stage(Together(stage, audit) if audit else stage, "tune-confirm")
         summary = finalize(folder, s, loop.records, data, budget, summary_console, loop.stop_reason,
                            time.time() - t_start, space=space)
     except Exception as e:

@@ -32,7 +32,7 @@ def flag_of(name: str) -> str:
 class Settings:
     """A search, as `nasty search` flags or `nasty.search(...)` keywords give it."""
     space: str | None = setting(
-        None, "built-in space (nasnet, mbconv, resnet, darts, nb201mini) or a .py file with one @space")
+        None, "built-in space (nasnet, mbconv, resnet, darts, nb201mini, nb201) or a .py file with one @space")
     budget: str | None = setting(
         None, "multiply-adds at the target (one multiply-add = one FLOP), e.g. 600MFLOPs, 600M, 1.2GMACs, "
               "600MMAdds; a time unit makes it a latency budget, predicted per op on this machine's CPU at batch 1 "
@@ -101,6 +101,19 @@ class Settings:
     confirm_epochs: int | None = setting(None, "epochs of a confirmation (default: --epochs)")
     confirm_subset: int | None = setting(None, "training images of a confirmation (default: twice --subset, "
                                                "12000 on a CPU)")
+    screen: int | None = setting(
+        None, "before each training round, score K in-budget candidates for almost nothing and train only the "
+              "best (the rest are recorded as screened); at most a fifth of --time-budget goes to it. 0 turns the "
+              "screen off", cpu=500, gpu=1000, metavar="K", resumable=True)
+    screen_score: str | None = setting(
+        None, "what the screen ranks by: a score, or several (comma-separated) ranked by the average of their "
+              "ranks: naswot, synflow, snip, grad_norm, jacob_cov (zero-cost, on one batch of the training "
+              "images), params, macs (of the proxy network) (default macs,params: no zero-cost score beat "
+              "#params on our benchmarks; docs/screening.md)", metavar="NAMES")
+    audit: int | None = setting(
+        None, "with the confirmation stage, also train R random in-budget members of the space with the same "
+              "recipe and seeds; the summary then says by how much the winner beats them. 0 skips this",
+        cpu=2, gpu=3, metavar="R")
     time_budget: float | None = setting(
         None, "seconds of searching: no trial starts that would end after it, and one still running at it is "
               "stopped and recorded as timeout (so that a default search ends within 10 minutes)", cpu=450.0, gpu=450.0, metavar="SECONDS", resumable=True)
@@ -174,6 +187,16 @@ class Settings:
             raise RunError(f"unknown --scheduler {self.scheduler!r}; use fifo, asha or hyperband")
         if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or not 0 <= self.confirm <= 100:
             raise RunError(f"--confirm must be a whole number from 0 to 100, got {self.confirm!r}")
+        for k in ("screen", "audit"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1_000_000):
+                raise RunError(f"--{_flag(k)} must be a whole number from 0 to 1000000, got {v!r}")
+        if self.screen_score is not None:
+            from ..scores import ScoreNameError, names
+            try:
+                names(self.screen_score)
+            except ScoreNameError as e:
+                raise RunError(f"--screen-score: {e}") from None
         for k in ("trials", "epochs", "batch_size", "subset", "val_subset", "confirm_seeds", "confirm_epochs",
                   "confirm_subset"):
             v = getattr(self, k)

@@ -19,8 +19,9 @@ search, so Optuna's own tools open any run:
 - times: the trial's real dispatch and end (datetime_start, datetime_complete), so the
   dashboard's timeline and durations are the run's;
 - user attributes: the nasty trial number, the record's line in trials.jsonl, the status, the
-  target and proxy costs, the failure reason; the winner's trial has `winner` True (and
-  `confirmed_val_acc` when confirmed) and the study's own user attribute `winner` names it;
+  target and proxy costs, the failure reason, the screen's scores and rank (`score_naswot`,
+  `screen_rank`, ...); the winner's trial has `winner` True (and `confirmed_val_acc` when
+  confirmed) and the study's own user attribute `winner` names it;
 - constraints (Optuna's feasibility, <= 0 feasible): target MACs / budget - 1 (and params).
 
 Over-budget samples are costed and never trained: they are not trials (nasty numbers only what
@@ -29,6 +30,11 @@ and the plots; the study's user attribute `over_budget_samples` counts them). Th
 NSGA-II controllers, which must learn where the budget ends, keep their own sampler study in
 runs/<name>/sampler.db (SAMPLER_FILE), over-budget samples included (infeasible by constraint).
 Runs made before this layout, whose study.db is the TPE controller's own study, keep it as it is.
+
+The candidates the screen scored and did not train (status screened, screen.py) are not trials
+either: each screen round is a study user attribute, `screen_round_0003` = [{record line, sample,
+rank, scores}] (an Optuna trial apiece would cost ~50 ms in SQLite, more than scoring it). TPE and
+NSGA-II asked for them, so they are FAIL trials of sampler.db, which their samplers ignore.
 
 trials.jsonl stays the truth: the study is a view, written as trials end, and rebuilt from
 trials.jsonl at the end of a search (the winner marked), on resume and by `nasty report`.
@@ -135,6 +141,9 @@ def record_attrs(rec: TrialRecord, line: int) -> dict:
         attrs.update(proxy_macs=rec.proxy.macs, proxy_params=rec.proxy.params)
     if rec.reason:
         attrs["reason"] = rec.reason[:500]
+    if rec.screen:                                  # the screen's verdict and scores (screen.py)
+        attrs.update({f"screen_{k}": rec.screen[k] for k in ("round", "rank", "of", "by") if k in rec.screen})
+        attrs.update({f"score_{k}": v for k, v in (rec.screen.get("scores") or {}).items()})
     return attrs
 
 
@@ -376,6 +385,8 @@ class StudyLog:
         if self.off:
             return
         try:
+            if rec.status is Status.SCREENED:
+                return                              # one study attribute per screen round (screened)
             if rec.status is Status.REJECTED or rec.trial is None:
                 self.over_budget += 1
                 return
@@ -466,10 +477,38 @@ class StudyLog:
             self._add(self._frozen(rec, line, self._asked(rec, space), extra))
         rejected = sum(1 for r in records if r.status is Status.REJECTED)
         self.study.set_user_attr("over_budget_samples", rejected)
+        screened = [(line, rec) for line, rec in enumerate(records) if rec.status is Status.SCREENED]
+        if screened:
+            self.screened(screened, strict=True)
         if winner is not None:
             self.study.set_user_attr("winner", winner)
         self.error = None
         return note
+
+
+    def screened(self, lines_and_records, strict: bool = False):
+        """The candidates the screen scored and did not train, as study user attributes, one per
+        screen round: `screen_round_0003` = [{record, sample, rank, of, scores}, ...] (they are not
+        trials: nasty numbers only what trains). A failure is kept in `error` (raised when `strict`),
+        never stops a search."""
+        rounds: dict[int, list] = {}
+        for line, rec in lines_and_records:
+            v = rec.screen or {}
+            rounds.setdefault(int(v.get("round", 0)), []).append(
+                {"record": line, "sample": rec.sample, **{k: v[k] for k in ("rank", "of", "duplicate") if k in v},
+                 "scores": v.get("scores") or {}})
+        try:
+            for r, entries in rounds.items():
+                key = f"screen_round_{r:04d}"
+                old = self.study.user_attrs.get(key) or []
+                have = {e.get("record") for e in old}
+                new = old + [e for e in entries if e["record"] not in have]
+                if len(new) != len(old):
+                    self.study.set_user_attr(key, new)
+        except Exception as e:  # noqa: BLE001 - a view; the truth is trials.jsonl
+            if strict:
+                raise
+            self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
 def study_summary(path: Path) -> str:

@@ -92,6 +92,12 @@ def genotype_text(ops, width: int = WIDTH, input=(1, 28, 28), classes: int = 10)
         ""])
 
 
+def decide(t) -> tuple:
+    """The space's decisions: one op per edge, in NAS-Bench-201's edge order (the space function
+    and the table simulation, nasty/nasbench/simulate.py, both ask through this)."""
+    return tuple(t.choice(e, OPS) for e in EDGE_NAMES)
+
+
 @functools.lru_cache(maxsize=4096)
 def arch_genotype(ops: tuple, width: int = WIDTH, input=(1, 28, 28), classes: int = 10):
     return nasty.parse(genotype_text(ops, width, input, classes), "nb201mini")
@@ -101,5 +107,5 @@ def arch_genotype(ops: tuple, width: int = WIDTH, input=(1, 28, 28), classes: in
        name="nb201mini",
        description="NAS-Bench-201-like cell: 4 nodes, 6 edges, ops none/skip/conv3x3 (729 cells)")
 def nb201mini(t, net):
-    ops = tuple(t.choice(e, OPS) for e in EDGE_NAMES)
+    ops = decide(t)
     return arch_genotype(ops, WIDTH, tuple(net.input), net.classes)

@@ -57,7 +57,7 @@ def open_run(path, trial: int | None = None) -> RunWinner:
     from . import parse
     from .genotype.legacy import parse_stored
     from .search.folder import RunFolder
-    from .search.runner import open_space
+    from .search.opening import open_space
     from .search.settings import Settings
     folder = RunFolder(path)
     cfg = folder.config(Settings)
@@ -184,7 +184,7 @@ def final_genotype(run: RunWinner, values: dict, shape, classes: int, budget=Non
     `budget` (a nasty.search.budget.Budget): the space's width decision is fitted to it at
     that input, unless it is in `fixed` (set by hand)."""
     from .search.budget import fit_width
-    from .search.runner import with_target
+    from .search.settings import with_target
     from .search.settings import Settings
     from .space import SpaceError
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from ..errors import NastyError
 from ..searchspaces.nb201mini import EDGE_NAMES, nb201mini
 from ..searchspaces.nb201mini import decide as nb201mini_decide
+from ..stats import rank_agreement  # noqa: F401  (used here and by the benchmarks)
 from .table import load_table, read_progress
 
 DEFAULT_OUT = "runs/nasbench"    # where `nasty bench run` writes unless told (never into the package)
@@ -288,14 +289,14 @@ def _provenance(jobs: int) -> dict:
     from datetime import datetime, timezone
     from importlib.metadata import PackageNotFoundError, version
 
-    from .table import _machine
+    from .table import machine_name
     versions = {}
     for pkg in ("optuna", "torch", "numpy"):
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             pass
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_name(),
             "python": platform.python_version(), **versions, "jobs": jobs, "load_start": _load()}
 
 
@@ -428,32 +429,6 @@ def plot_results(results: dict, path) -> None:
 # ------------------------------------------------------------------ one-shot searches on the table
 ONESHOT_CONTROLLERS = ("random", "reinforce", "evolution", "darts")
 MULTI_TRIAL = ("random", "evolution", "reinforce", "tpe")
-
-
-def rank_agreement(xs, ys) -> tuple[float, float]:
-    """(Kendall tau-b, Spearman rho) of two equally long sequences, ties handled as scipy does."""
-    import numpy as np
-    x, y = np.asarray(xs, float), np.asarray(ys, float)
-    n = len(x)
-    if n < 2:
-        return math.nan, math.nan
-    dx = np.sign(x[:, None] - x[None, :])
-    dy = np.sign(y[:, None] - y[None, :])
-    iu = np.triu_indices(n, 1)
-    s, tx, ty = (dx * dy)[iu].sum(), (dx[iu] != 0).sum(), (dy[iu] != 0).sum()
-    tau = s / math.sqrt(tx * ty) if tx and ty else math.nan
-
-    def ranks(v):
-        order = v.argsort(kind="mergesort")
-        r = np.empty(n)
-        r[order] = np.arange(n, dtype=float)
-        for val in np.unique(v):                     # ties share their mean rank
-            m = v == val
-            r[m] = r[m].mean()
-        return r
-    rx, ry = ranks(x), ranks(y)
-    rho = np.corrcoef(rx, ry)[0, 1] if rx.std() and ry.std() else math.nan
-    return float(tau), float(rho)
 
 
 def _oneshot_data(seed: int, subset: int, val_subset: int):

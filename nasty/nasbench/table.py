@@ -40,7 +40,7 @@ RECIPE = {
 }
 
 
-def _machine() -> str:
+def machine_name() -> str:
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -142,7 +142,7 @@ def build_table(out_dir, recipe: dict | None = None, limit: int | None = None,
             "train_seconds_total": round(sum(r["train_seconds"] for r in done.values()), 1),
             "wall_seconds_this_session": round(time.perf_counter() - t_start, 1),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": _machine(), "torch": torch.__version__, "device": device,
+            "machine": machine_name(), "torch": torch.__version__, "device": device,
             "command": "nasty bench build"}
     (out / "table.json").write_text(json.dumps({"info": info, "rows": rows}, indent=0) + "\n")
     with (out / "table.csv").open("w", newline="") as f:

@@ -18,32 +18,10 @@ import time
 from dataclasses import dataclass
 
 from .folder import CONFIRMS, RunFolder, atomic_write
-from .loop import Proposal, Running, TrialSource
+from .trial_source import Proposal, Running, TrialSource
 from .record import ConfirmRecord, Status, TrialRecord, jsonable
 from .settings import Settings
 from .signals import stopping
-
-
-@dataclass(frozen=True)
-class Confirmed:
-    """What the confirmations of one trial say."""
-    trial: int
-    mean: float
-    accs: tuple[float, ...]
-
-    @property
-    def spread(self) -> float:
-        """Half the range of the seeds' accuracies (0 with one seed)."""
-        return (max(self.accs) - min(self.accs)) / 2 if len(self.accs) > 1 else 0.0
-
-
-def confirmed(confirmations) -> dict[int, Confirmed]:
-    """{trial: Confirmed} from confirm.jsonl's records (finished ones only)."""
-    accs: dict[int, list[float]] = {}
-    for c in confirmations:
-        if c.status is Status.OK and c.val_acc is not None:
-            accs.setdefault(c.trial, []).append(c.val_acc)
-    return {t: Confirmed(t, statistics.mean(a), tuple(a)) for t, a in accs.items()}
 
 
 def picks(ranked_records: list[TrialRecord], k: int) -> list[TrialRecord]:

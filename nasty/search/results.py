@@ -12,54 +12,16 @@ from pathlib import Path
 from ..display import human, text_table
 from ..errors import RunError
 from .folder import RunFolder, atomic_write
+from .ranking import best_of, confirmed, counts, pareto, ranked  # noqa: F401  (results' names before ranking.py)
 from .record import Status, TrialRecord, jsonable
 
 KEEP_WEIGHTS = 3                   # proxy weights kept for the best trials (the winner's test accuracy)
-
-
-def ranked(records, confirmations=()) -> list[TrialRecord]:
-    """Trials with a validation accuracy, best first: those the confirmation stage trained again
-    first, by their mean confirmed accuracy; then the others by the search's score (complete ones
-    before stopped ones). A finalist measured over a latency budget (a `rejected` confirmation,
-    nasty/latency/search.py) is left out."""
-    from .confirm import confirmed
-    conf = confirmed(confirmations)
-    refused = {c.trial for c in confirmations if c.status is Status.REJECTED}   # measured over a latency budget
-    rs = [r for r in records if r.status.scored and r.val_acc is not None and r.trial not in refused]
-    return sorted(rs, key=lambda r: (r.trial not in conf, -conf[r.trial].mean if r.trial in conf else 0.0,
-                                     r.status is not Status.OK, -r.val_acc, r.target.macs, r.trial))
-
-
-def best_of(records, confirmations=()) -> TrialRecord | None:
-    """The winner: the best confirmed trial when there are confirmations, else the search's best."""
-    r = ranked(records, confirmations)
-    return r[0] if r else None
-
-
-def counts(records) -> dict[str, int]:
-    """{status: number of records}, every status present (rejected samples included)."""
-    out = {s.value: 0 for s in Status}
-    for r in records:
-        out[r.status.value] += 1
-    return out
-
-
-def pareto(records, cost=lambda r: r.target.macs) -> list[TrialRecord]:
-    """Trials no other beats on both validation accuracy and target cost (MACs, or `cost`), by cost."""
-    pts = sorted(ranked(records), key=lambda r: (cost(r), -r.val_acc))
-    front, best_acc = [], -1.0
-    for r in pts:
-        if r.val_acc > best_acc:
-            front.append(r)
-            best_acc = r.val_acc
-    return front
 
 
 def leaderboard_text(records, top: int | None = 20, confirmations=(), latency=None) -> str:
     """The ranked trials as a table, then the counts by status and the first failures. `latency`:
     the finalists' measurements ({trial: ...}, nasty/latency/search.py) for the latency columns."""
     from ..latency.search import columns
-    from .confirm import confirmed
     conf = confirmed(confirmations)
     rk = ranked(records, confirmations)
     lat_head, lat_row = columns(records, latency)
@@ -82,7 +44,6 @@ def leaderboard_text(records, top: int | None = 20, confirmations=(), latency=No
 
 
 def leaderboard_rows(records, confirmations=()) -> list[dict]:
-    from .confirm import confirmed
     conf = confirmed(confirmations)
     return [{"trial": r.trial, "val_acc": r.val_acc, "best_val_acc": r.best_val_acc, "status": r.status.value,
              **({"confirmed_val_acc": conf[r.trial].mean, "confirmed_accs": list(conf[r.trial].accs)}
@@ -441,7 +402,6 @@ def write_report_html(folder: RunFolder, records, summary: list[str], cells: lis
         test_acc = best_info.get("test_acc")
         counted = [r for r in records if r.status.counted]
         confirmations = folder.confirmations()
-        from .confirm import confirmed
         conf = confirmed(confirmations)
         rk = ranked(counted, confirmations)
         from ..latency.search import columns, measured
@@ -560,7 +520,6 @@ def _net(spec) -> str:
 
 def confirmation_info(trial: int, confirmations) -> dict:
     """best.json's part about the confirmation of the winner (empty when it was not confirmed)."""
-    from .confirm import confirmed
     c = confirmed(confirmations).get(trial)
     if c is None:
         return {}
@@ -650,7 +609,7 @@ def sync_study(folder: RunFolder, cfg: dict, records) -> str:
     the winner marked); a note when it cannot be (the view is optional, the records are the truth)."""
     import dataclasses
 
-    from .runner import mark_winner
+    from .study import mark_winner
     from .settings import Settings
     known = {f.name for f in dataclasses.fields(Settings)}
     s = Settings(**{k: v for k, v in cfg.items() if k in known})

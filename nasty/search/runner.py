@@ -21,16 +21,17 @@ import time
 from pathlib import Path
 
 from ..errors import RunError
-from .budget import Budget, preflight
+from .budget import preflight
+from .opening import open_space
 from .folder import Checked, RunFolder, check_name
 from .loop import Executor, SearchLoop
 from .oneshot import OneShotSource, prepare as prepare_oneshot
 from .record import Status
 from .confirm import ConfirmLoop, cost_ratio, fidelity, picks, reserve_seconds
 from .results import KEEP_WEIGHTS, best_of, counts, ranked, summary_lines
-from .settings import Settings
+from .settings import Settings, with_target
 from .signals import Interrupted
-from .study import run_identity
+from .study import mark_winner, run_identity
 
 
 # ------------------------------------------------------------------ data
@@ -91,21 +92,6 @@ def confirmation_indices(s: Settings, data, train_idx, val_idx):
     return more_train, np.setdiff1d(full_val, val_idx)
 
 
-def with_target(space, s: Settings, data):
-    """The space with the target budgets apply to: its own (default), the data's (--target data),
-    or --target-input / --target-classes."""
-    from ..space import NetSpec
-    from .settings import parse_input
-    if s.target_kind == "data":
-        spec = NetSpec(False, tuple(data.shape), data.num_classes)
-    elif s.target_input or s.target_classes:
-        spec = NetSpec(False, parse_input(s.target_input) if s.target_input else space.target.input,
-                       s.target_classes or space.target.classes)
-    else:
-        return space
-    return dataclasses.replace(space, target=spec)
-
-
 def check_gpus(s: Settings, resources=None):
     """A one-line error when --gpus-per-trial asks for GPUs that are not there."""
     if not s.gpus_per_trial:
@@ -130,33 +116,6 @@ def check_resources(s: Settings, resources: dict):
     if s.gpus_per_trial and s.gpus_per_trial > gpus:
         raise RunError(f"--gpus-per-trial {s.gpus_per_trial:g} is more than {'the cluster' if s.address else 'this machine'} "
                        f"has ({gpus:g} GPUs); ask for at most {gpus:g}")
-
-
-def open_space(s: Settings, given=None):
-    """(space, budget) of a search; a one-line error for a missing or broken space. `given`:
-    the Space object a search from Python was handed (its settings hold only its name)."""
-    from ..space import load_space
-    budget = Budget.parse(s.budget, s.params)
-    if s.controller == "compound":
-        if not s.baseline or s.space:
-            raise RunError("--controller compound searches the scaling of one network: give --baseline NAME "
-                           "(e.g. efficientnet_b0) instead of --space")
-        from ..controllers.compound import compound_space
-        space = compound_space(s.baseline)
-    else:
-        if s.baseline:
-            raise RunError("--baseline is for --controller compound")
-        if given is not None:
-            space = given
-        elif str(s.space).startswith("python:"):
-            raise RunError(f"this run's space ({s.space[7:]}) was given from Python as a Space object; resume "
-                           "it from Python: nasty.search(space, resume=RUN_DIR)")
-        else:
-            space = load_space(s.space)
-    if s.fit and not space.width_decision:
-        raise RunError(f"--fit needs a width decision, and space {space.name!r} declares none "
-                       "(@space(..., width_decision='NAME'))")
-    return space, budget
 
 
 def resolve_fit(s: Settings, space, budget) -> Settings:
@@ -646,30 +605,6 @@ def score_winner(folder: RunFolder, records, data) -> dict:
     except Exception as e:  # noqa: BLE001 - the search's results stand without it
         info["test_acc_error"] = f"{type(e).__name__}: {e}"
     return info
-
-
-def mark_winner(folder: RunFolder, s: Settings, info: dict, space=None) -> str:
-    """Rebuild the run's Optuna study from trials.jsonl with the winner (best.json) marked; a note
-    when it cannot be (the study is a view)."""
-    from .study import STUDY_FILE, StudyLog, old_layout, run_identity
-    if old_layout(folder.path, s.controller):
-        return ""
-    winner = ({"trial": info["trial"], "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
-               "test_acc": info.get("test_acc")} if info.get("trial") is not None else None)
-    try:
-        if space is None:
-            from ..space import load_space
-            space = load_space(s.space) if s.space and not str(s.space).startswith("python:") else None
-    except Exception:  # noqa: BLE001 - the trials go in without their params
-        space = None
-    try:
-        cfg = folder.config()
-        records = folder.records()
-    except RunError as e:
-        return f"(the Optuna study {folder.path / STUDY_FILE} could not be updated: {e})"
-    return StudyLog(folder.path / STUDY_FILE, run_identity(folder.path, cfg), s.objective == "pareto",
-                    Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
-                    ).sync(records, space, winner=winner, rebuild=True)
 
 
 TRAIN_HINT_EPOCHS = 10           # the closing hint's `nasty train RUN --epochs 10`

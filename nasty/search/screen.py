@@ -35,7 +35,6 @@ import dataclasses
 import math
 import time
 
-from . import loop as loop_module
 from .record import Status
 
 SHARE = 0.2                 # at most this share of the time budget is spent screening
@@ -102,7 +101,7 @@ class Screen:
         # has no measured seconds per candidate to size it by: a slow controller, TPE on SQLite, is cut here)
         budget = (self.allowance - self.seconds) / 2 if self.allowance is not None else None
         while len(cands) < k and not (loop.stop_reason or loop.fatal or getattr(loop.controller, "finished", False)):
-            if (loop.rejected_in_a_row >= loop_module.MAX_CONSECUTIVE_REJECTS      # read here: tests lower it
+            if (loop.rejected_in_a_row >= loop.reject_limit()
                     or (loop.deadline and time.time() > loop.deadline)):
                 break
             if budget is not None and len(cands) >= keep and time.time() - start > budget:
@@ -195,7 +194,7 @@ def screen_figure(records):
     scores of the candidates it screened out. None when the run was not screened."""
     from matplotlib.figure import Figure
 
-    from ..nasbench.simulate import rank_agreement
+    from ..stats import rank_agreement
     trained = [r for r in records if r.status.scored and r.val_acc is not None and r.screen and r.screen.get("scores")]
     out = [r for r in records if r.status is Status.SCREENED and r.screen and r.screen.get("scores")]
     if not trained and not out:

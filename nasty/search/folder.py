@@ -174,7 +174,7 @@ def torn_tail(tail: bytes, longest: int = 0) -> str | None:
     that zero-fills the end of a file, or several records run together, are damage, not a torn line."""
     if b"\x00" in tail:
         n = tail.count(b"\x00")
-        return (f"are all NUL bytes (a file zero-filled by a power cut or a failing disk)" if n == len(tail)
+        return ("are all NUL bytes (a file zero-filled by a power cut or a failing disk)" if n == len(tail)
                 else f"hold {n:,} NUL byte(s) (zero-filled by a power cut or a failing disk)")
     if len(tail) > max(RECORD_BOUND, longest):
         return f"are longer than any one record ({max(RECORD_BOUND, longest):,} bytes)"

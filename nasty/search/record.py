@@ -210,19 +210,7 @@ class ConfirmRecord:
 
     @classmethod
     def from_json(cls, line: str | bytes) -> "ConfirmRecord":
-        try:
-            d = json.loads(line)
-        except (ValueError, RecursionError) as e:
-            raise RecordError(f"not JSON ({type(e).__name__})") from None
-        if not isinstance(d, dict):
-            raise RecordError(f"a record is a JSON object, not {type(d).__name__}")
-        try:
-            status = Status(d.get("status"))
-        except ValueError:
-            raise RecordError(f"unknown status {_short(d.get('status'))}") from None
-        for k in ("trial", "seed"):
-            if type(d.get(k)) is not int or not 0 <= d[k] < 2**53:
-                raise RecordError(f"{k!r} is {_short(d.get(k))}, not a whole number")
+        d, status = _stage_head(line, ("trial", "seed"))
         return cls(d["trial"], d["seed"], status, _opt(d, "val_acc", float),
                    tuple(_part(Epoch, e, "epochs") for e in _list(d, "epochs")), _dict(d, "fidelity"),
                    _opt(d, "reason", str), _part(Timings, d["timings"], "timings") if d.get("timings") else None)
@@ -256,23 +244,30 @@ class AuditRecord:
 
     @classmethod
     def from_json(cls, line: str | bytes) -> "AuditRecord":
-        try:
-            d = json.loads(line)
-        except (ValueError, RecursionError) as e:
-            raise RecordError(f"not JSON ({type(e).__name__})") from None
-        if not isinstance(d, dict):
-            raise RecordError(f"a record is a JSON object, not {type(d).__name__}")
-        try:
-            status = Status(d.get("status"))
-        except ValueError:
-            raise RecordError(f"unknown status {_short(d.get('status'))}") from None
-        for k in ("member", "seed"):
-            if type(d.get(k)) is not int or not 0 <= d[k] < 2**53:
-                raise RecordError(f"{k!r} is {_short(d.get(k))}, not a whole number")
+        d, status = _stage_head(line, ("member", "seed"))
         return cls(d["member"], d["seed"], status, _opt(d, "val_acc", float),
                    tuple(_part(Epoch, e, "epochs") for e in _list(d, "epochs")), _dict(d, "fidelity"),
                    _dict(d, "decisions"), _cost(d, "target"), _cost(d, "proxy"), _opt(d, "reason", str),
                    _part(Timings, d["timings"], "timings") if d.get("timings") else None)
+
+
+def _stage_head(line, numbers: tuple[str, ...]) -> tuple[dict, Status]:
+    """The parts a confirmation's and an audit's record share: a JSON object, its status, and the
+    whole numbers that name it (`numbers`); a RecordError that says which is wrong."""
+    try:
+        d = json.loads(line)
+    except (ValueError, RecursionError) as e:
+        raise RecordError(f"not JSON ({type(e).__name__})") from None
+    if not isinstance(d, dict):
+        raise RecordError(f"a record is a JSON object, not {type(d).__name__}")
+    try:
+        status = Status(d.get("status"))
+    except ValueError:
+        raise RecordError(f"unknown status {_short(d.get('status'))}") from None
+    for k in numbers:
+        if type(d.get(k)) is not int or not 0 <= d[k] < 2**53:
+            raise RecordError(f"{k!r} is {_short(d.get(k))}, not a whole number")
+    return d, status
 
 
 def _compact(part) -> dict:

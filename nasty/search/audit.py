@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 
 from .folder import AUDITS, RunFolder
-from .loop import Proposal, Running, TrialSource
+from .trial_source import JobQueue, Proposal, Running, TrialSource
 from .record import AuditRecord, NetCost, Status, TrialRecord, jsonable
 
 AUDIT_SEED = 2_718_281          # the members' draw: random.Random(seed + AUDIT_SEED)
@@ -89,7 +89,7 @@ class AuditJob(Proposal):
     seed: int = 0
 
 
-class AuditLoop(TrialSource):
+class AuditLoop(JobQueue):
     """The members' trainings as something an Executor runs (the TrialSource protocol)."""
 
     def __init__(self, s, folder: RunFolder, members: list[Member], done: list[AuditRecord], rows: dict,
@@ -109,18 +109,6 @@ class AuditLoop(TrialSource):
         self.stop_reason = None
         self.fatal = None
         self.seconds: list[float] = seconds if seconds is not None else []
-
-    def propose(self):
-        if self.fatal or self.stop_reason:
-            return None
-        if not self.jobs:
-            self.exhausted = True
-            return None
-        if self.deadline is not None and self.seconds and time.time() + statistics.median(self.seconds) > \
-                self.deadline:
-            self.stop_reason = "the time budget is spent"
-            return None
-        return self.jobs.pop(0)
 
     def dispatch(self, key: str, job: AuditJob) -> dict:
         self.running[key] = Running(job, time.time())

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from .folder import CONFIRMS, RunFolder, atomic_write
-from .trial_source import Proposal, Running, TrialSource
+from .trial_source import JobQueue, Proposal, Running
 from .record import ConfirmRecord, Status, TrialRecord, jsonable
 from .settings import Settings
 from .signals import stopping
@@ -35,7 +35,7 @@ class ConfirmJob(Proposal):
     seed: int = 0
 
 
-class ConfirmLoop(TrialSource):
+class ConfirmLoop(JobQueue):
     """The confirmation stage as something an Executor runs (the same protocol as SearchLoop)."""
 
     def __init__(self, s: Settings, folder: RunFolder, chosen: list[TrialRecord], done: list[ConfirmRecord],
@@ -52,18 +52,6 @@ class ConfirmLoop(TrialSource):
         self.stop_reason: str | None = None
         self.fatal: Exception | None = None
         self.seconds: list[float] = []
-
-    def propose(self):
-        if self.fatal or self.stop_reason:
-            return None
-        if not self.jobs:
-            self.exhausted = True
-            return None
-        if self.deadline is not None and self.seconds and time.time() + statistics.median(self.seconds) > \
-                self.deadline:
-            self.stop_reason = "the time budget is spent"
-            return None
-        return self.jobs.pop(0)
 
     def dispatch(self, key: str, job: ConfirmJob) -> dict:
         self.running[key] = Running(job, time.time())

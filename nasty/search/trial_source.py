@@ -8,6 +8,7 @@ points down (tests/test_imports.py).
 from __future__ import annotations
 
 import abc
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -91,6 +92,27 @@ class TrialSource(abc.ABC):
 
     def abandon(self, key: str):
         """Called for a trial cut before it finished (Ctrl-C, the hard time limit): not recorded."""
+
+
+class JobQueue(TrialSource):
+    """A TrialSource with a fixed list of jobs to run in order (the confirmation stage, the self-audit):
+    `jobs`, and `seconds`, the measured durations of finished ones, which stop it proposing a job that
+    would end after the deadline. Subclasses dispatch, record and complete."""
+
+    jobs: list
+    seconds: list
+
+    def propose(self):
+        if self.fatal or self.stop_reason:
+            return None
+        if not self.jobs:
+            self.exhausted = True
+            return None
+        if self.deadline is not None and self.seconds and time.time() + statistics.median(self.seconds) > \
+                self.deadline:
+            self.stop_reason = "the time budget is spent"
+            return None
+        return self.jobs.pop(0)
 
 
 class Executor(abc.ABC):
